@@ -1,0 +1,133 @@
+"""Command line: python -m r1mm ask | analyze | samples.
+
+    python -m r1mm ask --json --question "How large is the largest nodule?" scan.zip
+    python -m r1mm analyze report.pdf call.wav
+    python -m r1mm samples ./samples
+
+A file that cannot be read prints one line on stderr naming the file and the reason, and
+the exit code is 2; with --keep-going the other files are still processed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def _progress_files(paths: list[str], quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(paths, desc="reading", unit="file", disable=quiet or len(paths) < 2, file=sys.stderr)
+
+
+def _ingest(ws, paths: list[str], keep_going: bool, quiet: bool) -> int:
+    """Add every path to the workspace; returns how many failed (stops at the first without keep_going)."""
+    failed = 0
+    for path in _progress_files(paths, quiet):
+        record = ws.add(path)
+        if not record.ok:
+            failed += 1
+            print(f"r1mm: {record.error}", file=sys.stderr)
+            if not keep_going:
+                break
+    return failed
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from r1mm.workspace import Workspace
+
+    ws = Workspace(args.workspace, keep_phi=args.keep_phi)
+    failed = _ingest(ws, args.files, args.keep_going, quiet=args.json)
+    if failed and not args.keep_going:
+        return EXIT_BAD_INPUT
+    answer = ws.ask(args.question)
+    findings = [f.to_dict() for f in ws.findings()]
+    if args.json:
+        out = {"answer": answer.text, "evidence": [e.to_dict() for e in answer.evidence],
+               "findings": findings, "timings": answer.timings, "model": answer.model,
+               "files": [{"name": f.name, "status": f.status, "error": f.error} for f in ws.files()]}
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(answer.text)
+        for e in answer.evidence:
+            print(f"  [{e.id}] {e.locator.describe()}")
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from r1mm.workspace import Workspace
+
+    ws = Workspace(args.workspace, keep_phi=args.keep_phi)
+    failed = _ingest(ws, args.files, args.keep_going, quiet=args.json)
+    if failed and not args.keep_going:
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps({"files": [{"name": f.name, "status": f.status, "error": f.error, "timings": f.timings}
+                                    for f in ws.files()],
+                          "findings": [f.to_dict() for f in ws.findings()]}, ensure_ascii=False))
+    else:
+        for item in ws.items():
+            print(f"{item.source} ({item.modality.value})")
+            for f in ws.findings(item.id):
+                print(f"  - {f.text}  [{f.locator.describe()}]")
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from r1mm.samples import write_samples
+
+    truth = write_samples(Path(args.dir))
+    for key, entry in truth.items():
+        print(f"{key:11s} {entry.get('file') or 'skipped: ' + entry.get('skipped', '')}")
+    return 0
+
+
+COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m r1mm", description="R1-MM multimodal analysis workbench")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_files(p: argparse.ArgumentParser) -> None:
+        p.add_argument("files", nargs="+", metavar="FILE_OR_FOLDER",
+                       help="documents, images, audio, point clouds; a folder or .zip of DICOM files is one CT series")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument("--keep-going", action="store_true", help="process the other files when one cannot be read")
+        p.add_argument("--keep-phi", action="store_true", help="keep DICOM patient identifiers (removed by default)")
+        p.add_argument("--workspace", metavar="DIR", help="keep the workspace in DIR (default: in memory)")
+
+    ask = sub.add_parser("ask", help="answer a question about files, with evidence")
+    ask.add_argument("--question", "-q", required=True)
+    with_files(ask)
+    analyze = sub.add_parser("analyze", help="list the findings of files")
+    with_files(analyze)
+    samples = sub.add_parser("samples", help="write sample inputs for every modality")
+    samples.add_argument("dir")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # never a traceback for the user; R1MM_DEBUG=1 shows it
+        if os.environ.get("R1MM_DEBUG"):
+            raise
+        print(f"r1mm: internal error ({type(exc).__name__}: {exc}); rerun with R1MM_DEBUG=1 for details",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

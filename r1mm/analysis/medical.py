@@ -1,0 +1,185 @@
+"""CT findings: series metadata, body and lung masks, lung nodule candidates in millimetres.
+
+Geometry follows the DICOM patient frame (LPS: +x towards the patient's left, +y posterior,
++z head). Every size is computed from the spacing tags, never from pixel counts alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from r1mm.types import Finding, Item, Locator
+
+AIR_TISSUE_HU = -400.0  # halfway between aerated lung (~-850 HU) and soft tissue (~+40 HU)
+BODY_HU = -500.0
+MIN_NODULE_MM = 3.0  # below this a candidate is noise or a micronodule, not reported
+MASS_MM = 30.0  # lesions over 30 mm are called masses, not nodules
+
+WINDOWS = {  # (level, width) in HU
+    "lung": (-600.0, 1500.0),
+    "mediastinum": (40.0, 400.0),
+    "bone": (400.0, 1800.0),
+    "brain": (40.0, 80.0),
+}
+
+
+@dataclass
+class Nodule:
+    label: int
+    diameter_mm: float  # diameter of the sphere of equal volume
+    longest_axial_mm: float  # longest extent within one axial slice, as a radiologist measures
+    volume_mm3: float
+    mean_hu: float
+    side: str  # "left" or "right" lung, in the patient's frame
+    slices: tuple[int, int]  # first and last slice index (0-based, inclusive)
+    centre_slice: int
+    centre_mm: tuple[float, float, float]  # patient coordinates (LPS), mm
+    bbox_mm: tuple[float, float, float, float]  # (x0, y0, x1, y1) on the centre slice, mm from the corner
+
+
+def window(volume: np.ndarray, level: float, width: float) -> np.ndarray:
+    """HU -> uint8 grey levels for display with the given window."""
+    lo, hi = level - width / 2, level + width / 2
+    return (np.clip((volume.astype(np.float32) - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+
+
+def analyze(item: Item) -> list[Finding]:
+    findings = metadata_findings(item)
+    if item.data.shape[0] >= 3:
+        nodules = find_nodules(item)
+        findings += nodule_findings(item, nodules)
+    return findings
+
+
+def metadata_findings(item: Item) -> list[Finding]:
+    m, src = item.meta, item.source
+    loc = Locator(src)
+    out = []
+    dz, dy, dx = item.spacing_mm
+    slices = item.data.shape[0]
+    thickness = float(m.get("SliceThickness") or dz)
+    out.append(Finding("ct.slice_thickness", round(thickness, 3), "mm",
+                       f"Slice thickness is {thickness:g} mm (slice spacing {dz:.3g} mm).", loc))
+    out.append(Finding("ct.pixel_spacing", round(dx, 4), "mm",
+                       f"Pixel spacing is {dy:.4g} × {dx:.4g} mm (rows × columns).", loc))
+    out.append(Finding("ct.slices", slices, "slices",
+                       f"The series has {slices} slices of {item.data.shape[1]}×{item.data.shape[2]} pixels.",
+                       loc))
+    extent = (slices * dz, item.data.shape[1] * dy, item.data.shape[2] * dx)
+    out.append(Finding("ct.extent", round(extent[0], 1), "mm",
+                       f"The volume covers {extent[2]:.0f} × {extent[1]:.0f} × {extent[0]:.0f} mm "
+                       "(left–right × front–back × head–feet).", loc))
+    for key, kind, label in (("Modality", "ct.modality", "Modality"),
+                             ("StudyDate", "ct.study_date", "Study date"),
+                             ("BodyPartExamined", "ct.body_part", "Body part examined"),
+                             ("ManufacturerModelName", "ct.scanner", "Scanner"),
+                             ("KVP", "ct.kvp", "Tube voltage"),
+                             ("ConvolutionKernel", "ct.kernel", "Reconstruction kernel")):
+        if key in m:
+            value = m[key]
+            if key == "StudyDate" and len(str(value)) == 8:
+                value = f"{value[:4]}-{value[4:6]}-{value[6:]}"
+            if key == "ManufacturerModelName" and "Manufacturer" in m:
+                value = f"{m['Manufacturer']} {value}"
+            unit = "kV" if key == "KVP" else None
+            out.append(Finding(kind, value, unit, f"{label}: {value}{' kV' if unit else ''}.", loc))
+    return out
+
+
+def _voxel_to_patient(item: Item, z: float, y: float, x: float) -> tuple[float, float, float]:
+    """Voxel (slice, row, col) -> patient LPS coordinates in mm."""
+    dz, dy, dx = item.spacing_mm
+    iop = item.orientation or (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    row_cos, col_cos = np.asarray(iop[:3]), np.asarray(iop[3:])
+    normal = np.cross(row_cos, col_cos)
+    origin = np.asarray(item.origin_mm or (0.0, 0.0, 0.0))
+    p = origin + x * dx * row_cos + y * dy * col_cos + z * dz * normal
+    return float(p[0]), float(p[1]), float(p[2])
+
+
+def body_mask(volume: np.ndarray) -> np.ndarray:
+    """The largest connected region denser than air, with internal air (lungs, bowel) filled."""
+    dense = volume > BODY_HU
+    labels, n = ndimage.label(dense)
+    if n == 0:
+        return dense
+    sizes = ndimage.sum_labels(dense, labels, index=np.arange(1, n + 1))
+    body = labels == (1 + int(np.argmax(sizes)))
+    return np.stack([ndimage.binary_fill_holes(s) for s in body])
+
+
+def lung_masks(volume: np.ndarray, body: np.ndarray) -> list[np.ndarray]:
+    """Aerated regions inside the body, largest first (usually two: the lungs)."""
+    air = (volume < AIR_TISSUE_HU) & body
+    labels, n = ndimage.label(air)
+    if n == 0:
+        return []
+    sizes = ndimage.sum_labels(air, labels, index=np.arange(1, n + 1))
+    order = np.argsort(sizes)[::-1]
+    largest = sizes[order[0]]
+    return [labels == (1 + int(i)) for i in order[:2] if sizes[i] > 0.1 * largest]
+
+
+def find_nodules(item: Item) -> list[Nodule]:
+    volume = item.data
+    dz, dy, dx = item.spacing_mm
+    voxel_mm3 = dz * dy * dx
+    body = body_mask(volume)
+    lungs = lung_masks(volume, body)
+    if not lungs:
+        return []
+    aerated = np.logical_or.reduce(lungs)
+    # the lung region includes what the aerated lung surrounds: nodules are holes in the air mask
+    region = np.stack([ndimage.binary_fill_holes(s) for s in aerated])
+    dense = region & ~aerated & (volume >= AIR_TISSUE_HU)
+    labels, n = ndimage.label(dense)
+    if n == 0:
+        return []
+    midline_x = _voxel_to_patient(item, 0, 0, np.argwhere(body.any(axis=(0, 1))).mean())[0]
+    nodules = []
+    for label, slc in enumerate(ndimage.find_objects(labels), start=1):
+        mask = labels[slc] == label
+        count = int(mask.sum())
+        volume_mm3 = count * voxel_mm3
+        diameter = (6.0 * volume_mm3 / np.pi) ** (1 / 3)
+        if diameter < MIN_NODULE_MM:
+            continue
+        zz, yy, xx = np.nonzero(mask)
+        zz, yy, xx = zz + slc[0].start, yy + slc[1].start, xx + slc[2].start
+        per_slice = np.bincount(zz - zz.min())
+        centre_slice = int(zz.min() + np.argmax(per_slice))
+        on_centre = zz == centre_slice
+        ys, xs = yy[on_centre], xx[on_centre]
+        longest = max((ys.max() - ys.min() + 1) * dy, (xs.max() - xs.min() + 1) * dx)
+        centre = _voxel_to_patient(item, zz.mean(), yy.mean(), xx.mean())
+        side = "left" if centre[0] > midline_x else "right"  # LPS: +x is the patient's left
+        nodules.append(Nodule(
+            label=label, diameter_mm=float(diameter), longest_axial_mm=float(longest),
+            volume_mm3=float(volume_mm3), mean_hu=float(volume[zz, yy, xx].mean()), side=side,
+            slices=(int(zz.min()), int(zz.max())), centre_slice=centre_slice, centre_mm=centre,
+            bbox_mm=(float(xs.min() * dx), float(ys.min() * dy),
+                     float((xs.max() + 1) * dx), float((ys.max() + 1) * dy))))
+    nodules.sort(key=lambda nod: nod.diameter_mm, reverse=True)
+    return nodules
+
+
+def nodule_findings(item: Item, nodules: list[Nodule]) -> list[Finding]:
+    src = item.source
+    n_nod = sum(1 for nod in nodules if nod.diameter_mm <= MASS_MM)
+    sides = {s: sum(1 for nod in nodules if nod.side == s) for s in ("right", "left")}
+    summary = (f"{n_nod} lung nodule{'s' if n_nod != 1 else ''} found"
+               + (f" ({sides['right']} in the right lung, {sides['left']} in the left)" if nodules else "")
+               + f"; candidates under {MIN_NODULE_MM:g} mm are not reported.")
+    out = [Finding("ct.nodule_count", n_nod, "nodules", summary, Locator(src))]
+    for rank, nod in enumerate(nodules, start=1):
+        kind = "nodule" if nod.diameter_mm <= MASS_MM else "mass"
+        x, y, z = nod.centre_mm
+        text = (f"{kind.capitalize()} {rank} in the {nod.side} lung: {nod.diameter_mm:.1f} mm diameter "
+                f"(longest axial {nod.longest_axial_mm:.1f} mm), volume {nod.volume_mm3:.0f} mm³, "
+                f"mean {nod.mean_hu:.0f} HU, slices {nod.slices[0] + 1}–{nod.slices[1] + 1}, "
+                f"centre at ({x:.1f}, {y:.1f}, {z:.1f}) mm (LPS).")
+        loc = Locator(src, slice=nod.centre_slice, bbox_mm=tuple(round(v, 2) for v in nod.bbox_mm))
+        out.append(Finding(f"ct.{kind}", round(nod.diameter_mm, 1), "mm", text, loc))
+    return out

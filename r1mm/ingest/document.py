@@ -1,0 +1,127 @@
+"""Documents: PDF (text and tables, with page numbers and cell boxes), DOCX, TXT/MD, CSV, XLSX."""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+
+from r1mm.errors import IngestError, LimitExceeded
+from r1mm.ingest.limits import Limits
+from r1mm.types import Document, Item, Modality, Page, Table
+
+log = logging.getLogger(__name__)
+
+
+def load_document(path: Path, source: str, fmt: str, limits: Limits) -> Item:
+    reader = _READERS[fmt]
+    document = reader(path, source, limits)
+    if not document.text.strip() and not any(p.tables for p in document.pages):
+        reason = "has no extractable text (a scanned PDF needs OCR)" if fmt == "pdf" else "is empty"
+        raise IngestError(source, reason)
+    n_tables = sum(len(p.tables) for p in document.pages)
+    meta = {"format": fmt, "pages": len(document.pages), "tables": n_tables,
+            "characters": len(document.text)}
+    return Item(Modality.TEXT, source, document, meta)
+
+
+def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
+    import pdfplumber
+    from pdfminer.pdfdocument import PDFPasswordIncorrect
+
+    pages = []
+    try:
+        with pdfplumber.open(path) as pdf:
+            if len(pdf.pages) > limits.max_pdf_pages:
+                raise LimitExceeded(source, f"has {len(pdf.pages)} pages; the limit is "
+                                            f"{limits.max_pdf_pages} (R1MM_MAX_PDF_PAGES)")
+            for number, page in enumerate(pdf.pages, start=1):
+                tables = [_pdf_table(t, i) for i, t in enumerate(page.find_tables(), start=1)]
+                pages.append(Page(number, page.extract_text() or "", [t for t in tables if t.rows],
+                                  (float(page.width), float(page.height))))
+    except IngestError:
+        raise
+    except PDFPasswordIncorrect:
+        raise IngestError(source, "is an encrypted PDF; remove the password first") from None
+    except Exception as exc:  # pdfminer raises many kinds on broken files
+        raise IngestError(source, f"is not a readable PDF ({type(exc).__name__}: {exc})") from None
+    return Document("pdf", pages)
+
+
+def _pdf_table(table, index: int) -> Table:
+    rows, boxes = [], []
+    for row in table.rows:
+        cells = row.cells
+        texts = []
+        for bbox in cells:
+            texts.append(_clean(table.page.crop(bbox).extract_text()) if bbox else "")
+        rows.append(texts)
+        boxes.append([tuple(float(v) for v in b) if b else None for b in cells])
+    return Table(index, rows, boxes)
+
+
+def _clean(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _read_docx(path: Path, source: str, limits: Limits) -> Document:
+    import docx
+
+    try:
+        doc = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises PackageNotFoundError, KeyError, lxml errors
+        raise IngestError(source, f"is not a readable DOCX ({type(exc).__name__}: {exc})") from None
+    text = "\n".join(p.text for p in doc.paragraphs)
+    tables = [Table(i, [[_clean(c.text) for c in row.cells] for row in t.rows])
+              for i, t in enumerate(doc.tables, start=1)]
+    return Document("docx", [Page(None, text, tables)])
+
+
+def _read_text(path: Path, source: str, limits: Limits) -> Document:
+    fmt = "md" if path.suffix.lower() in (".md", ".markdown") else "txt"
+    return Document(fmt, [Page(None, _decode(path.read_bytes(), source))])
+
+
+def _read_csv(path: Path, source: str, limits: Limits) -> Document:
+    text = _decode(path.read_bytes(), source)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    rows = [[_clean(c) for c in row] for row in csv.reader(io.StringIO(text), dialect)]
+    rows = [r for r in rows if any(r)]
+    return Document("csv", [Page(None, text, [Table(1, rows)] if rows else [])])
+
+
+def _read_xlsx(path: Path, source: str, limits: Limits) -> Document:
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises KeyError, InvalidFileException, zipfile errors
+        raise IngestError(source, f"is not a readable XLSX ({type(exc).__name__}: {exc})") from None
+    tables, lines = [], []
+    try:
+        for index, sheet in enumerate(wb.worksheets, start=1):
+            rows = [["" if v is None else _clean(str(v)) for v in row]
+                    for row in sheet.iter_rows(values_only=True)]
+            rows = [r for r in rows if any(r)]
+            if rows:
+                tables.append(Table(index, rows, sheet=sheet.title))
+                lines.append(f"Sheet {sheet.title}:\n" + "\n".join("\t".join(r) for r in rows))
+    finally:
+        wb.close()
+    return Document("xlsx", [Page(None, "\n\n".join(lines), tables)])
+
+
+def _decode(raw: bytes, source: str) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise IngestError(source, "is not UTF-8 or Windows-1252 text")
+
+
+_READERS = {"pdf": _read_pdf, "docx": _read_docx, "txt": _read_text, "md": _read_text,
+            "csv": _read_csv, "xlsx": _read_xlsx}

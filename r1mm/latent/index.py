@@ -1,0 +1,105 @@
+"""Retrieval over a workspace's evidence: findings and document passages, each with its locator.
+
+Keyword scoring is BM25 with light stemming; it is the lexical half of the hybrid search
+(the latent half joins when the encoders land).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from r1mm.types import Document, Finding, Item, Locator, Modality
+
+_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+_STOP = frozenset("a an and are as at be by did do does for from has have how i in is it its of on or "
+                  "the this that to was were what when where which who why with me show tell".split())
+
+
+def tokenize(text: str) -> list[str]:
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+    return [_stem(w) for w in words]
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ies", "es", "s", "ing", "ed"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+@dataclass
+class Passage:
+    text: str
+    locator: Locator
+    finding: Finding | None = None
+
+
+def passages_of(item: Item) -> list[Passage]:
+    """Text spans worth retrieving besides findings: document paragraphs and table rows."""
+    if item.modality is not Modality.TEXT:
+        return []
+    document: Document = item.data
+    out = []
+    for page in document.pages:
+        for chunk in chunk_lines(page.text):
+            out.append(Passage(chunk, Locator(item.source, page=page.number)))
+        for table in page.tables:
+            for r, row in enumerate(table.rows):
+                text = " | ".join(c for c in row if c)
+                if text:
+                    out.append(Passage(text, Locator(item.source, page=page.number, table=table.index,
+                                                     cell=(r, 0), sheet=table.sheet)))
+    return out
+
+
+def _is_heading(line: str) -> bool:
+    words = line.split()
+    return 0 < len(words) <= 6 and line[0].isupper() and line[-1] not in ".,;:!?" and \
+        not any(ch.isdigit() for ch in line)
+
+
+def chunk_lines(text: str, max_chars: int = 400) -> list[str]:
+    """Group a page's lines into passages: a heading starts one, a sentence end or the size closes one."""
+    chunks: list[list[str]] = [[]]
+    for line in (ln.strip() for ln in text.splitlines()):
+        if not line:
+            chunks.append([])
+            continue
+        if _is_heading(line) and chunks[-1]:
+            chunks.append([])
+        chunks[-1].append(line)
+        if line.endswith((".", "!", "?")) and sum(map(len, chunks[-1])) > 120 or \
+                sum(map(len, chunks[-1])) > max_chars:
+            chunks.append([])
+    return [" ".join(c) for c in chunks if sum(map(len, c)) > 20]
+
+
+class KeywordIndex:
+    """BM25 over passages (k1=1.5, b=0.75)."""
+
+    def __init__(self, passages: list[Passage]):
+        self.passages = passages
+        self._docs = [Counter(tokenize(p.text)) for p in passages]
+        self._lengths = [sum(d.values()) for d in self._docs]
+        self._avg = sum(self._lengths) / max(len(self._lengths), 1)
+        df: Counter[str] = Counter()
+        for d in self._docs:
+            df.update(d.keys())
+        n = len(passages)
+        self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+
+    def search(self, query: str, k: int = 5) -> list[tuple[Passage, float]]:
+        terms = tokenize(query)
+        scored = []
+        for passage, doc, length in zip(self.passages, self._docs, self._lengths):
+            score = 0.0
+            for t in terms:
+                tf = doc.get(t, 0)
+                if tf:
+                    score += self._idf[t] * tf * 2.5 / (tf + 1.5 * (0.25 + 0.75 * length / max(self._avg, 1)))
+            if score > 0:
+                scored.append((passage, score))
+        scored.sort(key=lambda ps: ps[1], reverse=True)
+        return scored[:k]

@@ -1,0 +1,293 @@
+"""The workspace: files in, findings and answers out, all of it kept in one folder.
+
+    ws = Workspace("my-analysis")          # or Workspace() for a throw-away, in-memory one
+    ws.add("report.pdf"); ws.add("ct_series.zip")
+    answer = ws.ask("How large is the largest nodule?")
+
+The app, the CLI and the HTTP API are three faces of this class. A file that cannot be
+read is recorded as failed with its reason; it never disturbs the other files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1mm import store
+from r1mm.analysis import analyze
+from r1mm.decoder.extractive import answer_from_findings
+from r1mm.errors import IngestError
+from r1mm.ingest import Limits, load, sniff
+from r1mm.ingest.sniff import CT_FORMATS
+from r1mm.latent.index import KeywordIndex, Passage, passages_of
+from r1mm.types import Answer, Evidence, Finding, Item, Modality
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
+
+
+@dataclass
+class FileRecord:
+    id: int
+    name: str
+    status: str  # processing, ready, failed, interrupted
+    error: str | None
+    size_bytes: int
+    timings: dict[str, float]
+    retryable: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.status == store.STATUS_READY
+
+
+@dataclass
+class ItemRecord:
+    id: int
+    file_id: int
+    modality: Modality
+    source: str
+    meta: dict[str, Any]
+    data_path: str | None
+
+
+@dataclass
+class Exchange:
+    question: str
+    answer: Answer
+    created_at: float = field(default=0.0)
+
+
+class Workspace:
+    """Files, items, findings and answers, persisted under `root` (SQLite in WAL mode).
+
+    Args:
+        root: folder to keep the workspace in; None keeps everything in memory.
+        keep_phi: keep DICOM patient identifiers (off: they are removed on ingest).
+        limits: input limits; defaults to `Limits.from_env()`.
+    """
+
+    def __init__(self, root: Path | str | None = None, *, keep_phi: bool = False,
+                 limits: Limits | None = None):
+        self.keep_phi = keep_phi
+        self.limits = limits or Limits.from_env()
+        self.root = Path(root) if root is not None else None
+        if self.root is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._db = store.connect(self.root / "workspace.sqlite")
+        else:
+            self._db = store.connect(":memory:")
+        self._loaded: dict[int, Item] = {}  # item id -> item with data, kept for this process
+
+    # ---- files -------------------------------------------------------------------------
+    def add(self, path: Path | str, name: str | None = None, progress: Progress | None = None) -> FileRecord:
+        """Ingest and analyse one file, folder or zip; failures are recorded, not raised."""
+        path = Path(path)
+        name = name or path.name
+        now = time.time()
+        size = _size_of(path)
+        cur = self._db.execute(
+            "INSERT INTO files (name, size_bytes, status, added_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            (name, size, store.STATUS_PROCESSING, now, now))
+        file_id = int(cur.lastrowid)
+        upload = self._keep_upload(file_id, path, name)
+        return self._process(file_id, upload or path, name, progress)
+
+    def retry(self, file_id: int, progress: Progress | None = None) -> FileRecord:
+        """Process a failed or interrupted file again from its kept upload."""
+        row = self._db.execute("SELECT name, upload_path FROM files WHERE id = ?", (file_id,)).fetchone()
+        if row is None or not row["upload_path"] or not Path(row["upload_path"]).exists():
+            raise IngestError(row["name"] if row else f"file {file_id}",
+                              "cannot be retried: its upload was not kept; add the file again")
+        self._db.execute("DELETE FROM items WHERE file_id = ?", (file_id,))
+        self._db.execute("UPDATE files SET status = ?, error = NULL, updated_at = ? WHERE id = ?",
+                         (store.STATUS_PROCESSING, time.time(), file_id))
+        return self._process(file_id, Path(row["upload_path"]), row["name"], progress)
+
+    def remove(self, file_id: int) -> None:
+        for item in self.items(file_id=file_id):
+            self._loaded.pop(item.id, None)
+            if item.data_path:
+                Path(item.data_path).unlink(missing_ok=True)
+        row = self._db.execute("SELECT upload_path FROM files WHERE id = ?", (file_id,)).fetchone()
+        if row and row["upload_path"]:
+            _remove_path(Path(row["upload_path"]))
+        self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+    def files(self) -> list[FileRecord]:
+        rows = self._db.execute("SELECT * FROM files ORDER BY id").fetchall()
+        return [FileRecord(r["id"], r["name"], r["status"], r["error"], r["size_bytes"] or 0,
+                           json.loads(r["timings_json"] or "{}"),
+                           bool(r["upload_path"]) and Path(r["upload_path"]).exists()) for r in rows]
+
+    def file(self, file_id: int) -> FileRecord:
+        return next(f for f in self.files() if f.id == file_id)
+
+    # ---- items and findings ------------------------------------------------------------
+    def items(self, file_id: int | None = None) -> list[ItemRecord]:
+        sql, args = "SELECT * FROM items", ()
+        if file_id is not None:
+            sql, args = sql + " WHERE file_id = ?", (file_id,)
+        rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+        return [ItemRecord(r["id"], r["file_id"], Modality(r["modality"]), r["source"],
+                           json.loads(r["meta_json"]), r["data_path"]) for r in rows]
+
+    def item(self, item_id: int) -> Item:
+        """The item with its data (volume, document, waveform…), loaded once per process."""
+        if item_id not in self._loaded:
+            rec = next((i for i in self.items() if i.id == item_id), None)
+            if rec is None or not rec.data_path:
+                raise KeyError(f"item {item_id} has no stored data")
+            item = Item(rec.modality, rec.source, None, dict(rec.meta))
+            self._loaded[item_id] = store.load_item_data(item, Path(rec.data_path))
+        return self._loaded[item_id]
+
+    def findings(self, item_id: int | None = None) -> list[Finding]:
+        sql, args = "SELECT finding_json FROM findings", ()
+        if item_id is not None:
+            sql, args = sql + " WHERE item_id = ?", (item_id,)
+        return [Finding.from_dict(json.loads(r[0]))
+                for r in self._db.execute(sql + " ORDER BY id", args).fetchall()]
+
+    # ---- questions ---------------------------------------------------------------------
+    def ask(self, question: str) -> Answer:
+        """Answer a question from the workspace's evidence, and remember the exchange."""
+        question = question.strip()
+        if not question:
+            raise ValueError("the question is empty")
+        t0 = time.perf_counter()
+        findings = self.findings()
+        passages = [Passage(f.text, f.locator, f) for f in findings]
+        for rec in self.items():
+            if rec.modality is Modality.TEXT and (rec.data_path or rec.id in self._loaded):
+                passages += passages_of(self.item(rec.id))
+        hits = KeywordIndex(passages).search(question, k=5)
+        t1 = time.perf_counter()
+        answer = answer_from_findings(question, findings,
+                                      [(p.text, p.locator, s, p.finding) for p, s in hits])
+        t2 = time.perf_counter()
+        answer.timings = {"retrieve_s": round(t1 - t0, 4), "answer_s": round(t2 - t1, 4),
+                          "total_s": round(t2 - t0, 4)}
+        self._db.execute("INSERT INTO answers (question, answer_json, created_at) VALUES (?, ?, ?)",
+                         (question, store.answer_json(answer), time.time()))
+        return answer
+
+    def history(self) -> list[Exchange]:
+        rows = self._db.execute("SELECT question, answer_json, created_at FROM answers ORDER BY id").fetchall()
+        out = []
+        for r in rows:
+            d = json.loads(r["answer_json"])
+            answer = Answer(d["answer"], [Evidence.from_dict(e) for e in d["evidence"]], d.get("routing", {}),
+                            d.get("timings", {}), d.get("model", ""))
+            out.append(Exchange(r["question"], answer, r["created_at"]))
+        return out
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- internals ---------------------------------------------------------------------
+    def _keep_upload(self, file_id: int, path: Path, name: str) -> Path | None:
+        """Copy the upload into the workspace so a failed or interrupted file can be retried.
+
+        DICOM uploads are not kept: they carry patient identifiers.
+        """
+        if self.root is None or not path.exists():
+            return None
+        if not self.keep_phi and (path.is_dir() or sniff(path) in CT_FORMATS):
+            return None
+        dest = self.root / "uploads" / f"{file_id}_{_safe_name(name)}"
+        store.atomic_write(dest, lambda tmp: shutil.copyfile(path, tmp))
+        self._db.execute("UPDATE files SET upload_path = ? WHERE id = ?", (str(dest), file_id))
+        return dest
+
+    def _process(self, file_id: int, path: Path, name: str, progress: Progress | None) -> FileRecord:
+        report = progress or (lambda stage, frac: None)
+        timings: dict[str, float] = {}
+        try:
+            report("parsing", 0.1)
+            t0 = time.perf_counter()
+            items = load(path, source=name, limits=self.limits, keep_phi=self.keep_phi)
+            timings["parse_s"] = round(time.perf_counter() - t0, 3)
+            report("analysing", 0.5)
+            t0 = time.perf_counter()
+            analysed = [(item, analyze(item)) for item in items]
+            timings["analyse_s"] = round(time.perf_counter() - t0, 3)
+            report("indexing", 0.9)
+            self._save(file_id, analysed)
+        except IngestError as exc:
+            log.info("file %d failed: %s", file_id, exc.reason)
+            self._finish(file_id, store.STATUS_FAILED, str(exc), timings)
+            return self.file(file_id)
+        except Exception as exc:  # an analysis bug must not take the workspace down
+            log.exception("file %d: unexpected error", file_id)
+            self._finish(file_id, store.STATUS_FAILED,
+                         f"{name}: internal error while analysing ({type(exc).__name__}: {exc})", timings)
+            return self.file(file_id)
+        self._finish(file_id, store.STATUS_READY, None, timings, drop_upload=True)
+        report("ready", 1.0)
+        return self.file(file_id)
+
+    def _save(self, file_id: int, analysed: list[tuple[Item, list[Finding]]]) -> None:
+        data_paths = []
+        for k, (item, _) in enumerate(analysed):
+            if self.root is not None:
+                data_paths.append(str(store.save_item_data(item, self.root / "items" / f"{file_id}_{k}")))
+            else:
+                data_paths.append(None)
+        with self._db:  # one transaction: all items and findings of the file, or none
+            self._db.execute("BEGIN")
+            for (item, findings), data_path in zip(analysed, data_paths):
+                cur = self._db.execute(
+                    "INSERT INTO items (file_id, modality, source, meta_json, data_path) VALUES (?, ?, ?, ?, ?)",
+                    (file_id, item.modality.value, item.source, store.dumps(_meta_with_geometry(item)),
+                     data_path))
+                item_id = int(cur.lastrowid)
+                self._db.executemany("INSERT INTO findings (item_id, kind, finding_json) VALUES (?, ?, ?)",
+                                     [(item_id, f.kind, store.finding_json(f)) for f in findings])
+                if data_path is not None or self.root is None:
+                    self._loaded[item_id] = item
+
+    def _finish(self, file_id: int, status: str, error: str | None, timings: dict[str, float],
+                drop_upload: bool = False) -> None:
+        if drop_upload:
+            row = self._db.execute("SELECT upload_path FROM files WHERE id = ?", (file_id,)).fetchone()
+            if row and row["upload_path"]:
+                Path(row["upload_path"]).unlink(missing_ok=True)
+                self._db.execute("UPDATE files SET upload_path = NULL WHERE id = ?", (file_id,))
+        self._db.execute("UPDATE files SET status = ?, error = ?, timings_json = ?, updated_at = ? WHERE id = ?",
+                         (status, error, store.dumps(timings), time.time(), file_id))
+
+
+def _meta_with_geometry(item: Item) -> dict[str, Any]:
+    meta = dict(item.meta)
+    if item.spacing_mm is not None:
+        meta["spacing_mm"] = [float(v) for v in item.spacing_mm]
+    return meta
+
+
+def _size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return 0
+
+
+def _safe_name(name: str) -> str:
+    """A file name that stays inside the uploads folder, whatever the browser sent."""
+    base = Path(name.replace("\\", "/")).name
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in base).lstrip(".")
+    return cleaned[:120] or "upload"
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

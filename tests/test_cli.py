@@ -1,0 +1,64 @@
+"""The CLI contract: one JSON object, clear one-line errors, exit code 2, no traceback."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "r1mm", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_ask_json_contract(samples, truth):
+    proc = run_cli("ask", "--json", "--question", "How large is the largest nodule?",
+                   str(samples / "ct_phantom.zip"), str(samples / "quarterly_report.pdf"))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert {"answer", "evidence", "findings", "timings"} <= set(out)
+    largest = max(n["diameter_mm"] for n in truth["ct"]["nodules"])
+    assert abs(out["evidence"][0]["finding"]["value"] - largest) <= 1.5
+    assert out["evidence"][0]["locator"]["slice"] >= 0 and len(out["evidence"][0]["locator"]["bbox_mm"]) == 4
+    assert any(f["kind"] == "finance.figure" for f in out["findings"])
+    assert out["timings"]["total_s"] >= 0
+
+
+@pytest.mark.parametrize("content,reason", [(b"", "is empty"), (b"%PDF-1.7 broken", "not a readable PDF"),
+                                            (b"hello", "is named .pdf but its content is not PDF")])
+def test_unreadable_file_exit_2_one_line_no_traceback(tmp_path, content, reason):
+    bad = tmp_path / "q3.pdf"
+    bad.write_bytes(content)
+    proc = run_cli("ask", "--json", "--question", "revenue?", str(bad))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("r1mm: q3.pdf: ") and reason in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_keep_going_processes_the_other_files(tmp_path, samples):
+    bad = tmp_path / "bad.ply"
+    bad.write_text("ply\nformat ascii 1.0\n")
+    proc = run_cli("ask", "--json", "--keep-going", "--question", "What are the part's dimensions?",
+                   str(bad), str(samples / "plate_scan.ply"))
+    assert proc.returncode == 2
+    assert "bad.ply" in proc.stderr and "Traceback" not in proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["evidence"] and out["evidence"][0]["locator"]["source"] == "plate_scan.ply"
+
+
+def test_folder_of_dicom_is_one_series(small_series):
+    proc = run_cli("analyze", "--json", str(small_series))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert len(out["files"]) == 1 and out["files"][0]["status"] == "ready"
+    assert next(f for f in out["findings"] if f["kind"] == "ct.slices")["value"] == 32
+
+
+def test_samples_command_writes_every_modality(tmp_path):
+    proc = run_cli("samples", str(tmp_path / "s"))
+    assert proc.returncode == 0, proc.stderr
+    names = {p.name for p in (tmp_path / "s").iterdir()}
+    assert {"quarterly_report.pdf", "ct_phantom.zip", "plate_scan.ply", "revenue_chart.png", "truth.json"} <= names

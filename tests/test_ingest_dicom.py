@@ -1,0 +1,199 @@
+"""CT: real CT_small.dcm, phantom series (folder, zip, shuffled, compressed), de-identification."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from r1mm.errors import IngestError, LimitExceeded
+from r1mm.ingest import Limits, load
+from r1mm.ingest.deid import PHI_KEYWORDS, deidentify
+from r1mm.samples import write_dicom_series, zip_folder
+from r1mm.types import Modality
+
+CT_SMALL = Path(get_testdata_file("CT_small.dcm"))
+
+
+def test_real_ct_small_in_hounsfield_units():
+    ds = pydicom.dcmread(CT_SMALL)
+    (item,) = load(CT_SMALL)
+    assert item.modality is Modality.CT and item.data.shape == (1, 128, 128)
+    expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_array_equal(item.data[0], expected)
+    assert item.spacing_mm[1:] == tuple(float(v) for v in ds.PixelSpacing)
+    assert item.meta["SliceThickness"] == float(ds.SliceThickness)
+    assert "PatientName" not in item.meta and item.meta["deidentified"] is True
+
+
+def test_series_sorted_by_position_not_name_or_instance_number(small_series, small_phantom):
+    ph, volume = small_phantom
+    # file names and InstanceNumbers are shuffled by write_dicom_series
+    (item,) = load(small_series)
+    np.testing.assert_array_equal(item.data, volume)  # exact HU round trip, in slice order
+    assert item.spacing_mm == pytest.approx(ph.spacing_mm)
+    assert np.all(np.diff(item.arrays["slice_positions_mm"]) > 0)
+    assert item.meta["sort_basis"].startswith("ImagePositionPatient")
+
+
+def test_reversed_slice_direction_is_sorted_along_the_normal(tmp_path, small_phantom):
+    """Feet-first IOP flips the normal: order follows IPP·normal, not raw z."""
+    ph, volume = small_phantom
+    folder = tmp_path / "ff"
+    paths = write_dicom_series(volume, ph.spacing_mm, folder)
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        ds.ImageOrientationPatient = [-1, 0, 0, 0, 1, 0]  # normal is -z
+        ds.save_as(p)
+    (item,) = load(folder)
+    np.testing.assert_array_equal(item.data, volume[::-1])
+
+
+def test_zip_of_series_equals_folder(tmp_path, small_series):
+    zip_folder(small_series, tmp_path / "series.zip")
+    (from_zip,) = load(tmp_path / "series.zip")
+    (from_folder,) = load(small_series)
+    np.testing.assert_array_equal(from_zip.data, from_folder.data)
+    assert from_zip.source == "series.zip"
+
+
+@pytest.mark.parametrize("syntax", ["1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.90"],
+                         ids=["RLE lossless", "JPEG 2000 lossless"])
+def test_compressed_transfer_syntaxes_are_decoded(tmp_path, small_phantom, syntax):
+    ph, volume = small_phantom
+    write_dicom_series(volume[:6], ph.spacing_mm, tmp_path / "c", transfer_syntax=syntax)
+    (item,) = load(tmp_path / "c")
+    np.testing.assert_array_equal(item.data, volume[:6])
+    assert item.meta["TransferSyntax"] != "Explicit VR Little Endian"
+
+
+def test_two_series_in_one_folder_stay_apart(tmp_path, small_phantom):
+    ph, volume = small_phantom
+    write_dicom_series(volume[:8], ph.spacing_mm, tmp_path / "both" / "a", seed=1, patient_id="A")
+    write_dicom_series(volume[:5], ph.spacing_mm, tmp_path / "both" / "b", seed=2, patient_id="B")
+    items = load(tmp_path / "both")
+    assert sorted(i.data.shape[0] for i in items) == [5, 8]
+    assert all("[series" in i.source for i in items)
+
+
+def test_missing_slices_are_reported(tmp_path, small_series):
+    files = sorted(small_series.iterdir(), key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
+    for p in files[10:13]:
+        p.unlink()
+    with pytest.raises(IngestError, match=r"about 3 slice\(s\) missing between positions"):
+        load(small_series)
+
+
+def test_non_ct_modality_says_what_it_is():
+    with pytest.raises(IngestError, match="modality MR, not CT"):
+        load(get_testdata_file("MR_small.dcm"))
+
+
+def test_truncated_dicom_is_reported(tmp_path):
+    data = CT_SMALL.read_bytes()
+    (tmp_path / "cut.dcm").write_bytes(data[: len(data) // 2])
+    with pytest.raises(IngestError, match="cut.dcm"):
+        load(tmp_path / "cut.dcm")
+
+
+def test_folder_without_dicom_files(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "readme.txt").write_text("not an image")
+    with pytest.raises(IngestError, match="holds no DICOM files"):
+        load(tmp_path / "d")
+
+
+def test_slice_limit(small_series):
+    with pytest.raises(LimitExceeded, match="has 32 slices; the limit is 10"):
+        load(small_series, limits=Limits(max_ct_slices=10))
+
+
+# ---- archives ------------------------------------------------------------------------
+
+def test_zip_with_parent_paths_is_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zf:
+        zf.writestr("../../etc/passwd.dcm", CT_SMALL.read_bytes())
+    with pytest.raises(IngestError, match=r"evil.zip: member '../../etc/passwd.dcm' contains '\.\.'"):
+        load(tmp_path / "evil.zip")
+
+
+def test_zip_bomb_is_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("slice.dcm", b"\0" * (50 << 20))
+    with pytest.raises(LimitExceeded, match="looks like a zip bomb"):
+        load(tmp_path / "bomb.zip")
+
+
+def test_zip_total_size_limit(tmp_path):
+    with zipfile.ZipFile(tmp_path / "big.zip", "w", zipfile.ZIP_STORED) as zf:
+        for k in range(3):
+            zf.writestr(f"s{k}.dcm", np.random.default_rng(k).bytes(1 << 20))
+    with pytest.raises(LimitExceeded, match="expands to 3 MB; the limit is 2 MB"):
+        load(tmp_path / "big.zip", limits=Limits(max_unzipped_mb=2))
+
+
+def test_zip_member_count_limit(tmp_path):
+    with zipfile.ZipFile(tmp_path / "many.zip", "w") as zf:
+        for k in range(20):
+            zf.writestr(f"{k}.dcm", b"x")
+    with pytest.raises(LimitExceeded, match="holds 20 files; the limit is 10"):
+        load(tmp_path / "many.zip", limits=Limits(max_files=10))
+
+
+def test_corrupt_zip(tmp_path):
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 50)
+    with pytest.raises(IngestError, match="bad.zip"):
+        load(tmp_path / "bad.zip")
+
+
+# ---- de-identification -----------------------------------------------------------------
+
+PHI_VALUES = ("DOE^JANE", "PID-0042", "19600101", "General Hospital", "SMITH^JOHN", "ACC123456")
+
+
+def test_deidentify_removes_every_listed_tag_and_private_tags():
+    ds = pydicom.dcmread(CT_SMALL)
+    ds.add_new(0x00091001, "LO", "private vendor note")
+    seq_item = pydicom.Dataset()
+    seq_item.PatientName = "NESTED^NAME"
+    ds.ReferencedImageSequence = pydicom.Sequence([seq_item])
+    original_series = ds.SeriesInstanceUID
+    deidentify(ds)
+    present = {elem.keyword for elem in ds.iterall()}
+    assert not (present & PHI_KEYWORDS)
+    assert not any(elem.tag.is_private for elem in ds.iterall())
+    assert ds.SeriesInstanceUID != original_series and ds.SeriesInstanceUID.startswith("2.25.")
+    assert ds.PatientIdentityRemoved == "YES" and len(ds.DeidentificationMethod) <= 64
+    out = io.BytesIO()
+    ds.save_as(out)  # still a valid dataset
+    assert b"NESTED^NAME" not in out.getvalue()
+
+
+def test_ingested_series_has_no_phi_unless_asked(small_series):
+    (item,) = load(small_series)
+    assert not any(v in str(item.meta) for v in PHI_VALUES)
+    (kept,) = load(small_series, keep_phi=True)
+    assert kept.meta["PatientName"] == "DOE^JANE" and kept.meta["deidentified"] is False
+
+
+def test_nifti_volume(tmp_path):
+    import nibabel as nib
+
+    data = np.zeros((20, 30, 10), np.int16)  # x, y, z
+    data[5, 7, 3] = 900
+    affine = np.diag([0.8, 0.9, 2.5, 1.0])
+    nib.save(nib.Nifti1Image(data, affine), tmp_path / "vol.nii.gz")
+    (item,) = load(tmp_path / "vol.nii.gz")
+    assert item.data.shape == (10, 30, 20)
+    assert item.spacing_mm == pytest.approx((2.5, 0.9, 0.8))
+    assert item.data.max() == 900 and item.data[3].max() == 900
+
+
+def test_sample_series_zip_loads(samples, truth):
+    (item,) = load(samples / "ct_phantom.zip")
+    assert item.data.shape[0] == truth["ct"]["slices"]
+    assert item.spacing_mm == pytest.approx(tuple(truth["ct"]["spacing_mm"]))
