@@ -25,6 +25,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT, size_bytes INTEGER,
     status TEXT NOT NULL, error TEXT, upload_path TEXT, timings_json TEXT,
+    stage TEXT, progress REAL, worker_pid INTEGER,
     added_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
@@ -48,11 +49,33 @@ def connect(path: Path | str) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(SCHEMA)
-    # work cut off by a crash or kill: mark it so the user can retry
-    conn.execute("UPDATE files SET status = ?, error = ?, updated_at = ? WHERE status = ?",
-                 (STATUS_INTERRUPTED, "processing was interrupted (the app stopped); retry it",
-                  time.time(), STATUS_PROCESSING))
+    mark_interrupted(conn)
     return conn
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_interrupted(conn: sqlite3.Connection) -> None:
+    """Work whose process is gone (crash, kill) is marked interrupted, so the user can retry it.
+
+    Work of a live process, this one included, is left alone: it is still under way.
+    """
+    rows = conn.execute("SELECT id, worker_pid FROM files WHERE status = ?", (STATUS_PROCESSING,)).fetchall()
+    for row in rows:
+        if not _alive(row["worker_pid"]):
+            conn.execute("UPDATE files SET status = ?, error = ?, stage = NULL, updated_at = ? WHERE id = ?",
+                         (STATUS_INTERRUPTED, "processing was interrupted (the app stopped); retry it",
+                          time.time(), row["id"]))
 
 
 def atomic_write(path: Path, write) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,16 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
 
+# What runs behind each part of an answer, shown to the user as is.
+COMPONENTS: list[tuple[str, str]] = [
+    ("Answers", "composed from measured findings; no language model is loaded"),
+    ("Documents", "pdfplumber text and tables, page and cell boxes"),
+    ("CT", "HU thresholds and 3-D connected components (scipy) on the de-identified volume"),
+    ("Audio", "speech spans from frame energy; no speech recognition is loaded"),
+    ("Point clouds", "RANSAC plane fit and per-point deviation (numpy)"),
+    ("Retrieval", "BM25 keyword search over findings and passages"),
+]
+
 
 @dataclass
 class FileRecord:
@@ -41,6 +53,8 @@ class FileRecord:
     size_bytes: int
     timings: dict[str, float]
     retryable: bool
+    stage: str | None = None  # while processing: parsing, analysing, indexing
+    progress: float = 0.0  # while processing: 0..1
 
     @property
     def ok(self) -> bool:
@@ -88,27 +102,45 @@ class Workspace:
     # ---- files -------------------------------------------------------------------------
     def add(self, path: Path | str, name: str | None = None, progress: Progress | None = None) -> FileRecord:
         """Ingest and analyse one file, folder or zip; failures are recorded, not raised."""
+        file_id, source = self.register(path, name)
+        return self.process(file_id, source, progress)
+
+    def register(self, path: Path | str, name: str | None = None) -> tuple[int, Path]:
+        """Record a file as processing (so every view lists it at once); returns (file id, path to process).
+
+        The path is the workspace's kept copy where one is kept, else `path` itself.
+        """
         path = Path(path)
         name = name or path.name
         now = time.time()
-        size = _size_of(path)
         cur = self._db.execute(
-            "INSERT INTO files (name, size_bytes, status, added_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-            (name, size, store.STATUS_PROCESSING, now, now))
+            "INSERT INTO files (name, size_bytes, status, stage, progress, worker_pid, added_at, updated_at) "
+            "VALUES (?, ?, ?, 'queued', 0, ?, ?, ?)",
+            (name, _size_of(path), store.STATUS_PROCESSING, os.getpid(), now, now))
         file_id = int(cur.lastrowid)
-        upload = self._keep_upload(file_id, path, name)
-        return self._process(file_id, upload or path, name, progress)
+        return file_id, self._keep_upload(file_id, path, name) or path
+
+    def process(self, file_id: int, path: Path, progress: Progress | None = None) -> FileRecord:
+        """Parse, analyse and index a registered file (this may take a while: run it off the UI thread)."""
+        row = self._db.execute("SELECT name FROM files WHERE id = ?", (file_id,)).fetchone()
+        self._db.execute("UPDATE files SET worker_pid = ? WHERE id = ?", (os.getpid(), file_id))
+        return self._process(file_id, Path(path), row["name"], progress)
 
     def retry(self, file_id: int, progress: Progress | None = None) -> FileRecord:
         """Process a failed or interrupted file again from its kept upload."""
+        return self.process(file_id, self.prepare_retry(file_id), progress)
+
+    def prepare_retry(self, file_id: int) -> Path:
+        """Mark a failed or interrupted file as processing again; returns the kept upload to process."""
         row = self._db.execute("SELECT name, upload_path FROM files WHERE id = ?", (file_id,)).fetchone()
         if row is None or not row["upload_path"] or not Path(row["upload_path"]).exists():
             raise IngestError(row["name"] if row else f"file {file_id}",
                               "cannot be retried: its upload was not kept; add the file again")
         self._db.execute("DELETE FROM items WHERE file_id = ?", (file_id,))
-        self._db.execute("UPDATE files SET status = ?, error = NULL, updated_at = ? WHERE id = ?",
-                         (store.STATUS_PROCESSING, time.time(), file_id))
-        return self._process(file_id, Path(row["upload_path"]), row["name"], progress)
+        self._db.execute("UPDATE files SET status = ?, error = NULL, stage = 'queued', progress = 0, "
+                         "worker_pid = ?, updated_at = ? WHERE id = ?",
+                         (store.STATUS_PROCESSING, os.getpid(), time.time(), file_id))
+        return Path(row["upload_path"])
 
     def remove(self, file_id: int) -> None:
         for item in self.items(file_id=file_id):
@@ -124,7 +156,8 @@ class Workspace:
         rows = self._db.execute("SELECT * FROM files ORDER BY id").fetchall()
         return [FileRecord(r["id"], r["name"], r["status"], r["error"], r["size_bytes"] or 0,
                            json.loads(r["timings_json"] or "{}"),
-                           bool(r["upload_path"]) and Path(r["upload_path"]).exists()) for r in rows]
+                           bool(r["upload_path"]) and Path(r["upload_path"]).exists(),
+                           r["stage"], r["progress"] or 0.0) for r in rows]
 
     def file(self, file_id: int) -> FileRecord:
         return next(f for f in self.files() if f.id == file_id)
@@ -147,6 +180,11 @@ class Workspace:
             item = Item(rec.modality, rec.source, None, dict(rec.meta))
             self._loaded[item_id] = store.load_item_data(item, Path(rec.data_path))
         return self._loaded[item_id]
+
+    def item_by_source(self, source: str) -> ItemRecord | None:
+        """The item an evidence locator's `source` names (the newest, if added twice)."""
+        matches = [i for i in self.items() if i.source == source]
+        return matches[-1] if matches else None
 
     def findings(self, item_id: int | None = None) -> list[Finding]:
         sql, args = "SELECT finding_json FROM findings", ()
@@ -178,6 +216,16 @@ class Workspace:
                          (question, store.answer_json(answer), time.time()))
         return answer
 
+    def ask_stream(self, question: str) -> tuple[Iterator[str], Answer]:
+        """(text pieces to show as they come, the full answer with evidence).
+
+        Findings-only answers are complete at once; the pieces are its sentences, so the UI
+        shows the same streaming behaviour it will have with a language model.
+        """
+        answer = self.ask(question)
+        pieces = re.findall(r"[^.!?]+[.!?]?\s*(?:\[E\d+\]\s*)?", answer.text) or [answer.text]
+        return iter(pieces), answer
+
     def history(self) -> list[Exchange]:
         rows = self._db.execute("SELECT question, answer_json, created_at FROM answers ORDER BY id").fetchall()
         out = []
@@ -207,7 +255,12 @@ class Workspace:
         return dest
 
     def _process(self, file_id: int, path: Path, name: str, progress: Progress | None) -> FileRecord:
-        report = progress or (lambda stage, frac: None)
+        def report(stage: str, fraction: float) -> None:
+            self._db.execute("UPDATE files SET stage = ?, progress = ?, updated_at = ? WHERE id = ?",
+                             (stage, fraction, time.time(), file_id))
+            if progress is not None:
+                progress(stage, fraction)
+
         timings: dict[str, float] = {}
         try:
             report("parsing", 0.1)
@@ -219,7 +272,7 @@ class Workspace:
             analysed = [(item, analyze(item)) for item in items]
             timings["analyse_s"] = round(time.perf_counter() - t0, 3)
             report("indexing", 0.9)
-            self._save(file_id, analysed)
+            self._save(file_id, analysed, path)
         except IngestError as exc:
             log.info("file %d failed: %s", file_id, exc.reason)
             self._finish(file_id, store.STATUS_FAILED, str(exc), timings)
@@ -233,13 +286,18 @@ class Workspace:
         report("ready", 1.0)
         return self.file(file_id)
 
-    def _save(self, file_id: int, analysed: list[tuple[Item, list[Finding]]]) -> None:
+    def _save(self, file_id: int, analysed: list[tuple[Item, list[Finding]]], path: Path) -> None:
         data_paths = []
         for k, (item, _) in enumerate(analysed):
-            if self.root is not None:
-                data_paths.append(str(store.save_item_data(item, self.root / "items" / f"{file_id}_{k}")))
-            else:
+            if self.root is None:
                 data_paths.append(None)
+                continue
+            stem = self.root / "items" / f"{file_id}_{k}"
+            data_paths.append(str(store.save_item_data(item, stem)))
+            if item.meta.get("format") == "pdf":  # kept to show pages as evidence; reports carry no PHI
+                pdf = stem.with_suffix(".pdf")
+                store.atomic_write(pdf, lambda tmp: shutil.copyfile(path, tmp))
+                item.meta["pdf_path"] = str(pdf)
         with self._db:  # one transaction: all items and findings of the file, or none
             self._db.execute("BEGIN")
             for (item, findings), data_path in zip(analysed, data_paths):
@@ -260,8 +318,10 @@ class Workspace:
             if row and row["upload_path"]:
                 Path(row["upload_path"]).unlink(missing_ok=True)
                 self._db.execute("UPDATE files SET upload_path = NULL WHERE id = ?", (file_id,))
-        self._db.execute("UPDATE files SET status = ?, error = ?, timings_json = ?, updated_at = ? WHERE id = ?",
-                         (status, error, store.dumps(timings), time.time(), file_id))
+        self._db.execute("UPDATE files SET status = ?, error = ?, timings_json = ?, stage = NULL, progress = ?, "
+                         "updated_at = ? WHERE id = ?",
+                         (status, error, store.dumps(timings), 1.0 if status == store.STATUS_READY else 0.0,
+                          time.time(), file_id))
 
 
 def _meta_with_geometry(item: Item) -> dict[str, Any]:

@@ -41,8 +41,26 @@ def fit_plane(points: np.ndarray, iterations: int = 200, threshold: float | None
             best = inliers
     centre = points[best].mean(axis=0)
     _, _, vt = np.linalg.svd(points[best] - centre, full_matrices=False)
-    normal = vt[2]
+    normal = _outward(vt[2], centre, points)
     return normal, float(-normal @ centre), best
+
+
+def _outward(normal: np.ndarray, on_plane: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Point the normal away from the part's body, so a dent deviates negatively and a bump positively.
+
+    For a scan of one surface alone (the body's centroid on the plane), +z is taken as outward:
+    scanners look down at the part.
+    """
+    offset = (points.mean(axis=0) - on_plane) @ normal
+    if abs(offset) > 0.01 * np.ptp(points, axis=0).max():
+        return -normal if offset > 0 else normal
+    return normal if normal[2] >= 0 else -normal
+
+
+def plane_deviation(points: np.ndarray) -> np.ndarray:
+    """Signed distance of every point from the dominant plane (in the cloud's units)."""
+    normal, d, _ = fit_plane(points)
+    return points @ normal + d
 
 
 def find_surface_defects(points: np.ndarray, noise: float | None = None):

@@ -34,6 +34,31 @@ def speech_segments(samples: np.ndarray, rate: int) -> list[tuple[float, float]]
     return [(float(s), float(e)) for s, e in merged if e - s >= MIN_SEGMENT_S]
 
 
+def prosody(samples: np.ndarray, rate: int, window_s: float = 1.0) -> list[dict[str, float]]:
+    """Tone over time: loudness (dB relative to the loudest window) and median pitch (Hz) per window.
+
+    Pitch is the YIN estimate over voiced frames; None where the window is silent.
+    """
+    import librosa
+
+    step = int(window_s * rate)
+    if samples.size < step:
+        return []
+    windows = samples[: samples.size // step * step].reshape(-1, step)
+    rms = np.sqrt(np.mean(windows.astype(np.float64) ** 2, axis=1))
+    loudness = 20 * np.log10(np.maximum(rms, 1e-10) / max(rms.max(), 1e-10))
+    f0 = librosa.yin(samples, fmin=60, fmax=400, sr=rate, frame_length=1024, hop_length=256)
+    frame_t = np.arange(f0.size) * 256 / rate
+    out = []
+    for k, db in enumerate(loudness):
+        in_window = (frame_t >= k * window_s) & (frame_t < (k + 1) * window_s)
+        voiced = db > -TOP_DB
+        pitch = float(np.median(f0[in_window])) if voiced and in_window.any() else None
+        out.append({"t_s": k * window_s, "loudness_db": round(float(db), 1),
+                    "pitch_hz": round(pitch, 1) if pitch else None})
+    return out
+
+
 def analyze(item: Item) -> list[Finding]:
     rate = item.meta["sample_rate"]
     duration = item.meta["duration_s"]

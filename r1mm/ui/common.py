@@ -1,0 +1,200 @@
+"""Streamlit pieces shared by the pages: the session's workspace, the sidebar, uploads with
+per-file status, and the evidence viewer. Only the app and its pages import this module.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import streamlit as st
+
+from r1mm import render
+from r1mm.types import Answer, Evidence, Modality
+from r1mm.workspace import COMPONENTS, FileRecord, Workspace
+
+STATUS_ICON = {"ready": ":material/check_circle:", "failed": ":material/error:",
+               "processing": ":material/hourglass_top:", "interrupted": ":material/warning:"}
+SAMPLE_SETS = {
+    "Report + earnings call": ("quarterly_report.pdf", "earnings_call.wav"),
+    "CT series (zip)": ("ct_phantom.zip",),
+    "Scanned part": ("plate_scan.ply",),
+    "Chart image": ("revenue_chart.png",),
+}
+
+
+def workspace_root() -> Path:
+    return Path(os.environ.get("R1MM_WORKSPACE", "workspace")).resolve()
+
+
+def workspace() -> Workspace:
+    """This browser session's handle on the workspace folder (shared by all sessions on disk)."""
+    if "workspace" not in st.session_state:
+        st.session_state.workspace = Workspace(workspace_root())
+    return st.session_state.workspace
+
+
+@st.cache_resource(show_spinner="Writing sample files…")
+def samples_dir() -> Path:
+    """Sample inputs, generated once per server process."""
+    from r1mm.samples import write_samples
+
+    out = workspace_root() / "samples"
+    if not (out / "truth.json").exists():
+        write_samples(out)
+    return out
+
+
+def page_setup(title: str) -> Workspace:
+    st.set_page_config(page_title=f"R1-MM · {title}", page_icon="🔬", layout="wide")
+    ws = workspace()
+    sidebar(ws)
+    st.title(title)
+    return ws
+
+
+def sidebar(ws: Workspace) -> None:
+    with st.sidebar:
+        st.subheader("Try a sample")
+        for label, names in SAMPLE_SETS.items():
+            if st.button(label, key=f"sample-{label}", use_container_width=True):
+                folder = samples_dir()
+                for name in names:
+                    submit(ws, folder / name, name)
+        st.subheader("Engine")
+        for part, what in COMPONENTS:
+            st.markdown(f"**{part}**: {what}")
+        st.caption(f"Upload limit: {st.get_option('server.maxUploadSize')} MB per file "
+                   "(`server.maxUploadSize` in `.streamlit/config.toml`)")
+        st.caption(f"Workspace: `{ws.root}`")
+
+
+@st.cache_resource
+def background() -> ThreadPoolExecutor:
+    """One worker per server: files are processed off the page's thread, so a rerun (a question
+    asked meanwhile, a page switch) never cuts an ingest short. One at a time suits 2 cores."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1mm-ingest")
+
+
+def _process_in_background(root: Path, keep_phi: bool, file_id: int, path: Path, cleanup: Path | None) -> None:
+    ws = Workspace(root, keep_phi=keep_phi)  # a connection of this thread's own
+    try:
+        ws.process(file_id, path)
+    finally:
+        ws.close()
+        if cleanup is not None:
+            shutil.rmtree(cleanup, ignore_errors=True)
+
+
+def submit(ws: Workspace, path: Path, name: str, cleanup: Path | None = None) -> int:
+    """List the file at once as processing, and process it in the background."""
+    file_id, source = ws.register(path, name)
+    background().submit(_process_in_background, ws.root, ws.keep_phi, file_id, source, cleanup)
+    return file_id
+
+
+def ingest_uploads(ws: Workspace, uploads) -> None:
+    """Queue each upload once; it is written to a private folder, deleted once processed."""
+    done: set[str] = st.session_state.setdefault("processed_uploads", set())
+    for upload in uploads or []:
+        if upload.file_id in done:
+            continue
+        done.add(upload.file_id)
+        incoming = ws.root / "incoming" / uuid.uuid4().hex
+        incoming.mkdir(parents=True)
+        path = incoming / "upload"
+        path.write_bytes(upload.getbuffer())
+        submit(ws, path, upload.name, cleanup=incoming)
+
+
+def live_file_list(ws: Workspace) -> None:
+    """The file list, refreshed every second while files are processing; the page reruns when they finish."""
+    busy = any(f.status == "processing" for f in ws.files())
+    st.fragment(_file_list_fragment, run_every=1.0 if busy else None)(ws)
+
+
+def _file_list_fragment(ws: Workspace) -> None:
+    files = ws.files()
+    busy = {f.id for f in files if f.status == "processing"}
+    was_busy = st.session_state.get("busy_files", set())
+    st.session_state.busy_files = busy
+    if was_busy and not busy:
+        st.rerun()  # new items: let the whole page (findings, viewers) pick them up
+    file_list(ws, files)
+
+
+def file_list(ws: Workspace, files: list[FileRecord]) -> None:
+    if not files:
+        st.info("No files yet. Drop some above, or try a sample from the sidebar.")
+        return
+    for rec in files:
+        size = _human_size(rec.size_bytes)
+        if rec.status == "processing":
+            st.progress(rec.progress, text=f"{rec.name} · {size} · {rec.stage or 'queued'}…")
+            continue
+        cols = st.columns([8, 1, 1])
+        took = sum(rec.timings.values())
+        cols[0].markdown(f"{STATUS_ICON.get(rec.status, '')} **{rec.name}** · {size} · {rec.status}"
+                         + (f" · {took:.1f} s" if took else ""))
+        if rec.status in ("failed", "interrupted") and rec.retryable:
+            if cols[1].button("Retry", key=f"retry-{rec.id}"):
+                background().submit(_process_in_background, ws.root, ws.keep_phi, rec.id,
+                                    ws.prepare_retry(rec.id), None)
+                st.rerun()
+        if cols[2].button("Remove", key=f"remove-{rec.id}"):
+            ws.remove(rec.id)
+            st.rerun()
+        if rec.error:
+            st.error(rec.error, icon=":material/error:")
+
+
+def _human_size(n: int) -> str:
+    if n >= 100_000:
+        return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e3:.0f} kB" if n >= 1000 else f"{n} bytes"
+
+
+def show_answer(ws: Workspace, answer: Answer, key: str) -> None:
+    st.markdown(answer.text)
+    st.caption(f"{answer.model} · {answer.timings.get('total_s', 0) * 1000:.0f} ms")
+    if answer.evidence:
+        evidence_panel(ws, answer.evidence, key)
+
+
+def evidence_panel(ws: Workspace, evidence: list[Evidence], key: str) -> None:
+    """Pick a piece of evidence and see it where it came from."""
+    labels = {e.id: f"[{e.id}] {e.locator.describe()}" for e in evidence}
+    chosen = st.radio("Evidence", list(labels), format_func=labels.get, key=f"evidence-{key}",
+                      horizontal=False)
+    show_evidence(ws, next(e for e in evidence if e.id == chosen))
+
+
+def show_evidence(ws: Workspace, ev: Evidence) -> None:
+    loc = ev.locator
+    record = ws.item_by_source(loc.source)
+    st.caption(ev.text)
+    if record is None:
+        st.warning(f"{loc.source} is no longer in the workspace.")
+        return
+    item = ws.item(record.id)
+    if record.modality is Modality.TEXT and loc.page and item.meta.get("pdf_path"):
+        st.image(render.pdf_page_image(Path(item.meta["pdf_path"]), loc.page, loc.cell_bbox),
+                 caption=loc.describe(), width=720)
+    elif record.modality is Modality.AUDIO:
+        start = int(loc.start_s or 0)
+        end = math.ceil(loc.end_s) if loc.end_s else None
+        st.audio(item.data, sample_rate=item.meta["sample_rate"], start_time=start, end_time=end)
+        st.caption(f"Plays {loc.describe()}")
+    elif record.modality is Modality.CT:
+        index = loc.slice if loc.slice is not None else item.data.shape[0] // 2
+        st.image(render.ct_slice_image(item, index, -600, 1500, bbox_mm=loc.bbox_mm),
+                 caption=f"{loc.describe()} · lung window (L −600 / W 1500 HU)")
+    elif record.modality is Modality.POINTCLOUD:
+        st.plotly_chart(render.pointcloud_figure(item.data, region=loc.region), use_container_width=True)
+    elif record.modality is Modality.IMAGE:
+        st.image(item.data, caption=loc.describe())
+    else:
+        st.write(loc.describe())

@@ -1,0 +1,124 @@
+"""End to end in a real browser: `streamlit run` on 127.0.0.1, driven by Playwright in Debian Chromium."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_url(tmp_path):
+    """A fresh app server with an empty workspace; stopped after the test."""
+    port = _free_port()
+    env = {**os.environ, "R1MM_WORKSPACE": str(tmp_path / "workspace")}
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+        pg.set_default_timeout(120_000)
+        yield pg
+        browser.close()
+
+
+def _wait_ready(page, name: str) -> None:
+    """The file list row of `name` says ready (files are processed in the background)."""
+    page.locator("p", has_text=re.compile(rf"{re.escape(name)} · .* · ready")).first.wait_for()
+
+
+def _ask(page, question: str) -> None:
+    box = page.get_by_placeholder("Ask about your files", exact=False)
+    box.fill(question)
+    box.press("Enter")
+
+
+def test_report_and_call_upload_ask_and_evidence(app_url, page, samples, truth):
+    page.goto(app_url)
+    page.get_by_text("Drop in a report").wait_for()
+    page.locator("input[type=file]").first.set_input_files(
+        [str(samples / "quarterly_report.pdf"), str(samples / "earnings_call.wav")])
+    _wait_ready(page, "earnings_call.wav")
+    _wait_ready(page, "quarterly_report.pdf")
+    _ask(page, "What was revenue this quarter?")
+    revenue = f"{truth['report']['figures']['Revenue']['current']:,.1f}"
+    page.get_by_text(f"Revenue (Q3 2026): {revenue} USD millions", exact=False).first.wait_for()
+    page.get_by_text("[E1] quarterly_report.pdf, page 2, table 1, row 2, col 2").wait_for()
+    evidence_image = page.locator("[data-testid=stImage] img").first
+    evidence_image.wait_for()
+    assert evidence_image.evaluate("img => img.naturalWidth") > 300
+
+    _ask(page, "How long is the call?")
+    page.get_by_text("The recording lasts", exact=False).first.wait_for()
+    page.locator("audio").first.wait_for(state="attached")
+
+
+def test_zipped_ct_series_nodule_question(app_url, page, samples, truth):
+    page.goto(app_url)
+    page.get_by_text("Drop in a report").wait_for()
+    page.locator("input[type=file]").first.set_input_files([str(samples / "ct_phantom.zip")])
+    _wait_ready(page, "ct_phantom.zip")
+    _ask(page, "How large is the largest nodule and in which lung?")
+    page.get_by_text("in the right lung", exact=False).first.wait_for()
+    evidence = page.get_by_text("[E1] ct_phantom.zip, slice", exact=False)
+    evidence.wait_for()
+    assert "mm" in evidence.inner_text()
+    page.locator("[data-testid=stImage] img").first.wait_for()
+    assert "DOE^JANE" not in page.content()  # identifiers never reach the screen
+
+
+def test_bad_upload_keeps_the_workspace_working(app_url, page, samples, tmp_path):
+    bad = tmp_path / "scan.ply"
+    bad.write_text("ply\nformat ascii 1.0\nelement vertex 5\n")
+    page.goto(app_url)
+    page.get_by_text("Drop in a report").wait_for()
+    page.locator("input[type=file]").first.set_input_files([str(bad), str(samples / "plate_scan.ply")])
+    page.get_by_text("scan.ply: ends inside its header", exact=False).first.wait_for()
+    _wait_ready(page, "plate_scan.ply")
+    _ask(page, "How deep is the deepest dent?")
+    page.get_by_text("Dent 1:", exact=False).first.wait_for()
