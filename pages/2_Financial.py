@@ -10,6 +10,13 @@ from r1mm.ui import common
 
 ws = common.page_setup("Financial")
 
+
+@st.cache_data(show_spinner="Measuring the call's tone…")
+def tone_of(item_id: int) -> list[dict]:
+    item = ws.item(item_id)
+    return prosody(item.data, item.meta["sample_rate"])
+
+
 reports = [i for i in ws.items() if i.modality is Modality.TEXT]
 calls = [i for i in ws.items() if i.modality is Modality.AUDIO]
 if not reports and not calls:
@@ -49,9 +56,10 @@ with right:
         st.dataframe(pd.DataFrame([{"start (s)": f.locator.start_s, "end (s)": f.locator.end_s,
                                     "length (s)": f.value} for f in segments]),
                      use_container_width=True, hide_index=True)
-        st.caption("Tone over time")
-        tone = pd.DataFrame(prosody(item.data, item.meta["sample_rate"])).set_index("t_s")
-        st.line_chart(tone, x_label="time (s)", height=220)
+        tone = pd.DataFrame(tone_of(call.id)).set_index("t_s")
+        st.caption("Tone over time: pitch (Hz) and loudness (dB below the loudest second)")
+        st.line_chart(tone["pitch_hz"], x_label="time (s)", y_label="pitch (Hz)", height=180)
+        st.line_chart(tone["loudness_db"], x_label="time (s)", y_label="loudness (dB)", height=140)
     else:
         st.info("No call recording uploaded.")
 

@@ -34,28 +34,30 @@ def speech_segments(samples: np.ndarray, rate: int) -> list[tuple[float, float]]
     return [(float(s), float(e)) for s, e in merged if e - s >= MIN_SEGMENT_S]
 
 
-def prosody(samples: np.ndarray, rate: int, window_s: float = 1.0) -> list[dict[str, float]]:
-    """Tone over time: loudness (dB relative to the loudest window) and median pitch (Hz) per window.
+def prosody(samples: np.ndarray, rate: int, window_s: float = 1.0) -> list[dict[str, float | None]]:
+    """Tone over time: loudness (dB below the loudest window) and median pitch (Hz) per window.
 
-    Pitch is the YIN estimate over voiced frames; None where the window is silent.
+    Pitch is the YIN estimate over frames loud enough to be speech; None in pauses.
     """
     import librosa
 
-    step = int(window_s * rate)
-    if samples.size < step:
+    step, hop, frame = int(window_s * rate), 256, 1024
+    if samples.size < max(step, frame):
         return []
     windows = samples[: samples.size // step * step].reshape(-1, step)
     rms = np.sqrt(np.mean(windows.astype(np.float64) ** 2, axis=1))
     loudness = 20 * np.log10(np.maximum(rms, 1e-10) / max(rms.max(), 1e-10))
-    f0 = librosa.yin(samples, fmin=60, fmax=400, sr=rate, frame_length=1024, hop_length=256)
-    frame_t = np.arange(f0.size) * 256 / rate
+    f0 = librosa.yin(samples, fmin=60, fmax=400, sr=rate, frame_length=frame, hop_length=hop, center=False)
+    frames = np.lib.stride_tricks.sliding_window_view(samples, frame)[::hop][: f0.size]
+    frame_db = 10 * np.log10(np.maximum(np.mean(frames.astype(np.float64) ** 2, axis=1), 1e-20))
+    voiced = frame_db > frame_db.max() - 25.0
+    frame_t = np.arange(f0.size) * hop / rate
     out = []
     for k, db in enumerate(loudness):
-        in_window = (frame_t >= k * window_s) & (frame_t < (k + 1) * window_s)
-        voiced = db > -TOP_DB
-        pitch = float(np.median(f0[in_window])) if voiced and in_window.any() else None
+        pick = voiced & (frame_t >= k * window_s) & (frame_t < (k + 1) * window_s)
+        pitch = float(np.median(f0[pick])) if pick.sum() >= 3 else None
         out.append({"t_s": k * window_s, "loudness_db": round(float(db), 1),
-                    "pitch_hz": round(pitch, 1) if pitch else None})
+                    "pitch_hz": round(pitch, 1) if pitch is not None else None})
     return out
 
 
