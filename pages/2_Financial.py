@@ -52,10 +52,17 @@ with right:
         call = st.selectbox("Recording", calls, format_func=lambda i: i.source)
         item = ws.item(call.id)
         st.audio(item.data, sample_rate=item.meta["sample_rate"])
-        segments = [f for f in ws.findings(call.id) if f.kind == "audio.segment"]
-        st.dataframe(pd.DataFrame([{"start (s)": f.locator.start_s, "end (s)": f.locator.end_s,
-                                    "length (s)": f.value} for f in segments]),
-                     use_container_width=True, hide_index=True)
+        call_findings = ws.findings(call.id)
+        utterances = [f for f in call_findings if f.kind == "speech.utterance"]
+        if utterances:
+            st.caption("Transcript (Whisper base); voices told apart by pitch")
+            st.dataframe(pd.DataFrame([{"start (s)": f.locator.start_s, "end (s)": f.locator.end_s,
+                                        "voice": f.text.split(",")[0], "said": f.value} for f in utterances]),
+                         use_container_width=True, hide_index=True, height=240)
+        else:
+            for f in call_findings:
+                if f.kind == "speech.unavailable":
+                    st.warning(f.text)
         tone = pd.DataFrame(tone_of(call.id)).set_index("t_s")
         st.caption("Tone over time: pitch (Hz) and loudness (dB below the loudest second)")
         st.line_chart(tone["pitch_hz"], x_label="time (s)", y_label="pitch (Hz)", height=180)
@@ -64,8 +71,19 @@ with right:
         st.info("No call recording uploaded.")
 
 st.subheader("Claims on the call against the report")
-st.info("Checking what was said against the report needs a transcript, and no speech recognition model is "
-        "loaded yet; the call's speech spans and tone are shown above.")
+checks = ws.claim_checks()
+if checks:
+    verdict_icon = {"agrees": ":material/check_circle:", "disagrees": ":material/cancel:",
+                    "not in report": ":material/help:"}
+    for check in checks:
+        st.markdown(f"{verdict_icon[check.value['verdict']]} {check.text}")
+else:
+    st.info("No figures were stated on the call, or there is no call or report to hold them against.")
+risks = [f for f in ws.findings() if f.kind in ("finance.risk", "speech.risk")]
+if risks:
+    st.subheader("Risks stated")
+    for f in risks:
+        st.markdown(f"- {f.text} *({f.locator.describe()})*")
 
 st.subheader("Ask")
 question = st.text_input("Question", placeholder="How much did net income change year over year?",

@@ -33,9 +33,11 @@ CALL_SCRIPT = [
     ("CEO", "Thank you. Revenue for the quarter was one thousand two hundred eighty four million dollars, "
             "up sixteen percent from a year ago."),
     ("CEO", "Net income grew to one hundred eighty eight million dollars."),
-    ("CFO", "Operating expenses were three hundred forty one million dollars. We see supply chain "
+    # planted contradiction: the report says 341.2
+    ("CFO", "Operating expenses were three hundred twenty one million dollars. We see supply chain "
             "constraints and currency headwinds as the main risks for the fourth quarter."),
 ]
+CALL_CONTRADICTIONS = ["operating expenses"]
 
 
 def write_report_pdf(path: Path, rows=REPORT_ROWS, periods=PERIODS, company="Northwind Instruments") -> None:
@@ -300,7 +302,7 @@ def write_samples(out: Path) -> dict:
                        "figures": {m: {"current": a, "previous": b} for m, a, b in REPORT_ROWS}}
     try:
         turns = write_call_audio(out / "earnings_call.wav")
-        truth["call"] = {"file": "earnings_call.wav", "turns": turns}
+        truth["call"] = {"file": "earnings_call.wav", "turns": turns, "contradictions": CALL_CONTRADICTIONS}
     except RuntimeError as exc:
         truth["call"] = {"skipped": str(exc)}
     ph = Phantom()

@@ -136,7 +136,7 @@ def load_item_data(item: Item, path: Path) -> Item:
                       [Table(t["index"], t["rows"],
                              [[tuple(b) if b else None for b in row] for row in t["cell_bboxes"]]
                              if t.get("cell_bboxes") else None, t.get("sheet")) for t in p["tables"]],
-                      tuple(p["size"]) if p.get("size") else None) for p in raw["pages"]]
+                      tuple(p["size"]) if p.get("size") else None, p.get("paragraphs", [])) for p in raw["pages"]]
         item.data = Document(raw["format"], pages)
     elif item.modality is Modality.IMAGE:
         with Image.open(path) as img:

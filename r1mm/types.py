@@ -93,6 +93,7 @@ class Page:
     text: str
     tables: list[Table] = field(default_factory=list)
     size: tuple[float, float] | None = None  # (width, height) in PDF points
+    paragraphs: list[str] = field(default_factory=list)  # the prose, table rows and headings left out
 
 
 @dataclass

@@ -49,6 +49,10 @@ def analyze(item: Item) -> list[Finding]:
         for table in page.tables:
             findings += _table_figures(item.source, page.number, table, unit)
     findings += derived_metrics(findings)
+    for page in document.pages:
+        for sentence in risk_sentences(" ".join(page.paragraphs)):
+            findings.append(Finding("finance.risk", sentence, None, f"Risk stated in the report: “{sentence}”",
+                                    Locator(item.source, page=page.number)))
     return findings
 
 
@@ -112,4 +116,118 @@ def derived_metrics(figures: list[Finding]) -> list[Finding]:
                 _, period = metric_and_period(cells[0])
                 out.append(Finding("finance.margin", round(margin, 2), "%",
                                    f"{metric} margin ({period}) is {margin:.1f}% of revenue.", cells[0].locator))
+    return out
+
+
+# ---- spoken claims and risks ------------------------------------------------------------
+
+# canonical metric -> pattern; longer names first so "operating income" wins over "income"
+METRICS: dict[str, str] = {
+    "operating income": r"operating (?:income|profit)",
+    "operating expenses": r"operating expenses|opex",
+    "cost of revenue": r"cost of (?:revenue|sales)",
+    "gross profit": r"gross profit",
+    "eps": r"earnings per share|\beps\b",
+    "net income": r"net (?:income|profit)|\bprofit\b|\bearnings\b",
+    "revenue": r"revenues?|\bsales\b|top line",
+}
+_METRIC_RE = re.compile("|".join(f"(?P<m{k}>{p})" for k, p in enumerate(METRICS.values())), re.IGNORECASE)
+_AMOUNT_RE = re.compile(r"(?P<dollar>\$)?\s?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<scale>%|percent|thousand|million|"
+                        r"billion)?", re.IGNORECASE)
+_DOWN = re.compile(r"\b(down|declin\w*|decreas\w*|fell|lower|drop\w*|shrank)\b", re.IGNORECASE)
+_RISK = re.compile(r"\b(risks?|uncertaint\w*|headwinds?|constraints?|adversely|volatil\w*|depend on)\b",
+                   re.IGNORECASE)
+SCALES = {"thousand": 1e3, "thousands": 1e3, "million": 1e6, "millions": 1e6, "billion": 1e9, "billions": 1e9}
+
+
+def canonical_metric(name: str) -> str | None:
+    m = _METRIC_RE.search(name)
+    if not m:
+        return None
+    return list(METRICS)[int(m.lastgroup[1:])]
+
+
+def claims_in(text: str) -> list[dict]:
+    """Figures stated in a sentence: {'metric', 'kind' (level|change), 'value', 'unit', 'said'}.
+
+    A number belongs to the nearest metric named before it in the same sentence.
+    """
+    claims = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        metrics = [(m.start(), canonical_metric(m.group(0))) for m in _METRIC_RE.finditer(sentence)]
+        if not metrics:
+            continue
+        for a in _AMOUNT_RE.finditer(sentence):
+            scale = (a.group("scale") or "").lower()
+            value = float(a.group("num").replace(",", ""))
+            if not scale and not a.group("dollar"):
+                continue  # a bare number: a year, a quarter, a count
+            before = [m for m in metrics if m[0] < a.start()]
+            metric = (before[-1] if before else metrics[0])[1]
+            said = sentence[max(0, (before[-1][0] if before else 0)): a.end()].strip()
+            if scale in ("%", "percent"):
+                between = sentence[(before[-1][0] if before else 0): a.end()]
+                value = -value if _DOWN.search(between) else value
+                claims.append({"metric": metric, "kind": "change", "value": value, "unit": "%",
+                               "decimals": _decimals(a.group("num")), "said": said})
+            else:
+                unit = f"USD {scale}s" if scale else "USD"
+                claims.append({"metric": metric, "kind": "level", "value": value, "unit": unit,
+                               "decimals": _decimals(a.group("num")), "said": said})
+    return claims
+
+
+def _decimals(number: str) -> int:
+    return len(number.split(".")[1]) if "." in number else 0
+
+
+def risk_sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if _RISK.search(s)]
+
+
+def _scale_of(unit: str) -> float:
+    word = unit.split()[-1].lower() if unit else ""
+    return SCALES.get(word, 1.0)
+
+
+def cross_check(findings: list[Finding]) -> list[Finding]:
+    """Each spoken claim against the report: agrees, disagrees (both numbers, the difference),
+    or not in the report. Spoken figures are rounded, so a claim agrees within its own precision
+    (at least 0.5% of the reported value; 1 point for percentages)."""
+    levels: dict[str, Finding] = {}
+    changes: dict[str, Finding] = {}
+    for f in findings:
+        if f.kind == "finance.figure" and f.unit != "%" and f.locator.cell and f.locator.cell[1] == 1:
+            metric = canonical_metric(metric_and_period(f)[0])
+            if metric and metric not in levels:
+                levels[metric] = f  # the first period column: the period being reported
+        elif f.kind == "finance.change":
+            metric = canonical_metric(f.text.split(" changed")[0])
+            if metric and metric not in changes:
+                changes[metric] = f
+    out = []
+    for f in findings:
+        if f.kind != "finance.claim":
+            continue
+        claim = f.value
+        figure = (levels if claim["kind"] == "level" else changes).get(claim["metric"])
+        when = f.locator.describe()
+        if figure is None:
+            verdict, detail, diff = "not in report", "the report has no such figure", None
+        else:
+            if claim["kind"] == "level":
+                said = claim["value"] * _scale_of(claim["unit"]) / _scale_of(figure.unit)
+                tolerance = max(10 ** -claim["decimals"], 0.005 * abs(figure.value))
+            else:
+                said, tolerance = claim["value"], max(10 ** -claim["decimals"], 1.0)
+            diff = said - figure.value
+            verdict = "agrees" if abs(diff) <= tolerance else "disagrees"
+            unit = "points" if claim["kind"] == "change" else figure.unit
+            detail = (f"the report shows {figure.text.rstrip('.')} ({figure.locator.describe()}); "
+                      f"difference {diff:+,.1f} {unit}")
+        value = {"verdict": verdict, "metric": claim["metric"], "said": claim["said"],
+                 "difference": None if diff is None else round(diff, 3),
+                 "report_locator": figure.locator.to_dict() if figure else None}
+        out.append(Finding("finance.claim_check", value, None,
+                           f"Claim “{claim['said']}” ({when}) {verdict}: {detail}.", f.locator))
     return out

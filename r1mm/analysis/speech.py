@@ -1,13 +1,15 @@
-"""Audio findings: duration and the spans where someone is speaking, in seconds.
-
-Speech recognition (transcript, claims) is not wired in yet; until it is, the findings say
-where speech is, not what was said.
+"""Audio findings: the transcript with timestamps, who spoke when (voices told apart by
+pitch), spoken financial claims and risk mentions; speech spans and tone in seconds.
 """
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
 from r1mm.types import Finding, Item, Locator
+
+log = logging.getLogger(__name__)
 
 TOP_DB = 35.0  # a frame quieter than the loudest by this much counts as silence
 FRAME_S, HOP_S = 0.064, 0.016
@@ -61,7 +63,40 @@ def prosody(samples: np.ndarray, rate: int, window_s: float = 1.0) -> list[dict[
     return out
 
 
+def utterance_pitch(samples: np.ndarray, rate: int, start_s: float, end_s: float) -> float | None:
+    """Median pitch (Hz) of the loud frames of one utterance."""
+    import librosa
+
+    clip = samples[int(start_s * rate): int(end_s * rate)]
+    if clip.size < 2048:
+        return None
+    f0 = librosa.yin(clip, fmin=60, fmax=400, sr=rate, frame_length=1024, hop_length=256, center=False)
+    frames = np.lib.stride_tricks.sliding_window_view(clip, 1024)[::256][: f0.size]
+    energy = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    loud = energy > energy.max() * 10 ** (-25 / 10)
+    return float(np.median(f0[loud])) if loud.sum() >= 3 else None
+
+
+def assign_voices(pitches: list[float | None], tolerance: float = 0.18) -> list[int]:
+    """Voice numbers (1, 2, …) by pitch: an utterance joins the first voice within ±18%."""
+    centres: list[float] = []
+    voices = []
+    for p in pitches:
+        if p is None:
+            voices.append(voices[-1] if voices else 1)
+            continue
+        match = next((k for k, c in enumerate(centres) if abs(p - c) / c <= tolerance), None)
+        if match is None:
+            centres.append(p)
+            match = len(centres) - 1
+        voices.append(match + 1)
+    return voices
+
+
 def analyze(item: Item) -> list[Finding]:
+    from r1mm.analysis import asr
+    from r1mm.analysis.finance import claims_in, risk_sentences
+
     rate = item.meta["sample_rate"]
     duration = item.meta["duration_s"]
     src = item.source
@@ -70,10 +105,25 @@ def analyze(item: Item) -> list[Finding]:
     segments = speech_segments(item.data, rate)
     voiced = sum(e - s for s, e in segments)
     out.append(Finding("audio.speech_time", round(voiced, 2), "s",
-                       f"Sound is present for {voiced:.1f} s of {duration:.1f} s in {len(segments)} "
-                       "segments (no transcript: speech recognition is not loaded).",
+                       f"Sound is present for {voiced:.1f} s of {duration:.1f} s in {len(segments)} segments.",
                        Locator(src, start_s=0.0, end_s=duration)))
-    for k, (s, e) in enumerate(segments[:200], start=1):
-        out.append(Finding("audio.segment", round(e - s, 2), "s",
-                           f"Segment {k}: {s:.1f}–{e:.1f} s.", Locator(src, start_s=round(s, 2), end_s=round(e, 2))))
+    try:
+        utterances = asr.transcribe(item.data)
+    except Exception as exc:  # a missing or broken model must not lose the file's other findings
+        log.warning("%s: speech recognition unavailable: %s", src, exc)
+        out.append(Finding("speech.unavailable", str(exc), None,
+                           f"No transcript: speech recognition is unavailable ({exc}).", Locator(src)))
+        return out
+    voices = assign_voices([utterance_pitch(item.data, rate, u.start_s, u.end_s) for u in utterances])
+    item.meta["voices"] = max(voices, default=0)
+    for u, voice in zip(utterances, voices):
+        loc = Locator(src, start_s=u.start_s, end_s=u.end_s)
+        out.append(Finding("speech.utterance", u.text, None,
+                           f"Voice {voice}, {u.start_s:.1f}–{u.end_s:.1f} s: “{u.text}”", loc))
+        for claim in claims_in(u.text):
+            out.append(Finding("finance.claim", claim, claim["unit"],
+                               f"Said by voice {voice} at {u.start_s:.1f}–{u.end_s:.1f} s: {claim['said']}.", loc))
+        for sentence in risk_sentences(u.text):
+            out.append(Finding("speech.risk", sentence, None,
+                               f"Risk mentioned by voice {voice} at {u.start_s:.1f} s: “{sentence}”", loc))
     return out

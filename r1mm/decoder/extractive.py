@@ -27,6 +27,22 @@ def _largest(*kinds: str) -> Callable[[str, list[Finding]], list[Finding]]:
     return pick
 
 
+def _claims(q: str, fs: list[Finding]) -> list[Finding]:
+    """Claim checks (for the metric named, if any), each followed by the report figure it was held against."""
+    checks = [f for f in fs if f.kind == "finance.claim_check"]
+    named = [f for f in checks if f.value["metric"] in q]
+    chosen = named or checks
+    out: list[Finding] = []
+    for check in chosen:
+        out.append(check)
+        where = check.value.get("report_locator")
+        figure = next((f for f in fs if f.kind in ("finance.figure", "finance.change")
+                       and where and f.locator.to_dict() == where), None)
+        if figure is not None and figure not in out:
+            out.append(figure)
+    return out
+
+
 def _metric(q: str, fs: list[Finding]) -> list[Finding]:
     """Financial figures whose metric name appears in the question; change rows first if asked."""
     q_low = q.lower()
@@ -51,6 +67,10 @@ def _metric_name(f: Finding) -> str:
 
 
 RULES: list[Rule] = [
+    (re.compile(r"\b(match|agree|consistent|contradict|line up|true that|accurate)|what .* said|(ceo|cfo|management)"
+                r" (said|claim)"), _claims),
+    (re.compile(r"\brisks?\b"), _kinds("finance.risk", "speech.risk")),
+    (re.compile(r"transcript|what was said|who (spoke|said)"), _kinds("speech.utterance")),
     (re.compile(r"how many (lung )?nodules|number of nodules|nodule count|any nodules?"), _kinds("ct.nodule_count")),
     (re.compile(r"(largest|biggest|how (large|big)).*(nodule|lesion|mass)|(nodule|lesion|mass).*(size|large|big)|"
                 r"slice with.*nodule|which lung"), _largest("ct.nodule", "ct.mass")),
@@ -90,7 +110,7 @@ def answer_from_findings(question: str, findings: list[Finding],
     if not chosen:
         chosen = _metric(q, findings)
     if chosen:
-        evidence = [Evidence(f"E{i}", f.text, f.locator, 1.0, f) for i, f in enumerate(chosen[:6], start=1)]
+        evidence = [Evidence(f"E{i}", f.text, f.locator, 1.0, f) for i, f in enumerate(chosen[:8], start=1)]
         text = PREFIX + " ".join(f"{e.text} [{e.id}]" for e in evidence)
         return Answer(text, evidence, model=MODEL_NAME)
     if not retrieved:

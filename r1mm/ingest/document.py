@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from pathlib import Path
 
 from r1mm.errors import IngestError, LimitExceeded
@@ -16,6 +17,8 @@ log = logging.getLogger(__name__)
 def load_document(path: Path, source: str, fmt: str, limits: Limits) -> Item:
     reader = _READERS[fmt]
     document = reader(path, source, limits)
+    for page in document.pages:
+        page.paragraphs = paragraphs(page.text) if fmt not in ("csv", "xlsx") else []
     if not document.text.strip() and not any(p.tables for p in document.pages):
         reason = "has no extractable text (a scanned PDF needs OCR)" if fmt == "pdf" else "is empty"
         raise IngestError(source, reason)
@@ -121,6 +124,35 @@ def _decode(raw: bytes, source: str) -> str:
         except UnicodeDecodeError:
             continue
     raise IngestError(source, "is not UTF-8 or Windows-1252 text")
+
+
+_NUMBER_TOKEN = re.compile(r"^[-+(]?[$€£]?\d[\d,]*(\.\d+)?%?\)?$")
+
+
+def _is_heading(line: str) -> bool:
+    words = line.split()
+    return 0 < len(words) <= 6 and line[0].isupper() and line[-1] not in ".,;:!?" and \
+        not any(ch.isdigit() for ch in line)
+
+
+def _is_table_row(line: str) -> bool:
+    """A line of a table as text extraction flattens it: two or more bare numbers."""
+    return sum(bool(_NUMBER_TOKEN.match(w)) for w in line.split()) >= 2
+
+
+def paragraphs(text: str, max_chars: int = 400) -> list[str]:
+    """A page's prose as paragraphs: a heading or a blank line starts one, a sentence end past
+    120 characters or the size limit closes one; table rows and headings are left out."""
+    chunks: list[list[str]] = [[]]
+    for line in (ln.strip() for ln in text.splitlines()):
+        if not line or _is_heading(line) or _is_table_row(line):
+            chunks.append([])
+            continue
+        chunks[-1].append(line)
+        size = sum(map(len, chunks[-1]))
+        if (line.endswith((".", "!", "?")) and size > 120) or size > max_chars:
+            chunks.append([])
+    return [" ".join(c) for c in chunks if sum(map(len, c)) > 20]
 
 
 _READERS = {"pdf": _read_pdf, "docx": _read_docx, "txt": _read_text, "md": _read_text,

@@ -43,8 +43,8 @@ def passages_of(item: Item) -> list[Passage]:
     document: Document = item.data
     out = []
     for page in document.pages:
-        for chunk in chunk_lines(page.text):
-            out.append(Passage(chunk, Locator(item.source, page=page.number)))
+        for paragraph in page.paragraphs:
+            out.append(Passage(paragraph, Locator(item.source, page=page.number)))
         for table in page.tables:
             for r, row in enumerate(table.rows):
                 text = " | ".join(c for c in row if c)
@@ -52,28 +52,6 @@ def passages_of(item: Item) -> list[Passage]:
                     out.append(Passage(text, Locator(item.source, page=page.number, table=table.index,
                                                      cell=(r, 0), sheet=table.sheet)))
     return out
-
-
-def _is_heading(line: str) -> bool:
-    words = line.split()
-    return 0 < len(words) <= 6 and line[0].isupper() and line[-1] not in ".,;:!?" and \
-        not any(ch.isdigit() for ch in line)
-
-
-def chunk_lines(text: str, max_chars: int = 400) -> list[str]:
-    """Group a page's lines into passages: a heading starts one, a sentence end or the size closes one."""
-    chunks: list[list[str]] = [[]]
-    for line in (ln.strip() for ln in text.splitlines()):
-        if not line:
-            chunks.append([])
-            continue
-        if _is_heading(line) and chunks[-1]:
-            chunks.append([])
-        chunks[-1].append(line)
-        if line.endswith((".", "!", "?")) and sum(map(len, chunks[-1])) > 120 or \
-                sum(map(len, chunks[-1])) > max_chars:
-            chunks.append([])
-    return [" ".join(c) for c in chunks if sum(map(len, c)) > 20]
 
 
 class KeywordIndex:

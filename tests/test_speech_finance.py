@@ -1,0 +1,102 @@
+"""The call: transcript with timestamps (Whisper base from packages), voices, claims against the report."""
+from __future__ import annotations
+
+import pytest
+
+from r1mm import Workspace
+from r1mm.analysis import asr
+from r1mm.analysis.finance import claims_in, cross_check
+from r1mm.analysis.speech import assign_voices
+from r1mm.ingest import load
+from r1mm.types import Finding, Locator
+
+pytestmark = pytest.mark.slow  # loads the 150 MB speech model
+
+
+@pytest.fixture(scope="module")
+def call_findings(samples, truth):
+    if "skipped" in truth["call"]:
+        pytest.skip(truth["call"]["skipped"])
+    from r1mm.analysis import analyze
+
+    return analyze(load(samples / "earnings_call.wav")[0])
+
+
+NUMBER_WORDS = set("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                   "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+                   "hundred thousand million billion dollars percent and first second third fourth".split())
+
+
+def _without_numbers(text: str) -> str:
+    """The reference spells numbers out, Whisper writes digits: compare the other words."""
+    words = text.lower().replace("-", " ").split()
+    return " ".join(w for w in words if w.strip(".,") not in NUMBER_WORDS and not any(c.isdigit() for c in w))
+
+
+def test_transcript_word_error_rate_and_timestamps(call_findings, truth):
+    utterances = [f for f in call_findings if f.kind == "speech.utterance"]
+    hypothesis = " ".join(f.value for f in utterances)
+    reference = " ".join(t["text"] for t in truth["call"]["turns"])
+    wer = asr.word_error_rate(_without_numbers(reference), _without_numbers(hypothesis))
+    assert wer <= 0.15, f"word error rate {wer:.1%}"
+    for turn in truth["call"]["turns"]:
+        inside = [f for f in utterances if turn["start_s"] - 1.0 <= f.locator.start_s <= turn["end_s"]]
+        assert inside, f"nothing transcribed for the turn at {turn['start_s']} s"
+
+
+def test_word_error_rate_metric():
+    assert asr.word_error_rate("revenue was up", "revenue was up") == 0.0
+    assert asr.word_error_rate("revenue was up", "revenue up") == pytest.approx(1 / 3)
+    assert asr.word_error_rate("a b", "a b c d") == 1.0
+
+
+def test_claims_and_the_planted_contradiction(samples, truth, call_findings):
+    report = load(samples / "quarterly_report.pdf")[0]
+    from r1mm.analysis import analyze
+
+    checks = cross_check(analyze(report) + call_findings)
+    verdicts = {c.value["metric"]: c.value["verdict"] for c in checks}
+    for metric in truth["call"]["contradictions"]:
+        assert verdicts[metric] == "disagrees"
+    assert verdicts.get("net income") == "agrees" and verdicts.get("revenue") == "agrees"
+    opex = next(c for c in checks if c.value["metric"] == "operating expenses")
+    assert opex.locator.start_s is not None and opex.value["report_locator"]["page"] == 2
+    assert opex.value["difference"] == pytest.approx(321 - 341.2, abs=0.01)
+
+
+def test_workspace_answers_the_analyst_questions(samples, truth):
+    ws = Workspace()
+    ws.add(samples / "quarterly_report.pdf")
+    ws.add(samples / "earnings_call.wav")
+    match = ws.ask("Does what management said match the report?")
+    kinds = {e.locator.start_s is not None for e in match.evidence}
+    assert kinds == {True, False}  # audio spans and report cells
+    assert "disagrees" in match.text
+    risks = ws.ask("What risks did management mention?")
+    assert {e.locator.source for e in risks.evidence} == {"quarterly_report.pdf", "earnings_call.wav"}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Revenue was $1,284.6 million, up 16% from a year ago.",
+     [("revenue", "level", 1284.6, "USD millions"), ("revenue", "change", 16.0, "%")]),
+    ("Operating income declined 4 percent.", [("operating income", "change", -4.0, "%")]),
+    ("Net sales reached $1.2 billion in 2026.", [("revenue", "level", 1.2, "USD billions")]),
+    ("We hired 300 engineers in 2026.", []),
+])
+def test_claims_in(text, expected):
+    got = [(c["metric"], c["kind"], c["value"], c["unit"]) for c in claims_in(text)]
+    assert got == expected
+
+
+def test_cross_check_converts_scales():
+    figure = Finding("finance.figure", 1284.6, "USD millions", "Revenue (Q3 2026): 1,284.6 USD millions.",
+                     Locator("r.pdf", page=2, table=1, cell=(1, 1)))
+    claim = Finding("finance.claim", {"metric": "revenue", "kind": "level", "value": 1.28, "unit": "USD billions",
+                                      "decimals": 2, "said": "revenue $1.28 billion"}, "USD billions", "…",
+                    Locator("c.wav", start_s=1.0, end_s=2.0))
+    (check,) = cross_check([figure, claim])
+    assert check.value["verdict"] == "agrees"
+
+
+def test_voices_by_pitch():
+    assert assign_voices([110.0, 115.0, 210.0, None, 105.0, 220.0]) == [1, 1, 2, 2, 1, 2]
