@@ -67,6 +67,11 @@ with right:
         st.caption("Tone over time: pitch (Hz) and loudness (dB below the loudest second)")
         st.line_chart(tone["pitch_hz"], x_label="time (s)", y_label="pitch (Hz)", height=180)
         st.line_chart(tone["loudness_db"], x_label="time (s)", y_label="loudness (dB)", height=140)
+        sentiment = [f for f in call_findings if f.kind == "speech.tone"]
+        if sentiment:
+            st.caption("Tone of what was said (VADER with a finance lexicon, −1 to +1)")
+            st.bar_chart(pd.DataFrame({"start (s)": [f.locator.start_s for f in sentiment],
+                                       "tone": [f.value for f in sentiment]}).set_index("start (s)"), height=140)
     else:
         st.info("No call recording uploaded.")
 
@@ -74,7 +79,7 @@ st.subheader("Claims on the call against the report")
 checks = ws.claim_checks()
 if checks:
     verdict_icon = {"agrees": ":material/check_circle:", "disagrees": ":material/cancel:",
-                    "not in report": ":material/help:"}
+                    "not in report": ":material/help:", "check the recording": ":material/hearing:"}
     for check in checks:
         st.markdown(f"{verdict_icon[check.value['verdict']]} {check.text}")
 else:

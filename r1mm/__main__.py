@@ -1,8 +1,9 @@
-"""Command line: python -m r1mm ask | analyze | samples.
+"""Command line: python -m r1mm ask | analyze | samples | bench.
 
     python -m r1mm ask --json --question "How large is the largest nodule?" scan.zip
     python -m r1mm analyze report.pdf call.wav
     python -m r1mm samples ./samples
+    python -m r1mm bench ct
 
 A file that cannot be read prints one line on stderr naming the file and the reason, and
 the exit code is 2; with --keep-going the other files are still processed.
@@ -87,7 +88,17 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples}
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    module = importlib.import_module(f"r1mm.bench.{BENCHES[args.suite]}")
+    result = module.run(**({"cases": args.cases} if args.cases else {}))
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+BENCHES = {"ct": "ct", "finance": "finance"}
+COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_files(analyze)
     samples = sub.add_parser("samples", help="write sample inputs for every modality")
     samples.add_argument("dir")
+    bench = sub.add_parser("bench", help="measure accuracy and speed on generated data with known answers")
+    bench.add_argument("suite", choices=sorted(BENCHES))
+    bench.add_argument("--cases", type=int, help="how many generated cases (default: the suite's)")
     return parser
 
 

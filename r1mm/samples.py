@@ -40,7 +40,9 @@ CALL_SCRIPT = [
 CALL_CONTRADICTIONS = ["operating expenses"]
 
 
-def write_report_pdf(path: Path, rows=REPORT_ROWS, periods=PERIODS, company="Northwind Instruments") -> None:
+def write_report_pdf(path: Path, rows=REPORT_ROWS, periods=PERIODS, company="Northwind Instruments",
+                     unit_phrase: str = "(in millions of USD, unaudited)", number_format: str = "{:,.1f}",
+                     intro_pages: int = 1) -> None:
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
@@ -54,11 +56,14 @@ def write_report_pdf(path: Path, rows=REPORT_ROWS, periods=PERIODS, company="Nor
     pdf.ln(2)
     pdf.multi_cell(0, 6, "Highlights: revenue grew on strong demand for metrology systems; gross margin "
                          "improved as component costs eased.")
+    for _ in range(intro_pages - 1):
+        pdf.add_page()
+        pdf.multi_cell(0, 6, "Management discussion and analysis. " * 20)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 13)
     pdf.cell(0, 8, "Condensed Consolidated Statement of Income", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=10)
-    pdf.cell(0, 6, "(in millions of USD, unaudited)", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 6, unit_phrase, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     with pdf.table(col_widths=(70, 40, 40), text_align=("LEFT", "RIGHT", "RIGHT")) as table:
         header = table.row()
@@ -68,7 +73,7 @@ def write_report_pdf(path: Path, rows=REPORT_ROWS, periods=PERIODS, company="Nor
             row = table.row()
             row.cell(metric)
             for v in values:
-                row.cell(f"{v:,.1f}")
+                row.cell(number_format.format(v) if v >= 0 else "(" + number_format.format(-v) + ")")
     pdf.ln(6)
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 8, "Risk factors", new_x="LMARGIN", new_y="NEXT")
@@ -87,13 +92,14 @@ def write_call_audio(path: Path, script=CALL_SCRIPT, words_per_minute: int = 160
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng); it speaks the sample call")
-    voices = {"Operator": "en-us", "CEO": "en-us+m3", "CFO": "en-us+f3"}
+    # one clear voice at three pitches: espeak's variants (+m3, +f3) are much harder to understand
+    pitches = {"Operator": "50", "CEO": "30", "CFO": "75"}
     pieces, turns, t, rate = [], [], 0.0, 16000
     gap = np.zeros(int(0.6 * rate), np.float32)
     for speaker, text in script:
         wav = path.with_suffix(f".{len(turns)}.tmp.wav")
-        subprocess.run([espeak, "-v", voices.get(speaker, "en-us"), "-s", str(words_per_minute), "-w", str(wav),
-                        text], check=True, capture_output=True)
+        subprocess.run([espeak, "-v", "en-us", "-p", pitches.get(speaker, "50"), "-s", str(words_per_minute),
+                        "-w", str(wav), text], check=True, capture_output=True)
         samples, sr = sf.read(str(wav), dtype="float32")
         wav.unlink()
         if sr != rate:

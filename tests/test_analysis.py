@@ -118,3 +118,15 @@ def test_speech_segments_follow_the_spoken_turns(samples, truth):
     for (start, end), turn in zip(segments, turns):
         assert start == pytest.approx(turn["start_s"], abs=0.5)
         assert end == pytest.approx(turn["end_s"], abs=0.5)
+
+
+def test_eps_rows_keep_the_per_share_unit_and_get_a_change(tmp_path):
+    from r1mm.samples import write_report_pdf
+
+    rows = [("Revenue", 500.0, 400.0), ("Net income", 50.0, 40.0), ("Diluted EPS", 1.25, 1.0)]
+    write_report_pdf(tmp_path / "r.pdf", rows, ("FY2026", "FY2025"), number_format="{:,.2f}")
+    findings = analyze(load(tmp_path / "r.pdf")[0])
+    eps = next(f for f in findings if f.kind == "finance.figure" and f.text.startswith("Diluted EPS (FY2026)"))
+    assert eps.value == 1.25 and eps.unit == "USD per share"
+    change = next(f for f in findings if f.kind == "finance.change" and f.text.startswith("Diluted EPS"))
+    assert change.value == pytest.approx(25.0)

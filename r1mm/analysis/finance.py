@@ -72,7 +72,7 @@ def _table_figures(source: str, page: int | None, table, unit: str) -> list[Find
                 continue
             value, is_percent = parsed
             period = header[c].strip() if c < len(header) and header[c].strip() else f"column {c + 1}"
-            cell_unit = "%" if is_percent else unit
+            cell_unit = "%" if is_percent else per_share_unit(metric, unit) or unit
             bbox = table.cell_bboxes[r][c] if table.cell_bboxes and r < len(table.cell_bboxes) \
                 and c < len(table.cell_bboxes[r]) else None
             loc = Locator(source, page=page, table=table.index, cell=(r, c), cell_bbox=bbox, sheet=table.sheet)
@@ -80,6 +80,14 @@ def _table_figures(source: str, page: int | None, table, unit: str) -> list[Find
             out.append(Finding("finance.figure", value, cell_unit,
                                f"{metric} ({period}): {shown} {cell_unit}".strip() + ".", loc))
     return out
+
+
+def per_share_unit(metric: str, table_unit: str) -> str | None:
+    """Per-share rows (EPS) are in the currency itself, not the table's scale: 'USD per share'."""
+    if re.search(r"per share|\beps\b", metric, re.IGNORECASE):
+        currency = table_unit.split()[0] if table_unit else "USD"
+        return f"{currency} per share"
+    return None
 
 
 def metric_and_period(f: Finding) -> tuple[str, str]:
@@ -128,12 +136,12 @@ METRICS: dict[str, str] = {
     "cost of revenue": r"cost of (?:revenue|sales)",
     "gross profit": r"gross profit",
     "eps": r"earnings per share|\beps\b",
-    "net income": r"net (?:income|profit)|\bprofit\b|\bearnings\b",
+    "net income": r"net (?:income|profit|earnings)",
     "revenue": r"revenues?|\bsales\b|top line",
 }
 _METRIC_RE = re.compile("|".join(f"(?P<m{k}>{p})" for k, p in enumerate(METRICS.values())), re.IGNORECASE)
-_AMOUNT_RE = re.compile(r"(?P<dollar>\$)?\s?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<scale>%|percent|thousand|million|"
-                        r"billion)?", re.IGNORECASE)
+_AMOUNT_RE = re.compile(r"(?P<dollar>[$€£])?\s?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<scale>%|percent|thousand|million|"
+                        r"billion)?(?:\s*(?P<currency>dollars?|euros?|pounds?)\b)?", re.IGNORECASE)
 _DOWN = re.compile(r"\b(down|declin\w*|decreas\w*|fell|lower|drop\w*|shrank)\b", re.IGNORECASE)
 _RISK = re.compile(r"\b(risks?|uncertaint\w*|headwinds?|constraints?|adversely|volatil\w*|depend on)\b",
                    re.IGNORECASE)
@@ -160,7 +168,7 @@ def claims_in(text: str) -> list[dict]:
         for a in _AMOUNT_RE.finditer(sentence):
             scale = (a.group("scale") or "").lower()
             value = float(a.group("num").replace(",", ""))
-            if not scale and not a.group("dollar"):
+            if not scale and not a.group("dollar") and not a.group("currency"):
                 continue  # a bare number: a year, a quarter, a count
             before = [m for m in metrics if m[0] < a.start()]
             metric = (before[-1] if before else metrics[0])[1]
@@ -171,14 +179,21 @@ def claims_in(text: str) -> list[dict]:
                 claims.append({"metric": metric, "kind": "change", "value": value, "unit": "%",
                                "decimals": _decimals(a.group("num")), "said": said})
             else:
-                unit = f"USD {scale}s" if scale else "USD"
+                currency = _CURRENCY_WORDS.get((a.group("dollar") or "").lower()) or \
+                    {"d": "USD", "e": "EUR", "p": "GBP"}.get((a.group("currency") or "d")[0].lower(), "USD")
+                unit = f"{currency} {scale}s" if scale else currency
                 claims.append({"metric": metric, "kind": "level", "value": value, "unit": unit,
                                "decimals": _decimals(a.group("num")), "said": said})
     return claims
 
 
 def _decimals(number: str) -> int:
-    return len(number.split(".")[1]) if "." in number else 0
+    """Precision of a spoken figure as decimals: '1.34' -> 2, '657' -> 0, '180,000' -> -4 (two significant
+    figures: speakers round)."""
+    if "." in number:
+        return len(number.split(".")[1])
+    digits = number.replace(",", "")
+    return -min(len(digits) - len(digits.rstrip("0")), len(digits) - 1)
 
 
 def risk_sentences(text: str) -> list[str]:
@@ -192,8 +207,9 @@ def _scale_of(unit: str) -> float:
 
 def cross_check(findings: list[Finding]) -> list[Finding]:
     """Each spoken claim against the report: agrees, disagrees (both numbers, the difference),
-    or not in the report. Spoken figures are rounded, so a claim agrees within its own precision
-    (at least 0.5% of the reported value; 1 point for percentages)."""
+    not in the report, or check the recording (off by over 20×: more likely misheard than misstated).
+    Spoken figures are rounded, so a claim agrees within its own precision (0.5–5% of the reported
+    value; 1 point for percentages)."""
     levels: dict[str, Finding] = {}
     changes: dict[str, Finding] = {}
     for f in findings:
@@ -216,12 +232,17 @@ def cross_check(findings: list[Finding]) -> list[Finding]:
             verdict, detail, diff = "not in report", "the report has no such figure", None
         else:
             if claim["kind"] == "level":
-                said = claim["value"] * _scale_of(claim["unit"]) / _scale_of(figure.unit)
-                tolerance = max(10 ** -claim["decimals"], 0.005 * abs(figure.value))
+                to_report = _scale_of(claim["unit"]) / _scale_of(figure.unit)
+                said = claim["value"] * to_report
+                # one unit of the spoken figure's last significant digit, between 0.5% and 5% of the figure
+                tolerance = min(max(10 ** -claim["decimals"] * to_report, 0.005 * abs(figure.value)),
+                                0.05 * abs(figure.value))
             else:
                 said, tolerance = claim["value"], max(10 ** -claim["decimals"], 1.0)
             diff = said - figure.value
-            verdict = "agrees" if abs(diff) <= tolerance else "disagrees"
+            misheard = claim["kind"] == "level" and figure.value and not 0.05 < said / figure.value < 20
+            verdict = "agrees" if abs(diff) <= tolerance else \
+                "check the recording" if misheard else "disagrees"
             unit = "points" if claim["kind"] == "change" else figure.unit
             detail = (f"the report shows {figure.text.rstrip('.')} ({figure.locator.describe()}); "
                       f"difference {diff:+,.1f} {unit}")

@@ -3,7 +3,9 @@ pitch), spoken financial claims and risk mentions; speech spans and tone in seco
 """
 from __future__ import annotations
 
+import functools
 import logging
+import re
 
 import numpy as np
 
@@ -93,6 +95,27 @@ def assign_voices(pitches: list[float | None], tolerance: float = 0.18) -> list[
     return voices
 
 
+# VADER's lexicon is general-purpose; these finance words carry tone on a call (VADER's -4..+4 scale)
+FINANCE_LEXICON = {"grew": 1.5, "growth": 1.5, "increase": 1.0, "increased": 1.0, "record": 1.5, "strong": 1.8,
+                   "beat": 1.5, "exceeded": 1.5, "improved": 1.5, "expansion": 1.0, "declined": -1.5,
+                   "decline": -1.5, "decreased": -1.0, "headwinds": -1.5, "constraints": -1.0, "risks": -1.0,
+                   "missed": -1.5, "shortfall": -1.8, "impairment": -2.0, "weak": -1.8, "slowdown": -1.5}
+
+
+@functools.lru_cache(maxsize=1)
+def _tone_analyzer():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    analyzer.lexicon.update(FINANCE_LEXICON)
+    return analyzer
+
+
+def text_tone(text: str) -> float:
+    """Tone of a sentence from -1 (negative) to +1 (positive): VADER's compound score."""
+    return float(_tone_analyzer().polarity_scores(text)["compound"])
+
+
 def analyze(item: Item) -> list[Finding]:
     from r1mm.analysis import asr
     from r1mm.analysis.finance import claims_in, risk_sentences
@@ -120,10 +143,51 @@ def analyze(item: Item) -> list[Finding]:
         loc = Locator(src, start_s=u.start_s, end_s=u.end_s)
         out.append(Finding("speech.utterance", u.text, None,
                            f"Voice {voice}, {u.start_s:.1f}–{u.end_s:.1f} s: “{u.text}”", loc))
-        for claim in claims_in(u.text):
+        tone = text_tone(u.text)
+        mood = "positive" if tone >= 0.05 else "negative" if tone <= -0.05 else "neutral"
+        rate_wps = len(u.words) / max(u.end_s - u.start_s, 0.1)
+        out.append(Finding("speech.tone", round(tone, 3), None,
+                           f"Tone of voice {voice} at {u.start_s:.1f}–{u.end_s:.1f} s: {mood} ({tone:+.2f}), "
+                           f"speaking at {rate_wps:.1f} words/s.", loc))
+    # claims and risks are read per sentence: the recognizer may split one sentence over utterances
+    words = [w for u in utterances for w in u.words]
+    for sentence, start, end, voice in sentences_of(utterances, voices):
+        for claim in claims_in(sentence):
+            c_start, c_end = _span_of(claim["said"], words, start, end)
             out.append(Finding("finance.claim", claim, claim["unit"],
-                               f"Said by voice {voice} at {u.start_s:.1f}–{u.end_s:.1f} s: {claim['said']}.", loc))
-        for sentence in risk_sentences(u.text):
-            out.append(Finding("speech.risk", sentence, None,
-                               f"Risk mentioned by voice {voice} at {u.start_s:.1f} s: “{sentence}”", loc))
+                               f"Said by voice {voice} at {c_start:.1f}–{c_end:.1f} s: {claim['said']}.",
+                               Locator(src, start_s=c_start, end_s=c_end)))
+        loc = Locator(src, start_s=start, end_s=end)
+        for risk in risk_sentences(sentence):
+            out.append(Finding("speech.risk", risk, None,
+                               f"Risk mentioned by voice {voice} at {start:.1f} s: “{risk}”", loc))
+    return out
+
+
+def _span_of(said: str, words, start: float, end: float) -> tuple[float, float]:
+    """The time span of a claim's words within a sentence, from the recognizer's word timestamps."""
+    wanted = said.lower().split()
+    inside = [w for w in words if start - 0.01 <= w.start_s <= end + 0.01]
+    texts = [w.text.lower().strip() for w in inside]
+    for k in range(len(texts) - len(wanted) + 1):
+        if all(a.strip(".,") == b.strip(".,") for a, b in zip(texts[k:k + len(wanted)], wanted)):
+            return inside[k].start_s, inside[k + len(wanted) - 1].end_s
+    return start, end
+
+
+def sentences_of(utterances, voices: list[int]) -> list[tuple[str, float, float, int]]:
+    """(sentence, start s, end s, voice of its first utterance) over the whole transcript."""
+    out, parts, start, voice = [], [], None, 1
+    for u, v in zip(utterances, voices):
+        for piece in re.split(r"(?<=[.!?])\s+", u.text):
+            if not piece:
+                continue
+            if start is None:
+                start, voice = u.start_s, v
+            parts.append(piece)
+            if piece.rstrip().endswith((".", "!", "?")):
+                out.append((" ".join(parts), start, u.end_s, voice))
+                parts, start = [], None
+    if parts:
+        out.append((" ".join(parts), start, utterances[-1].end_s, voice))
     return out

@@ -1,0 +1,143 @@
+"""CT question answering on phantoms with known nodules, and metadata on pydicom's CT_small.
+
+Each case is a chest phantom written as shuffled DICOM files (random spacing, thickness and
+nodules), zipped, added to a fresh workspace and asked the clinician's questions; answers are
+scored against the truth the phantom was built from.
+"""
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from r1mm.samples import Phantom, PhantomNodule, phantom_volume, write_dicom_series, zip_folder
+from r1mm.workspace import Workspace
+
+SIZE_TOLERANCE_MM = 1.5
+
+
+@dataclass
+class Case:
+    phantom: Phantom
+    thickness_mm: float
+
+
+def make_case(seed: int) -> Case:
+    """A phantom with 0–4 nodules placed well inside the lungs, none touching another."""
+    rng = random.Random(seed)
+    dz = rng.choice([1.0, 1.25, 2.0, 2.5, 3.0, 5.0])
+    dxy = rng.choice([0.6, 0.7, 0.8, 1.0, 1.2])
+    shape = (int(160 / dz), int(280 / dxy), int(330 / dxy))
+    extent = (shape[0] * dz, shape[1] * dxy, shape[2] * dxy)  # z, y, x in mm
+    nodules: list[PhantomNodule] = []
+    for _ in range(rng.randint(0, 4)):
+        for _attempt in range(50):
+            diameter = rng.uniform(max(5.0, 2.0 * dz), 20.0)
+            side = rng.choice([-1, 1])
+            # lung ellipsoid (see phantom_volume): centre x = W/2 ± 0.2 W, semi-axes 0.15 W, 0.25 H, 0.55 D
+            u, v, w = (rng.uniform(-0.55, 0.55) for _ in range(3))
+            if u * u + v * v + w * w > 0.55 ** 2:
+                continue
+            x = extent[2] / 2 + side * 0.2 * extent[2] + u * 0.15 * extent[2]
+            y = extent[1] / 2 + v * 0.25 * extent[1]
+            z = extent[0] / 2 + w * 0.55 * extent[0]
+            if any(np.linalg.norm(np.subtract((x, y, z), n.centre_mm)) < (diameter + n.diameter_mm) / 2 + 6
+                   for n in nodules):
+                continue
+            nodules.append(PhantomNodule((x, y, z), round(diameter, 1)))
+            break
+    return Case(Phantom(shape=shape, spacing_mm=(dz, dxy, dxy), nodules=nodules), dz)
+
+
+def _side(phantom: Phantom, nodule: PhantomNodule) -> str:
+    return "right" if nodule.centre_mm[0] < phantom.shape[2] * phantom.spacing_mm[2] / 2 else "left"
+
+
+def run_case(case: Case, seed: int, workdir: Path) -> list[tuple[str, bool, float | None]]:
+    """(question, correct, size error in mm or None) for each question about one case."""
+    ph = case.phantom
+    folder = workdir / f"case{seed}"
+    write_dicom_series(phantom_volume(ph), ph.spacing_mm, folder, seed=seed, patient_id=f"P{seed}")
+    zip_path = workdir / f"case{seed}.zip"
+    zip_folder(folder, zip_path)
+    ws = Workspace()
+    record = ws.add(zip_path)
+    if not record.ok:
+        return [("load", False, None)]
+    results = []
+    count = ws.ask("How many nodules are in the lungs?").evidence[0].finding.value
+    results.append(("How many nodules are in the lungs?", count == len(ph.nodules), None))
+    largest_answer = ws.ask("How large is the largest nodule and in which lung?")
+    if ph.nodules:
+        truth = max(ph.nodules, key=lambda n: n.diameter_mm)
+        ev = largest_answer.evidence[0] if largest_answer.evidence else None
+        got = ev.finding.value if ev and ev.finding and ev.finding.kind in ("ct.nodule", "ct.mass") else None
+        err = None if got is None else abs(got - truth.diameter_mm)
+        side_ok = ev is not None and f"{_side(ph, truth)} lung" in ev.text
+        results.append(("How large is the largest nodule and in which lung?",
+                        err is not None and err <= SIZE_TOLERANCE_MM and side_ok, err))
+        shown = ws.ask("Show me the slice with the largest nodule.")
+        sl = shown.evidence[0].locator.slice if shown.evidence else None
+        r = truth.diameter_mm / 2
+        z_lo, z_hi = (truth.centre_mm[2] - r) / ph.spacing_mm[0], (truth.centre_mm[2] + r) / ph.spacing_mm[0]
+        results.append(("Show me the slice with the largest nodule.", sl is not None and z_lo - 1 <= sl <= z_hi, None))
+    thickness = ws.ask("What is the slice thickness?").evidence[0].finding.value
+    results.append(("What is the slice thickness?", abs(thickness - case.thickness_mm) < 1e-6, None))
+    slices = ws.ask("How many slices are there?").evidence[0].finding.value
+    results.append(("How many slices are there?", slices == ph.shape[0], None))
+    return results
+
+
+def ct_small_metadata() -> list[tuple[str, bool, float | None]]:
+    """Metadata questions on pydicom's real CT_small.dcm, checked against its own tags."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("CT_small.dcm")
+    ds = pydicom.dcmread(path)
+    ws = Workspace()
+    ws.add(path)
+
+    def value(q: str):
+        answer = ws.ask(q)
+        return answer.evidence[0].finding.value if answer.evidence else None
+
+    return [
+        ("CT_small: slice thickness", value("What is the slice thickness?") == float(ds.SliceThickness), None),
+        ("CT_small: pixel spacing", abs(value("What is the pixel spacing?") - float(ds.PixelSpacing[1])) < 1e-3,
+         None),
+        ("CT_small: number of slices", value("How many slices are there?") == 1, None),
+        ("CT_small: modality", value("What is the modality?") == ds.Modality, None),
+        ("CT_small: scanner", str(ds.ManufacturerModelName) in str(value("Which scanner was used?")), None),
+        ("CT_small: study date", value("What is the study date?") ==
+         f"{ds.StudyDate[:4]}-{ds.StudyDate[4:6]}-{ds.StudyDate[6:]}", None),
+    ]
+
+
+def run(cases: int = 12, seed: int = 0) -> dict:
+    from tqdm import tqdm
+
+    results: list[tuple[str, bool, float | None]] = []
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="r1mm-bench-ct-") as tmp:
+        for k in tqdm(range(seed, seed + cases), desc="CT phantoms", unit="case"):
+            results += run_case(make_case(k), k, Path(tmp))
+    elapsed = time.perf_counter() - t0
+    results += ct_small_metadata()
+    by_question: dict[str, list[bool]] = {}
+    for question, ok, _ in results:
+        by_question.setdefault(question, []).append(ok)
+    errors = [e for _, _, e in results if e is not None]
+    return {
+        "cases": cases,
+        "questions": len(results),
+        "accuracy": sum(ok for _, ok, _ in results) / len(results),
+        "per_question": {q: f"{sum(v)}/{len(v)}" for q, v in by_question.items()},
+        "size_error_mm": {"mean": float(np.mean(errors)) if errors else None,
+                          "max": float(np.max(errors)) if errors else None},
+        "seconds_per_case": elapsed / max(cases, 1),
+    }

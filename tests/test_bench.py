@@ -1,0 +1,39 @@
+"""The evaluation suites run end to end on a few generated cases and report sane numbers."""
+from __future__ import annotations
+
+import pytest
+
+from r1mm.bench import ct, finance
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_ct_small_run():
+    result = ct.run(cases=2, seed=7)
+    assert result["questions"] >= 2 * 3 + 6
+    assert result["accuracy"] >= 0.9
+    assert set(result["per_question"]) >= {"How many nodules are in the lungs?", "CT_small: slice thickness"}
+
+
+def test_ct_cases_place_nodules_inside_the_lungs():
+    for seed in range(10):
+        case = ct.make_case(seed)
+        extent_x = case.phantom.shape[2] * case.phantom.spacing_mm[2]
+        for nodule in case.phantom.nodules:
+            assert 0 < nodule.centre_mm[0] < extent_x
+            assert nodule.diameter_mm >= 2 * case.thickness_mm
+
+
+def test_bench_finance_small_run():
+    result = finance.run(cases=1, seed=3)
+    assert result["figures_exact"].startswith("12/12")
+    assert result["word_error_rate_mean"] < 0.3
+    assert result["answer_accuracy"] == "1/1"
+
+
+@pytest.mark.parametrize("value,unit,spoken", [(3615.2, "USD millions", "3.62 billion"),
+                                               (657.0, "USD millions", "657 million"),
+                                               (845.0, "EUR thousands", "845 thousand"),
+                                               (2712.0, "EUR thousands", "2.71 million")])
+def test_spoken_amounts(value, unit, spoken):
+    assert finance.spoken_amount(value, unit) == spoken
