@@ -1,8 +1,9 @@
 """Point clouds: the part in 3D, its dimensions, and surface defects coloured by deviation."""
+import numpy as np
 import streamlit as st
 
 from r1mm import render
-from r1mm.analysis.geometry import MAX_ANALYSED, plane_deviation
+from r1mm.analysis.geometry import MAX_ANALYSED, inspect_surfaces, voxel_downsample
 from r1mm.types import Modality
 from r1mm.ui import common
 
@@ -25,9 +26,21 @@ defects = [f for f in findings if f.kind in ("pointcloud.dent", "pointcloud.bump
 options = ["none"] + [f.text.split(":")[0] for f in defects]
 focus = st.radio("Highlight", options, horizontal=True)
 region = defects[options.index(focus) - 1].locator.region if focus != "none" else None
-colour = st.toggle("Colour by deviation from the main plane", value=True)
-points = item.data
-deviation = plane_deviation(points) if colour and len(points) <= 4 * MAX_ANALYSED else None
+colour = st.toggle("Colour by deviation from the fitted surfaces", value=True)
+
+
+@st.cache_data(show_spinner="Fitting the part's surfaces…")
+def surfaces_of(item_id: int) -> tuple[np.ndarray, np.ndarray, str]:
+    points = voxel_downsample(ws.item(item_id).data, MAX_ANALYSED)
+    fit = inspect_surfaces(points)
+    return points, np.nan_to_num(fit.deviation), fit.description
+
+
+if colour:
+    points, deviation, description = surfaces_of(chosen)
+    st.caption(f"Fitted surfaces: {description}; colour = signed deviation in {unit} (blue out, red in).")
+else:
+    points, deviation = item.data, None
 st.plotly_chart(render.pointcloud_figure(points, region=region, colour_by=deviation,
                                          colour_label=f"deviation ({unit})"), use_container_width=True)
 st.caption("Downsampled to 30,000 points for the browser; measurements use the full cloud.")
@@ -35,6 +48,16 @@ st.caption("Downsampled to 30,000 points for the browser; measurements use the f
 st.subheader("Findings")
 for f in findings:
     st.markdown(f"- {f.text}")
+
+others = [c for c in clouds if c.id != chosen]
+if others:
+    st.subheader("Compare with a reference")
+    reference = st.selectbox("Reference scan or mesh", [None] + [c.id for c in others], key="pc-reference",
+                             format_func=lambda i: "—" if i is None else next(c.source for c in others if c.id == i))
+    if reference is not None:
+        with st.spinner("Aligning (ICP) and measuring deviations…"):
+            for f in ws.compare_to_reference(chosen, reference):
+                st.markdown(f"- {f.text}")
 
 st.subheader("Ask about this part")
 question = st.text_input("Question", placeholder="How deep is the deepest dent and where?", key="pc-question")

@@ -97,7 +97,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHES = {"ct": "ct", "finance": "finance"}
+BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud"}
 COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench}
 
 

@@ -219,6 +219,15 @@ class Workspace:
                          (question, store.answer_json(answer), time.time()))
         return answer
 
+    def compare_to_reference(self, item_id: int, reference_id: int) -> list[Finding]:
+        """A scanned part against a reference scan or mesh (ICP-aligned): its deviations as findings."""
+        from r1mm.analysis.geometry import compare_to_reference
+
+        scan, reference = self.item(item_id), self.item(reference_id)
+        if Modality.POINTCLOUD not in (scan.modality, reference.modality) or scan.modality != reference.modality:
+            raise ValueError("both items must be point clouds")
+        return compare_to_reference(scan.data, reference.data, scan.source, scan.meta.get("units", "units"))
+
     def claim_checks(self) -> list[Finding]:
         """Every spoken claim of the workspace's calls held against its reports' figures."""
         return cross_check(self.findings())

@@ -6,7 +6,7 @@ import pytest
 
 from r1mm.analysis import analyze
 from r1mm.analysis.finance import parse_number, report_unit
-from r1mm.analysis.geometry import find_surface_defects
+from r1mm.analysis.geometry import inspect_surfaces
 from r1mm.analysis.medical import find_nodules, window
 from r1mm.analysis.speech import speech_segments
 from r1mm.ingest import load
@@ -96,16 +96,15 @@ def test_report_unit(text, unit):
 
 @pytest.mark.parametrize("depth,noise", [(1.5, 0.02), (0.5, 0.05), (0.3, 0.01)])
 def test_dent_depth_within_a_tenth_of_a_millimetre(depth, noise):
-    defects, measured_noise = find_surface_defects(plate_with_dent(dent_depth=depth, noise=noise))
-    assert len(defects) == 1 and defects[0]["kind"] == "dent"
-    assert defects[0]["depth"] == pytest.approx(depth, abs=0.1)
-    assert defects[0]["centre"][:2] == pytest.approx([40.0, 25.0], abs=2.0)
-    assert measured_noise == pytest.approx(noise, rel=0.3)
+    fit = inspect_surfaces(plate_with_dent(dent_depth=depth, noise=noise))
+    assert len(fit.defects) == 1 and fit.defects[0].kind == "dent"
+    assert fit.defects[0].depth == pytest.approx(depth, abs=0.1)
+    assert fit.defects[0].centre[:2] == pytest.approx([40.0, 25.0], abs=2.0)
+    assert fit.noise == pytest.approx(noise, rel=0.3)
 
 
 def test_flat_plate_has_no_defects():
-    defects, _ = find_surface_defects(plate_with_dent(dent_depth=0.0, noise=0.02))
-    assert defects == []
+    assert inspect_surfaces(plate_with_dent(dent_depth=0.0, noise=0.02)).defects == []
 
 
 def test_speech_segments_follow_the_spoken_turns(samples, truth):

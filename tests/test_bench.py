@@ -37,3 +37,12 @@ def test_bench_finance_small_run():
                                                (2712.0, "EUR thousands", "2.71 million")])
 def test_spoken_amounts(value, unit, spoken):
     assert finance.spoken_amount(value, unit) == spoken
+
+
+def test_bench_pointcloud_small_run(monkeypatch):
+    from r1mm.bench import pointcloud
+
+    result = pointcloud.run(cases=3, seed=0)
+    assert result["detection"]["f1"] == 1.0
+    assert result["depth_error"]["max"] is None or result["depth_error"]["max"] < 0.1
+    assert set(result["seconds_per_million_points"]) == {"10,000", "100,000", "1,000,000", "5,000,000"}

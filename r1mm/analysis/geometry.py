@@ -1,15 +1,68 @@
-"""Point-cloud findings: size, oriented dimensions, and dents or bumps off a fitted plane.
+"""Point-cloud inspection: clean-up, structure (planes, clusters, oriented box) and surface
+defects (dents and bumps) measured against fitted primitives or a reference scan.
 
 All lengths are in the file's own units (often mm for scanned parts).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from r1mm.types import Finding, Item, Locator
 
-MAX_ANALYSED = 400_000  # points used for fitting; a uniform subsample above this
+MAX_ANALYSED = 400_000  # points used for fitting; larger clouds are voxel-downsampled first
+MIN_FACE_SHARE = 0.06  # a plane must hold this share of the points to count as a face
+DEFECT_SIGMAS = 5.0  # a defect deviates by more than this many noise sigmas
+
+
+@dataclass
+class Defect:
+    kind: str  # "dent" or "bump"
+    depth: float  # file units, always positive
+    area: float  # file units squared
+    centre: np.ndarray  # (3,)
+    box: np.ndarray  # (xmin, ymin, zmin, xmax, ymax, zmax)
+    surface: str  # e.g. "plane 1", "cylinder", "reference"
+
+
+# ---- clean-up and structure ------------------------------------------------------------------
+
+def voxel_downsample(points: np.ndarray, target: int) -> np.ndarray:
+    """Centroids of occupied voxels, the voxel size chosen so about `target` points remain."""
+    if len(points) <= target:
+        return points
+    extent = np.ptp(points, axis=0)
+    voxel = float(np.sqrt(np.sort(extent)[1:].prod() / target)) or 1e-6  # surfaces: points ~ area / voxel²
+    for _ in range(8):
+        keys = np.floor((points - points.min(axis=0)) / voxel).astype(np.int64)
+        _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        if len(counts) <= 1.3 * target:
+            break
+        voxel *= 1.25
+    sums = np.zeros((len(counts), 3))
+    np.add.at(sums, inverse.ravel(), points)
+    return sums / counts[:, None]
+
+
+def remove_outliers(points: np.ndarray, k: int = 16, std_ratio: float = 3.0) -> tuple[np.ndarray, int]:
+    """Statistical outlier removal: drop points whose mean distance to k neighbours is unusually large."""
+    if len(points) <= k:
+        return points, 0
+    dists, _ = cKDTree(points).query(points, k=k + 1)
+    mean = dists[:, 1:].mean(axis=1)
+    keep = mean <= mean.mean() + std_ratio * mean.std()
+    return points[keep], int((~keep).sum())
+
+
+def clusters(points: np.ndarray, eps: float, min_points: int = 20) -> np.ndarray:
+    """DBSCAN labels (open3d); -1 is noise."""
+    import open3d as o3d
+
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    return np.asarray(cloud.cluster_dbscan(eps=eps, min_points=min_points))
 
 
 def oriented_dimensions(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,52 +110,106 @@ def _outward(normal: np.ndarray, on_plane: np.ndarray, points: np.ndarray) -> np
     return normal if normal[2] >= 0 else -normal
 
 
-def plane_deviation(points: np.ndarray) -> np.ndarray:
-    """Signed distance of every point from the dominant plane (in the cloud's units)."""
-    normal, d, _ = fit_plane(points)
-    return points @ normal + d
+def local_noise(points: np.ndarray, k: int = 16, sample: int = 2000, seed: int = 0) -> float:
+    """Scan noise sigma: the median off-plane spread of small neighbourhoods (curvature barely shows at
+    this scale)."""
+    rng = np.random.default_rng(seed)
+    picks = points[rng.choice(len(points), min(sample, len(points)), replace=False)]
+    _, idx = cKDTree(points).query(picks, k=k)
+    hoods = points[idx] - points[idx].mean(axis=1, keepdims=True)
+    smallest = np.linalg.svd(hoods, compute_uv=False)[:, -1]
+    return float(np.median(smallest) / np.sqrt(k - 3))
 
 
-def find_surface_defects(points: np.ndarray, noise: float | None = None):
-    """Dents and bumps on the dominant plane: connected patches deviating > 5× the noise level.
+def faces(points: np.ndarray, noise: float, max_faces: int = 6) -> tuple[list[tuple[np.ndarray, float]], float]:
+    """Planes found one after another by RANSAC within 3.5 noise sigmas, each holding at least
+    MIN_FACE_SHARE of the points. Returns ([(outward normal, d)], share of points on them)."""
+    threshold = max(3.5 * noise, 1e-9)
+    remaining = np.ones(len(points), bool)
+    found = []
+    for k in range(max_faces):
+        idx = np.flatnonzero(remaining)
+        if len(idx) < MIN_FACE_SHARE * len(points):
+            break
+        normal, d, inliers = fit_plane(points[idx], threshold=threshold, seed=k)
+        if inliers.sum() < MIN_FACE_SHARE * len(points):
+            break
+        if _outward(normal, -d * normal, points) @ normal < 0:  # outward with respect to the whole part
+            normal, d = -normal, -d
+        found.append((normal, d))
+        remaining[idx[inliers]] = False
+    return found, 1.0 - remaining.mean()
 
-    Returns (defects, signed deviation per point of the plane's points, plane inlier mask).
+
+def assign_to_faces(points: np.ndarray, planes: list[tuple[np.ndarray, float]], band: float) -> np.ndarray:
+    """Index of the nearest face within `band` for each point, -1 for none (edges go to their own face)."""
+    dist = np.abs(np.stack([points @ n + d for n, d in planes], axis=1))
+    nearest = dist.argmin(axis=1)
+    nearest[dist[np.arange(len(points)), nearest] > band] = -1
+    return nearest
+
+
+def fit_cylinder(points: np.ndarray, sample: int = 20_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+    """Cylinder by robust least squares (soft-L1, so dents barely pull it), started from the PCA axis.
+
+    Returns (a point on the axis, unit axis direction, radius).
     """
-    normal, d, inliers = fit_plane(points)
-    near = np.abs(points @ normal + d) < 0.05 * np.ptp(points, axis=0).max()
-    plane_pts = points[near]
-    deviation = plane_pts @ normal + d
-    noise = noise or 1.4826 * float(np.median(np.abs(deviation - np.median(deviation))))
-    limit = max(5.0 * noise, 1e-9)
-    # grid the plane and group deviating cells into regions
-    u = np.cross(normal, [1.0, 0, 0] if abs(normal[0]) < 0.9 else [0, 1.0, 0])
-    u /= np.linalg.norm(u)
-    v = np.cross(normal, u)
-    uv = np.stack([plane_pts @ u, plane_pts @ v], axis=1)
-    cell = np.sqrt(np.ptp(uv[:, 0]) * np.ptp(uv[:, 1]) / max(len(uv), 1)) * 3
+    from scipy.optimize import least_squares
+
+    rng = np.random.default_rng(seed)
+    pts = points[rng.choice(len(points), min(sample, len(points)), replace=False)]
+    centre = pts.mean(axis=0)
+    _, _, vt = np.linalg.svd(pts - centre, full_matrices=False)
+    axis0, e1, e2 = vt[0], vt[1], vt[2]
+
+    def geometry(params):
+        a, b, c1, c2, radius = params
+        axis = axis0 + a * e1 + b * e2
+        axis /= np.linalg.norm(axis)
+        return centre + c1 * e1 + c2 * e2, axis, radius
+
+    def residuals(params):
+        origin, axis, radius = geometry(params)
+        rel = pts - origin
+        return np.linalg.norm(rel - np.outer(rel @ axis, axis), axis=1) - radius
+
+    rel = pts - centre
+    r0 = float(np.median(np.linalg.norm(rel - np.outer(rel @ axis0, axis0), axis=1)))
+    scale = max(local_noise(pts), 1e-6)
+    fit = least_squares(residuals, [0.0, 0.0, 0.0, 0.0, r0], loss="soft_l1", f_scale=3 * scale)
+    origin, axis, radius = geometry(fit.x)
+    return origin, axis, float(radius)
+
+
+# ---- defects -----------------------------------------------------------------------------------
+
+def _noise_of(deviation: np.ndarray) -> float:
+    return 1.4826 * float(np.median(np.abs(deviation - np.median(deviation))))
+
+
+def defects_on_surface(points: np.ndarray, deviation: np.ndarray, uv: np.ndarray, surface: str,
+                       noise: float | None = None) -> tuple[list[Defect], float]:
+    """Connected patches of a surface (parametrised by uv) deviating beyond DEFECT_SIGMAS × noise."""
+    noise = noise or _noise_of(deviation)
+    limit = max(DEFECT_SIGMAS * noise, 1e-9)
+    span = np.ptp(uv, axis=0)
+    cell = np.sqrt(max(span[0] * span[1], 1e-12) / max(len(uv), 1)) * 3
     ij = np.floor((uv - uv.min(axis=0)) / cell).astype(int)
     grid = np.zeros(ij.max(axis=0) + 1)
     np.maximum.at(grid, (ij[:, 0], ij[:, 1]), np.abs(deviation) > limit)
     labels, n = ndimage.label(grid > 0)
-    defects = []
+    found = []
     for k in range(1, n + 1):
-        in_region = labels[ij[:, 0], ij[:, 1]] == k
-        in_region &= np.abs(deviation) > limit
+        in_region = (labels[ij[:, 0], ij[:, 1]] == k) & (np.abs(deviation) > limit)
         if in_region.sum() < 5:
             continue
         dev = deviation[in_region]
-        region_pts = plane_pts[in_region]
+        region_pts = points[in_region]
         peak = _peak_deviation(uv[in_region], dev, radius=cell / 2)
-        defects.append({
-            "kind": "bump" if peak > 0 else "dent",
-            "depth": float(abs(peak)),
-            "area": float((labels == k).sum() * cell * cell),
-            "centre": region_pts.mean(axis=0),
-            "box": np.concatenate([region_pts.min(axis=0), region_pts.max(axis=0)]),
-            "points": int(in_region.sum()),
-        })
-    defects.sort(key=lambda d_: d_["depth"], reverse=True)
-    return defects, noise
+        found.append(Defect("bump" if peak > 0 else "dent", abs(peak), float((labels == k).sum() * cell * cell),
+                            region_pts.mean(axis=0), np.concatenate([region_pts.min(axis=0), region_pts.max(axis=0)]),
+                            surface))
+    return found, noise
 
 
 def _peak_deviation(uv: np.ndarray, dev: np.ndarray, radius: float) -> float:
@@ -116,32 +223,168 @@ def _peak_deviation(uv: np.ndarray, dev: np.ndarray, radius: float) -> float:
     return float(dev[near].mean()) if near.sum() >= 3 else float(dev[extreme].mean())
 
 
+def _plane_uv(points: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    u = np.cross(normal, [1.0, 0, 0] if abs(normal[0]) < 0.9 else [0, 1.0, 0])
+    u /= np.linalg.norm(u)
+    v = np.cross(normal, u)
+    return np.stack([points @ u, points @ v], axis=1)
+
+
+@dataclass
+class SurfaceFit:
+    description: str  # e.g. "6 planar faces", "a cylinder of radius 25"
+    noise: float  # scan noise sigma, file units
+    deviation: np.ndarray  # per point: signed distance from its fitted surface (NaN: on none)
+    defects: list[Defect]  # deepest first
+
+
+def inspect_surfaces(points: np.ndarray) -> SurfaceFit:
+    """Defects against the part's own primitives: its planar faces, or a cylinder when faces cover
+    little of it."""
+    noise = local_noise(points)
+    planes, covered = faces(points, noise)
+    deviation = np.full(len(points), np.nan)
+    if planes and covered >= 0.6:
+        owner = assign_to_faces(points, planes, band=0.02 * np.ptp(points, axis=0).max())
+        defects = []
+        for k, (normal, d) in enumerate(planes):
+            mine = owner == k
+            pts = points[mine]
+            deviation[mine] = pts @ normal + d
+            if len(pts) >= 50:
+                defects += defects_on_surface(pts, deviation[mine], _plane_uv(pts, normal), f"face {k + 1}", noise)[0]
+        description = f"{len(planes)} planar face{'s' if len(planes) != 1 else ''}"
+    else:
+        origin, axis, radius = fit_cylinder(points)
+        rel = points - origin
+        along = rel @ axis
+        radial = rel - np.outer(along, axis)
+        deviation = np.linalg.norm(radial, axis=1) - radius
+        ref = radial[0] / max(np.linalg.norm(radial[0]), 1e-12)
+        angle = np.arctan2(radial @ np.cross(axis, ref), radial @ ref)
+        uv = np.stack([angle * radius, along], axis=1)
+        defects, _ = defects_on_surface(points, deviation, uv, "cylinder", noise)
+        description = f"a cylinder of radius {radius:.3g}"
+    defects.sort(key=lambda x: x.depth, reverse=True)
+    return SurfaceFit(description, noise, deviation, defects)
+
+
+def deviation_from_reference(points: np.ndarray, reference: np.ndarray,
+                             max_iterations: int = 50) -> tuple[np.ndarray, np.ndarray, float]:
+    """Align the scan to a reference (ICP, open3d) and measure each point's signed distance to it.
+
+    Returns (aligned points, signed deviation, ICP inlier RMSE). The sign comes from the reference's
+    normals, oriented away from its centroid; points nearest an edge or corner of the reference get
+    NaN, since there the surface has no single normal to measure along.
+    """
+    import open3d as o3d
+
+    src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    dst = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(reference))
+    extent = float(np.ptp(reference, axis=0).max())
+    dst.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=12))  # few neighbours: sharp at edges
+    dst.orient_normals_towards_camera_location(reference.mean(axis=0))
+    normals = -np.asarray(dst.normals)  # towards the camera at the centroid, flipped: outward
+    init = np.eye(4)
+    init[:3, 3] = reference.mean(axis=0) - points.mean(axis=0)
+    result = o3d.pipelines.registration.registration_icp(
+        src, dst, 0.05 * extent, init, o3d.pipelines.registration.TransformationEstimationPointToPlane(),
+        o3d.pipelines.registration.ICPConvergenceCriteria(max_iteration=max_iterations))
+    aligned = points @ result.transformation[:3, :3].T + result.transformation[:3, 3]
+    tree = cKDTree(reference)
+    _, nearest = tree.query(aligned)
+    deviation = np.einsum("ij,ij->i", aligned - reference[nearest], normals[nearest])
+    # edges and corners have no single normal: their points are not judged (NaN)
+    _, hood = tree.query(reference, k=12)
+    spread = np.linalg.svd(reference[hood] - reference[hood].mean(axis=1, keepdims=True), compute_uv=False) ** 2
+    variation = spread[:, -1] / np.maximum(spread.sum(axis=1), 1e-18)
+    deviation[variation[nearest] > 0.02] = np.nan
+    return aligned, deviation, float(result.inlier_rmse)
+
+
+def compare_to_reference(points: np.ndarray, reference: np.ndarray, source: str, unit: str) -> list[Finding]:
+    """Findings of a scan against a reference scan or mesh: alignment quality and each defect, found
+    as a cluster of points deviating beyond DEFECT_SIGMAS × the scan noise."""
+    work = voxel_downsample(points, MAX_ANALYSED)
+    ref = voxel_downsample(reference, MAX_ANALYSED)
+    aligned, deviation, rmse = deviation_from_reference(work, ref)
+    noise = local_noise(aligned)
+    u = "" if unit.startswith("file units") else f" {unit}"
+    whole = Locator(source, region=tuple(float(v) for v in (*aligned.min(axis=0), *aligned.max(axis=0))))
+    out = [Finding("pointcloud.alignment", round(rmse, 4), unit,
+                   f"Aligned to the reference by ICP: RMS distance {rmse:.3g}{u}.", whole)]
+    # beyond the scan's noise and beyond what the alignment leaves everywhere
+    judged = np.isfinite(deviation)
+    limit = max(DEFECT_SIGMAS * noise, DEFECT_SIGMAS * 1.4826 * float(np.median(np.abs(deviation[judged]))), 1e-9)
+    off = np.flatnonzero(judged & (np.abs(np.nan_to_num(deviation)) > limit))
+    found: list[Defect] = []
+    if len(off) >= 10:
+        spacing = float(np.median(cKDTree(aligned).query(aligned[:5000], k=2)[0][:, 1]))
+        labels = clusters(aligned[off], eps=3 * spacing, min_points=4)
+        for label in set(labels.tolist()) - {-1}:
+            idx = off[labels == label]
+            if len(idx) < 10:
+                continue
+            dev = deviation[idx]
+            peak = float(dev[np.argsort(np.abs(dev))[-min(20, len(dev)):]].mean())
+            pts = aligned[idx]
+            found.append(Defect("bump" if peak > 0 else "dent", abs(peak), len(idx) * spacing ** 2,
+                                pts.mean(axis=0), np.concatenate([pts.min(axis=0), pts.max(axis=0)]), "reference"))
+    found.sort(key=lambda d: d.depth, reverse=True)
+    out.append(Finding("pointcloud.reference_defects", len(found), "defects",
+                       f"{len(found)} deviation{'s' if len(found) != 1 else ''} from the reference beyond "
+                       f"{DEFECT_SIGMAS:g}× the scan noise of {noise:.3g}{u}.", whole))
+    for rank, dfc in enumerate(found[:20], start=1):
+        c = dfc.centre
+        out.append(Finding(f"pointcloud.{dfc.kind}", round(dfc.depth, 4), unit,
+                           f"{dfc.kind.capitalize()} {rank} against the reference: {dfc.depth:.3f}{u} "
+                           f"{'deep' if dfc.kind == 'dent' else 'high'}, centred at ({c[0]:.2f}, {c[1]:.2f}, "
+                           f"{c[2]:.2f}) in the reference's frame.",
+                           Locator(source, region=tuple(round(float(v), 4) for v in dfc.box))))
+    return out
+
+
+# ---- findings ----------------------------------------------------------------------------------
+
 def analyze(item: Item) -> list[Finding]:
     points: np.ndarray = item.data
     unit = item.meta.get("units", "units")
     u = "" if unit.startswith("file units") else f" {unit}"
     src = item.source
-    if len(points) > MAX_ANALYSED:
-        points = points[np.random.default_rng(0).choice(len(points), MAX_ANALYSED, replace=False)]
-    lo, hi = item.data.min(axis=0), item.data.max(axis=0)
-    region = tuple(float(v) for v in (*lo, *hi))
-    out = [Finding("pointcloud.points", int(len(item.data)), "points",
-                   f"The cloud has {len(item.data):,} points.", Locator(src, region=region))]
-    extents, _, _ = oriented_dimensions(points)
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    whole = Locator(src, region=tuple(float(v) for v in (*lo, *hi)))
+    out = [Finding("pointcloud.points", int(len(points)), "points", f"The cloud has {len(points):,} points.", whole)]
+    work = voxel_downsample(points, MAX_ANALYSED)
+    if len(work) < len(points):
+        out.append(Finding("pointcloud.downsampled", len(work), "points",
+                           f"Analysed on {len(work):,} voxel centroids of the {len(points):,} points.", whole))
+    work, n_outliers = remove_outliers(work)
+    if n_outliers:
+        out.append(Finding("pointcloud.outliers", n_outliers, "points",
+                           f"{n_outliers:,} outlier points removed before measuring.", whole))
+    extents, _, _ = oriented_dimensions(work)
     out.append(Finding("pointcloud.dimensions", [round(float(e), 3) for e in extents], unit,
-                       f"Part dimensions (oriented box): {extents[0]:.2f} × {extents[1]:.2f} × "
-                       f"{extents[2]:.2f}{u}.", Locator(src, region=region)))
-    if len(points) >= 100:
-        defects, noise = find_surface_defects(points)
-        out.append(Finding("pointcloud.defect_count", len(defects), "defects",
-                           f"{len(defects)} surface defect{'s' if len(defects) != 1 else ''} (dents or bumps "
-                           f"deeper than 5× the scan noise of {noise:.3g}{u}) on the main plane.",
-                           Locator(src, region=region)))
-        for rank, dfc in enumerate(defects[:20], start=1):
-            c = dfc["centre"]
-            out.append(Finding(f"pointcloud.{dfc['kind']}", round(dfc["depth"], 4), unit,
-                               f"{dfc['kind'].capitalize()} {rank}: {dfc['depth']:.3f}{u} "
-                               f"{'deep' if dfc['kind'] == 'dent' else 'high'}, area {dfc['area']:.2f}"
-                               f"{u + '²' if u else ' units²'}, centred at ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}).",
-                               Locator(src, region=tuple(round(float(v), 4) for v in dfc["box"]))))
+                       f"Part dimensions (oriented box): {extents[0]:.2f} × {extents[1]:.2f} × {extents[2]:.2f}{u}.",
+                       whole))
+    if len(work) < 100:
+        return out
+    spacing = float(np.median(cKDTree(work).query(work[: min(len(work), 5000)], k=2)[0][:, 1]))
+    labels = clusters(work, eps=max(spacing * 4, 1e-9)) if len(work) <= 200_000 else np.zeros(len(work), int)
+    n_parts = len(set(labels.tolist()) - {-1})
+    if n_parts > 1:
+        out.append(Finding("pointcloud.parts", n_parts, "parts",
+                           f"The scan holds {n_parts} separate parts (DBSCAN clusters).", whole))
+    fit = inspect_surfaces(work)
+    defects, noise, surfaces = fit.defects, fit.noise, fit.description
+    out.append(Finding("pointcloud.surfaces", surfaces, None, f"Fitted surfaces: {surfaces}.", whole))
+    out.append(Finding("pointcloud.defect_count", len(defects), "defects",
+                       f"{len(defects)} surface defect{'s' if len(defects) != 1 else ''} (dents or bumps deeper than "
+                       f"{DEFECT_SIGMAS:g}× the scan noise of {noise:.3g}{u}) on {surfaces}.", whole))
+    for rank, dfc in enumerate(defects[:20], start=1):
+        c = dfc.centre
+        out.append(Finding(f"pointcloud.{dfc.kind}", round(dfc.depth, 4), unit,
+                           f"{dfc.kind.capitalize()} {rank}: {dfc.depth:.3f}{u} {'deep' if dfc.kind == 'dent' else 'high'}"
+                           f", area {dfc.area:.2f}{u + '²' if u else ' units²'}, on {dfc.surface}, centred at "
+                           f"({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}).",
+                           Locator(src, region=tuple(round(float(v), 4) for v in dfc.box))))
     return out

@@ -1,0 +1,87 @@
+"""Part inspection: faces of boxes, cylinders, clean-up, downsampling, reference comparison."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from r1mm.analysis.geometry import (deviation_from_reference, inspect_surfaces, remove_outliers,
+                                    voxel_downsample)
+from r1mm.bench.pointcloud import PlantedDefect, box, cylinder, make_case, score
+
+
+def _noisy(points, sigma, seed=0):
+    return points + np.random.default_rng(seed).normal(0, sigma, points.shape)
+
+
+def test_box_dent_on_top_face_and_no_false_edges():
+    rng = np.random.default_rng(1)
+    pts, _ = box(80_000, rng, [PlantedDefect(np.array([50.0, 30.0, 0.0]), 8.0, 1.2)])
+    fit = inspect_surfaces(_noisy(pts, 0.02))
+    assert fit.description == "6 planar faces"
+    assert [d.kind for d in fit.defects] == ["dent"]
+    assert fit.defects[0].depth == pytest.approx(1.2, abs=0.1)
+    assert fit.defects[0].centre == pytest.approx([50.0, 30.0, 40.0 - 1.2], abs=2.0)
+
+
+def test_cylinder_bump_measured_radially():
+    rng = np.random.default_rng(2)
+    pts, _ = cylinder(60_000, rng, [PlantedDefect(np.array([10.0, 70.0, 0.0]), 8.0, -0.8)])
+    fit = inspect_surfaces(_noisy(pts, 0.02))
+    assert fit.description.startswith("a cylinder of radius 25")
+    assert [d.kind for d in fit.defects] == ["bump"]
+    assert fit.defects[0].depth == pytest.approx(0.8, abs=0.1)
+
+
+def test_bench_cases_are_scored_correctly():
+    for seed in range(6):
+        result = score(make_case(seed, 40_000))
+        assert result["fp"] == 0 and result["fn"] == 0, (seed, result)
+
+
+def test_voxel_downsample_keeps_the_shape():
+    rng = np.random.default_rng(3)
+    pts = np.column_stack([rng.uniform(0, 100, 200_000), rng.uniform(0, 50, 200_000), np.zeros(200_000)])
+    small = voxel_downsample(pts, 20_000)
+    assert 10_000 <= len(small) <= 26_000
+    assert np.ptp(small, axis=0)[:2] == pytest.approx([100, 50], abs=2)
+
+
+def test_outliers_are_removed():
+    rng = np.random.default_rng(4)
+    surface = np.column_stack([rng.uniform(0, 10, (5000, 2)), np.zeros(5000)])
+    stray = rng.uniform(-50, 50, (20, 3)) + [0, 0, 30]
+    kept, removed = remove_outliers(np.vstack([surface, stray]))
+    assert removed >= 20 and np.abs(kept[:, 2]).max() < 1.0
+
+
+def test_scan_against_a_reference_finds_the_dent_after_alignment():
+    rng = np.random.default_rng(5)
+    reference, _ = box(40_000, rng)
+    scan, _ = box(40_000, rng, [PlantedDefect(np.array([50.0, 30.0, 0.0]), 8.0, 1.0)])
+    angle = np.radians(3)
+    rot = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    moved = _noisy(scan, 0.01) @ rot.T + [2.0, -1.0, 0.5]
+    aligned, deviation, rmse = deviation_from_reference(moved, reference)
+    deepest = aligned[np.nanargmin(deviation)]
+    assert np.nanmin(deviation) == pytest.approx(-1.0, abs=0.2)
+    assert deepest[:2] == pytest.approx([50.0, 30.0], abs=3.0)
+    assert np.nanmedian(np.abs(deviation)) < 0.1
+    assert 0.9 < np.isfinite(deviation).mean() < 1.0  # edge points are not judged
+
+
+def test_workspace_compares_a_scan_with_its_reference(tmp_path):
+    from r1mm import Workspace
+    from r1mm.samples import write_ply
+
+    rng = np.random.default_rng(6)
+    reference, _ = box(30_000, rng)
+    scan, _ = box(30_000, rng, [PlantedDefect(np.array([40.0, 20.0, 0.0]), 8.0, 1.5)])
+    write_ply(tmp_path / "nominal.ply", reference)
+    write_ply(tmp_path / "scan.ply", _noisy(scan, 0.01) + [1.0, 0.5, 0.0])
+    ws = Workspace()
+    ws.add(tmp_path / "nominal.ply")
+    ws.add(tmp_path / "scan.ply")
+    nominal_id, scan_id = (i.id for i in ws.items())
+    findings = ws.compare_to_reference(scan_id, nominal_id)
+    dents = [f for f in findings if f.kind == "pointcloud.dent"]
+    assert len(dents) == 1 and dents[0].value == pytest.approx(1.5, abs=0.2)
