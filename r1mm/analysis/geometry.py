@@ -30,21 +30,35 @@ class Defect:
 
 # ---- clean-up and structure ------------------------------------------------------------------
 
-def voxel_downsample(points: np.ndarray, target: int) -> np.ndarray:
-    """Centroids of occupied voxels, the voxel size chosen so about `target` points remain."""
+def _voxel_keys(points: np.ndarray, origin: np.ndarray, voxel: float) -> np.ndarray:
+    """One int64 key per point for its voxel (row-major over the grid)."""
+    ijk = np.floor((points - origin) / voxel).astype(np.int64)
+    dims = ijk.max(axis=0) + 1
+    return (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
+
+
+def voxel_downsample(points: np.ndarray, target: int, seed: int = 0) -> np.ndarray:
+    """Centroids of occupied voxels, the voxel size chosen so about `target` points remain.
+
+    The size is tuned on a subsample of at most 1M points; the full cloud is then binned once
+    (linear time: one sort of integer keys).
+    """
     if len(points) <= target:
         return points
+    origin = points.min(axis=0)
+    sample = points if len(points) <= 1_000_000 else \
+        points[np.random.default_rng(seed).choice(len(points), 1_000_000, replace=False)]
     extent = np.ptp(points, axis=0)
     voxel = float(np.sqrt(np.sort(extent)[1:].prod() / target)) or 1e-6  # surfaces: points ~ area / voxel²
-    for _ in range(8):
-        keys = np.floor((points - points.min(axis=0)) / voxel).astype(np.int64)
-        _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-        if len(counts) <= 1.3 * target:
+    voxel = max(voxel, float(extent.max()) / 2e6)  # keeps the int64 keys from overflowing
+    for _ in range(12):
+        if len(np.unique(_voxel_keys(sample, origin, voxel))) <= 1.1 * target:
             break
-        voxel *= 1.25
-    sums = np.zeros((len(counts), 3))
-    np.add.at(sums, inverse.ravel(), points)
-    return sums / counts[:, None]
+        voxel *= 1.2
+    _, inverse, counts = np.unique(_voxel_keys(points, origin, voxel), return_inverse=True, return_counts=True)
+    centroids = np.stack([np.bincount(inverse, weights=points[:, k], minlength=len(counts)) for k in range(3)],
+                         axis=1)
+    return centroids / counts[:, None]
 
 
 def remove_outliers(points: np.ndarray, k: int = 16, std_ratio: float = 3.0) -> tuple[np.ndarray, int]:
@@ -65,15 +79,15 @@ def clusters(points: np.ndarray, eps: float, min_points: int = 20) -> np.ndarray
     return np.asarray(cloud.cluster_dbscan(eps=eps, min_points=min_points))
 
 
-def oriented_dimensions(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PCA-aligned box: (extents sorted largest first, axes as rows, centre)."""
-    centre = points.mean(axis=0)
-    _, _, axes = np.linalg.svd(points - centre, full_matrices=False)
-    local = (points - centre) @ axes.T
-    lo, hi = local.min(axis=0), local.max(axis=0)
-    extents = hi - lo
-    order = np.argsort(extents)[::-1]
-    return extents[order], axes[order], centre + ((lo + hi) / 2) @ axes
+def oriented_dimensions(points: np.ndarray) -> np.ndarray:
+    """Edge lengths of the minimal oriented bounding box (open3d, convex hull), largest first.
+
+    PCA axes tilt by a degree or two on noisy or resampled scans, which overstates the box.
+    """
+    import open3d as o3d
+
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    return np.sort(np.asarray(cloud.get_minimal_oriented_bounding_box(robust=True).extent))[::-1]
 
 
 def fit_plane(points: np.ndarray, iterations: int = 200, threshold: float | None = None,
@@ -119,6 +133,13 @@ def local_noise(points: np.ndarray, k: int = 16, sample: int = 2000, seed: int =
     hoods = points[idx] - points[idx].mean(axis=1, keepdims=True)
     smallest = np.linalg.svd(hoods, compute_uv=False)[:, -1]
     return float(np.median(smallest) / np.sqrt(k - 3))
+
+
+def raw_noise(points: np.ndarray, sample: int = MAX_ANALYSED, seed: int = 0) -> float:
+    """Noise sigma of the scan itself, from a random subsample of its raw points."""
+    if len(points) > sample:
+        points = points[np.random.default_rng(seed).choice(len(points), sample, replace=False)]
+    return local_noise(points)
 
 
 def faces(points: np.ndarray, noise: float, max_faces: int = 6) -> tuple[list[tuple[np.ndarray, float]], float]:
@@ -238,10 +259,16 @@ class SurfaceFit:
     defects: list[Defect]  # deepest first
 
 
-def inspect_surfaces(points: np.ndarray) -> SurfaceFit:
+def inspect_surfaces(points: np.ndarray, noise: float | None = None) -> SurfaceFit:
     """Defects against the part's own primitives: its planar faces, or a cylinder when faces cover
-    little of it."""
-    noise = local_noise(points)
+    little of it.
+
+    Args:
+        points: the cloud to fit (voxel centroids for big clouds).
+        noise: the raw scan's noise sigma; voxel centroids average noise away, so for a
+            downsampled cloud pass `raw_noise(original)` or every voxel artefact looks like a defect.
+    """
+    noise = noise or local_noise(points)
     planes, covered = faces(points, noise)
     deviation = np.full(len(points), np.nan)
     if planes and covered >= 0.6:
@@ -354,6 +381,7 @@ def analyze(item: Item) -> list[Finding]:
     lo, hi = points.min(axis=0), points.max(axis=0)
     whole = Locator(src, region=tuple(float(v) for v in (*lo, *hi)))
     out = [Finding("pointcloud.points", int(len(points)), "points", f"The cloud has {len(points):,} points.", whole)]
+    noise = raw_noise(points)
     work = voxel_downsample(points, MAX_ANALYSED)
     if len(work) < len(points):
         out.append(Finding("pointcloud.downsampled", len(work), "points",
@@ -362,7 +390,7 @@ def analyze(item: Item) -> list[Finding]:
     if n_outliers:
         out.append(Finding("pointcloud.outliers", n_outliers, "points",
                            f"{n_outliers:,} outlier points removed before measuring.", whole))
-    extents, _, _ = oriented_dimensions(work)
+    extents = oriented_dimensions(work)
     out.append(Finding("pointcloud.dimensions", [round(float(e), 3) for e in extents], unit,
                        f"Part dimensions (oriented box): {extents[0]:.2f} × {extents[1]:.2f} × {extents[2]:.2f}{u}.",
                        whole))
@@ -374,8 +402,8 @@ def analyze(item: Item) -> list[Finding]:
     if n_parts > 1:
         out.append(Finding("pointcloud.parts", n_parts, "parts",
                            f"The scan holds {n_parts} separate parts (DBSCAN clusters).", whole))
-    fit = inspect_surfaces(work)
-    defects, noise, surfaces = fit.defects, fit.noise, fit.description
+    fit = inspect_surfaces(work, noise)
+    defects, surfaces = fit.defects, fit.description
     out.append(Finding("pointcloud.surfaces", surfaces, None, f"Fitted surfaces: {surfaces}.", whole))
     out.append(Finding("pointcloud.defect_count", len(defects), "defects",
                        f"{len(defects)} surface defect{'s' if len(defects) != 1 else ''} (dents or bumps deeper than "

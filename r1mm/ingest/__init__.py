@@ -58,8 +58,8 @@ def load(path: Path | str, *, source: str | None = None, limits: Limits | None =
         raise IngestError(source, "is too large to load in the memory available") from None
     except Exception as exc:  # a loader bug must still name the file, not crash the caller
         log.exception("unexpected failure loading %s", source)
-        raise IngestError(source, f"could not be read as {fmt.upper()} ({type(exc).__name__}: {exc})") \
-            from None
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise IngestError(source, f"could not be read as {fmt.upper()} ({type(exc).__name__}: {first})") from None
 
 
 # format group -> (module, loader); modules are imported on first use, since each pulls in a

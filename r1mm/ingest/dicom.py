@@ -101,8 +101,7 @@ def _read_slice(data: bytes, name: str, source: str, keep_phi: bool, strict: boo
             raise IngestError(where, "is not a DICOM file") from None
         raise _NotDicom from None
     except Exception as exc:  # pydicom raises many kinds on truncated or corrupt files
-        raise IngestError(where, f"is a corrupt or truncated DICOM file ({type(exc).__name__}: {exc})") \
-            from None
+        raise IngestError(where, f"is a corrupt or truncated DICOM file ({_first_line(exc)})") from None
     if "PixelData" not in ds and "FloatPixelData" not in ds:
         if strict or "SOPClassUID" in ds:
             kind = ds.get("Modality", "non-image")
@@ -114,8 +113,17 @@ def _read_slice(data: bytes, name: str, source: str, keep_phi: bool, strict: boo
         raise IngestError(where, f"is a DICOM image of modality {modality}, not CT; R1-MM analyses "
                                  "CT series (Modality CT, values in Hounsfield units)")
     if not keep_phi:
-        deidentify(ds)
+        try:
+            deidentify(ds)  # reads every element: a corrupt one raises here, not at dcmread
+        except Exception as exc:
+            raise IngestError(where, f"is a corrupt DICOM file ({_first_line(exc)})") from None
     return _Slice(name, ds)
+
+
+def _first_line(exc: Exception) -> str:
+    """pydicom puts whole tracebacks into some messages; the user needs the first line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def _group_by_series(slices: list[_Slice]) -> dict[str, list[_Slice]]:

@@ -1,0 +1,138 @@
+"""Fuzzing every loader with mutated files (Hypothesis): each input loads or fails with the
+project's own error naming the file; no other exception, no hang, no unbounded memory.
+
+R1MM_FUZZ_EXAMPLES sets the inputs per format (default 10,000, as CI runs it).
+"""
+from __future__ import annotations
+
+import io
+import os
+import resource
+import signal
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from r1mm.errors import IngestError
+from r1mm.ingest import Limits, load
+from r1mm.samples import write_ply, write_report_pdf
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")]
+
+EXAMPLES = int(os.environ.get("R1MM_FUZZ_EXAMPLES", "10000"))
+SECONDS_PER_INPUT = 20
+MEMORY_CAP = 6 << 30  # bytes of address space: a loader that tries to allocate more fails cleanly
+LIMITS = Limits(max_file_mb=64, max_unzipped_mb=256, max_points=2_000_000, max_audio_s=600,
+                max_image_pixels=50_000_000, max_ct_slices=500, max_pdf_pages=50)
+
+
+def _seeds(folder: Path) -> dict[str, bytes]:
+    """One small valid file per format."""
+    out: dict[str, bytes] = {}
+    write_report_pdf(folder / "r.pdf")
+    out["pdf"] = (folder / "r.pdf").read_bytes()
+    out["dcm"] = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    tone = (0.3 * np.sin(np.arange(8000) / 5)).astype(np.float32)
+    for fmt in ("wav", "mp3"):
+        buf = io.BytesIO()
+        sf.write(buf, tone, 8000, format=fmt.upper())
+        out[fmt] = buf.getvalue()
+    pts = np.random.default_rng(0).uniform(0, 10, (300, 3))
+    write_ply(folder / "p.ply", pts)
+    out["ply"] = (folder / "p.ply").read_bytes()
+    out["pcd"] = ("# .PCD v0.7\nVERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 300\n"
+                  "HEIGHT 1\nPOINTS 300\nDATA binary\n").encode() + pts.astype("<f4").tobytes()
+    for fmt, pil in (("png", "PNG"), ("jpg", "JPEG")):
+        buf = io.BytesIO()
+        Image.new("RGB", (48, 32), (10, 120, 200)).save(buf, format=pil)
+        out[fmt] = buf.getvalue()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k in range(3):
+            zf.writestr(f"series/{k}.dcm", out["dcm"])
+    out["zip"] = buf.getvalue()
+    return out
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory) -> dict[str, bytes]:
+    return _seeds(tmp_path_factory.mktemp("fuzz-seeds"))
+
+
+@st.composite
+def mutations(draw, data: bytes) -> bytes:
+    """1–3 of: flipped bytes, truncation, inserted bytes, a duplicated chunk, a huge 32-bit field."""
+    out = bytearray(data)
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["flip", "truncate", "insert", "duplicate", "huge"]))
+        at = draw(st.integers(0, max(len(out) - 1, 0)))
+        if kind == "flip":
+            for _ in range(draw(st.integers(1, 8))):
+                pos = draw(st.integers(0, max(len(out) - 1, 0)))
+                if out:
+                    out[pos] ^= draw(st.integers(1, 255))
+        elif kind == "truncate":
+            del out[at:]
+        elif kind == "insert":
+            out[at:at] = draw(st.binary(min_size=1, max_size=64))
+        elif kind == "duplicate":
+            size = draw(st.integers(1, 512))
+            out[at:at] = out[at:at + size]
+        elif kind == "huge" and len(out) >= 4:
+            at = min(at, len(out) - 4)
+            out[at:at + 4] = draw(st.sampled_from([b"\xff\xff\xff\xff", b"\xff\xff\xff\x7f", b"\x00\x00\x00\x80"]))
+    return bytes(out)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout
+
+
+@pytest.fixture(autouse=True)
+def memory_cap():
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, hard))
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    yield
+    signal.signal(signal.SIGALRM, previous)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "dcm", "wav", "mp3", "ply", "pcd", "png", "jpg", "zip"])
+def test_mutated_inputs_fail_cleanly(fmt, seeds, tmp_path):
+    path = tmp_path / f"fuzzed.{fmt}"
+    outcomes = {"loaded": 0, "refused": 0}
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(mutations(seeds[fmt]))
+    def check(data: bytes) -> None:
+        path.write_bytes(data)
+        signal.alarm(SECONDS_PER_INPUT)
+        try:
+            load(path, limits=LIMITS)
+            outcomes["loaded"] += 1
+        except IngestError as err:
+            assert err.source == path.name, err
+            assert err.reason and "Traceback" not in err.reason
+            outcomes["refused"] += 1
+        except _Timeout:
+            pytest.fail(f"{fmt}: an input took over {SECONDS_PER_INPUT} s")
+        finally:
+            signal.alarm(0)
+
+    check()
+    assert outcomes["loaded"] + outcomes["refused"] >= min(EXAMPLES, 100)
+    assert outcomes["refused"] > 0  # the mutations do break files
