@@ -1,4 +1,4 @@
-"""Command line: python -m r1mm ask | analyze | samples | bench.
+"""Command line: python -m r1mm ask | analyze | samples | bench | serve.
 
     python -m r1mm ask --json --question "How large is the largest nodule?" scan.zip
     python -m r1mm analyze report.pdf call.wav
@@ -90,15 +90,29 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
+    import inspect
 
     module = importlib.import_module(f"r1mm.bench.{BENCHES[args.suite]}")
-    result = module.run(**({"cases": args.cases} if args.cases else {}))
+    accepted = inspect.signature(module.run).parameters
+    options = {k: v for k, v in (("cases", args.cases), ("seconds", args.seconds)) if v is not None}
+    unknown = set(options) - set(accepted)
+    if unknown:
+        print(f"r1mm: bench {args.suite} takes no --{unknown.pop()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    result = module.run(**options)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 
-BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud"}
-COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench}
+def cmd_serve(args: argparse.Namespace) -> int:
+    from r1mm.serve import serve
+
+    serve(Path(args.root), host=args.host, port=args.port)
+    return 0
+
+
+BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api"}
+COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench, "serve": cmd_serve}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,9 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     with_files(analyze)
     samples = sub.add_parser("samples", help="write sample inputs for every modality")
     samples.add_argument("dir")
+    serve = sub.add_parser("serve", help="HTTP API (OpenAI-compatible); keys from R1MM_API_KEYS=name:key,…")
+    serve.add_argument("--root", default="api-data", help="folder for the per-key workspaces")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
     bench = sub.add_parser("bench", help="measure accuracy and speed on generated data with known answers")
     bench.add_argument("suite", choices=sorted(BENCHES))
     bench.add_argument("--cases", type=int, help="how many generated cases (default: the suite's)")
+    bench.add_argument("--seconds", type=float, help="how long a load test runs (api; default 60)")
     return parser
 
 

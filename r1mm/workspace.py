@@ -188,24 +188,31 @@ class Workspace:
         matches = [i for i in self.items() if i.source == source]
         return matches[-1] if matches else None
 
-    def findings(self, item_id: int | None = None) -> list[Finding]:
-        sql, args = "SELECT finding_json FROM findings", ()
+    def findings(self, item_id: int | None = None, file_ids: list[int] | None = None) -> list[Finding]:
+        """Findings of one item, of some files, or of the whole workspace."""
+        sql, args = "SELECT f.finding_json FROM findings f JOIN items i ON i.id = f.item_id", []
         if item_id is not None:
-            sql, args = sql + " WHERE item_id = ?", (item_id,)
+            sql += " WHERE f.item_id = ?"
+            args.append(item_id)
+        elif file_ids is not None:
+            sql += f" WHERE i.file_id IN ({','.join('?' * len(file_ids))})"
+            args += list(file_ids)
         return [Finding.from_dict(json.loads(r[0]))
-                for r in self._db.execute(sql + " ORDER BY id", args).fetchall()]
+                for r in self._db.execute(sql + " ORDER BY f.id", args).fetchall()]
 
     # ---- questions ---------------------------------------------------------------------
-    def ask(self, question: str) -> Answer:
-        """Answer a question from the workspace's evidence, and remember the exchange."""
+    def ask(self, question: str, file_ids: list[int] | None = None) -> Answer:
+        """Answer a question from the workspace's evidence (or only these files'), and remember it."""
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
         t0 = time.perf_counter()
-        findings = self.findings()
+        findings = self.findings(file_ids=file_ids)
         findings += cross_check(findings)  # spoken claims against report figures, across files
         passages = [Passage(f.text, f.locator, f) for f in findings]
         for rec in self.items():
+            if file_ids is not None and rec.file_id not in file_ids:
+                continue
             if rec.modality is Modality.TEXT and (rec.data_path or rec.id in self._loaded):
                 passages += passages_of(self.item(rec.id))
         hits = KeywordIndex(passages).search(question, k=5)

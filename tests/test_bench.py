@@ -46,3 +46,12 @@ def test_bench_pointcloud_small_run(monkeypatch):
     assert result["detection"]["f1"] == 1.0
     assert result["depth_error"]["max"] is None or result["depth_error"]["max"] < 0.1
     assert set(result["seconds_per_million_points"]) == {"10,000", "100,000", "1,000,000", "5,000,000"}
+
+
+def test_api_under_50_concurrent_clients_for_60_seconds():
+    from r1mm.bench import api
+
+    result = api.run(clients=50, seconds=60)
+    assert result["errors"] == 0, result["by_status"]
+    assert result["requests"] > 50 and result["by_status"].get("200", 0) > 0
+    assert result["latency_ms"]["p95"] is not None
