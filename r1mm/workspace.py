@@ -27,7 +27,7 @@ from r1mm.decoder.extractive import answer_from_findings
 from r1mm.errors import IngestError
 from r1mm.ingest import Limits, load, sniff
 from r1mm.ingest.sniff import CT_FORMATS
-from r1mm.latent.index import KeywordIndex, Passage, passages_of
+from r1mm.latent.index import HybridIndex, Passage, passages_of
 from r1mm.types import Answer, Evidence, Finding, Item, Modality
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("Speech", "Whisper base (MIT, faster-whisper int8) with word timestamps; voices told apart by pitch"),
     ("Claims", "figures stated on the call checked against the report's tables"),
     ("Point clouds", "RANSAC plane fit and per-point deviation (numpy)"),
-    ("Retrieval", "BM25 keyword search over findings and passages"),
+    ("Retrieval", "BM25 keywords fused with all-MiniLM-L6-v2 sentence embeddings (Apache-2.0)"),
 ]
 
 
@@ -215,7 +215,7 @@ class Workspace:
                 continue
             if rec.modality is Modality.TEXT and (rec.data_path or rec.id in self._loaded):
                 passages += passages_of(self.item(rec.id))
-        hits = KeywordIndex(passages).search(question, k=5)
+        hits = HybridIndex(passages).search(question, k=5) if not _answered_by_rule(question) else []
         t1 = time.perf_counter()
         answer = answer_from_findings(question, findings,
                                       [(p.text, p.locator, s, p.finding) for p, s in hits])
@@ -345,6 +345,14 @@ class Workspace:
                          "updated_at = ? WHERE id = ?",
                          (status, error, store.dumps(timings), 1.0 if status == store.STATUS_READY else 0.0,
                           time.time(), file_id))
+
+
+def _answered_by_rule(question: str) -> bool:
+    """Questions a findings rule answers need no retrieval (which loads the text tower)."""
+    from r1mm.decoder.extractive import RULES
+
+    q = question.lower()
+    return any(pattern.search(q) for pattern, _ in RULES)
 
 
 def _meta_with_geometry(item: Item) -> dict[str, Any]:

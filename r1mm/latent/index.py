@@ -1,16 +1,20 @@
 """Retrieval over a workspace's evidence: findings and document passages, each with its locator.
 
-Keyword scoring is BM25 with light stemming; it is the lexical half of the hybrid search
-(the latent half joins when the encoders land).
+Hybrid: BM25 with light stemming, fused with sentence-embedding similarity (the text tower).
 """
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
 from r1mm.types import Document, Finding, Item, Locator, Modality
+
+log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 _STOP = frozenset("a an and are as at be by did do does for from has have how i in is it its of on or "
@@ -81,3 +85,39 @@ class KeywordIndex:
                 scored.append((passage, score))
         scored.sort(key=lambda ps: ps[1], reverse=True)
         return scored[:k]
+
+
+class HybridIndex:
+    """BM25 and sentence-embedding rankings fused by reciprocal rank (k=60).
+
+    The dense half finds passages that say the same thing in other words ("how much money did
+    they make" -> revenue); the keyword half keeps exact names and numbers on top.
+    """
+
+    def __init__(self, passages: list[Passage]):
+        self.passages = passages
+        self.keyword = KeywordIndex(passages)
+        self._vectors = None
+        if passages:
+            try:
+                from r1mm.encoders.text import embed
+
+                self._vectors = embed([p.text for p in passages])
+            except ImportError as exc:  # the text tower's package is missing: keywords alone
+                log.warning("dense retrieval off (%s); using keywords only", exc)
+
+    def search(self, query: str, k: int = 5, rrf_k: int = 60) -> list[tuple[Passage, float]]:
+        ranked = self.keyword.search(query, k=50)
+        scores: dict[int, float] = {}
+        ids = {id(p): n for n, p in enumerate(self.passages)}
+        for rank, (p, _) in enumerate(ranked):
+            scores[ids[id(p)]] = 1.0 / (rrf_k + rank + 1)
+        if self._vectors is not None:
+            from r1mm.encoders.text import embed
+
+            similarity = self._vectors @ embed([query])[0]
+            for rank, n in enumerate(np.argsort(-similarity)[:50]):
+                if similarity[n] > 0.2:  # below this the passage is unrelated
+                    scores[int(n)] = scores.get(int(n), 0.0) + 1.0 / (rrf_k + rank + 1)
+        best = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:k]
+        return [(self.passages[n], s) for n, s in best]
