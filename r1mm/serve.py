@@ -287,6 +287,29 @@ def create_app(config: ServerConfig):
     return app
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for tests and benchmarks that start a server)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, timeout_s: float = 90.0) -> bool:
+    """Poll `url` until it answers 200; False when `timeout_s` passes first."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                return True
+        except OSError:
+            time.sleep(0.25)
+    return False
+
+
 def serve(root: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 

@@ -2,41 +2,29 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import openai
 import pytest
 
+from r1mm.serve import free_port, wait_until_up
+
 KEYS = {"alice": "sk-alice-test", "bob": "sk-bob-test"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("api")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "R1MM_API_KEYS": ",".join(f"{n}:{k}" for n, k in KEYS.items()),
            "R1MM_API_RPM": "40", "R1MM_API_MAX_REQUEST_MB": "20", "R1MM_API_PRICE_PER_1K": "0.5"}
     log = open(root / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "r1mm", "serve", "--root", str(root / "data"),
                              "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.25)
-    else:
+    if not wait_until_up(f"{url}/health"):
         proc.kill()
         pytest.fail("server did not start: " + (root / "server.log").read_text()[-2000:])
     yield url

@@ -336,7 +336,7 @@ def compare_to_reference(points: np.ndarray, reference: np.ndarray, source: str,
     ref = voxel_downsample(reference, MAX_ANALYSED)
     aligned, deviation, rmse = deviation_from_reference(work, ref)
     noise = local_noise(aligned)
-    u = "" if unit.startswith("file units") else f" {unit}"
+    u = _unit_suffix(unit)
     whole = Locator(source, region=tuple(float(v) for v in (*aligned.min(axis=0), *aligned.max(axis=0))))
     out = [Finding("pointcloud.alignment", round(rmse, 4), unit,
                    f"Aligned to the reference by ICP: RMS distance {rmse:.3g}{u}.", whole)]
@@ -346,7 +346,7 @@ def compare_to_reference(points: np.ndarray, reference: np.ndarray, source: str,
     off = np.flatnonzero(judged & (np.abs(np.nan_to_num(deviation)) > limit))
     found: list[Defect] = []
     if len(off) >= 10:
-        spacing = float(np.median(cKDTree(aligned).query(aligned[:5000], k=2)[0][:, 1]))
+        spacing = _spacing(aligned)
         labels = clusters(aligned[off], eps=3 * spacing, min_points=4)
         for label in set(labels.tolist()) - {-1}:
             idx = off[labels == label]
@@ -361,22 +361,39 @@ def compare_to_reference(points: np.ndarray, reference: np.ndarray, source: str,
     out.append(Finding("pointcloud.reference_defects", len(found), "defects",
                        f"{len(found)} deviation{'s' if len(found) != 1 else ''} from the reference beyond "
                        f"{DEFECT_SIGMAS:g}× the scan noise of {noise:.3g}{u}.", whole))
-    for rank, dfc in enumerate(found[:20], start=1):
-        c = dfc.centre
-        out.append(Finding(f"pointcloud.{dfc.kind}", round(dfc.depth, 4), unit,
-                           f"{dfc.kind.capitalize()} {rank} against the reference: {dfc.depth:.3f}{u} "
-                           f"{'deep' if dfc.kind == 'dent' else 'high'}, centred at ({c[0]:.2f}, {c[1]:.2f}, "
-                           f"{c[2]:.2f}) in the reference's frame.",
-                           Locator(source, region=tuple(round(float(v), 4) for v in dfc.box))))
-    return out
+    return out + _defect_findings(found, source, unit, frame=" in the reference's frame")
 
 
 # ---- findings ----------------------------------------------------------------------------------
 
+def _unit_suffix(unit: str) -> str:
+    """' mm' for a known unit; nothing when the file did not say."""
+    return "" if unit.startswith("file units") else f" {unit}"
+
+
+def _spacing(points: np.ndarray) -> float:
+    """Median distance between neighbouring points (from at most 5,000 of them)."""
+    return float(np.median(cKDTree(points).query(points[: min(len(points), 5000)], k=2)[0][:, 1]))
+
+
+def _defect_findings(defects: list[Defect], source: str, unit: str, frame: str = "") -> list[Finding]:
+    u = _unit_suffix(unit)
+    out = []
+    for rank, dfc in enumerate(defects[:20], start=1):
+        c = dfc.centre
+        where = "against the reference" if dfc.surface == "reference" else f"on {dfc.surface}"
+        out.append(Finding(f"pointcloud.{dfc.kind}", round(dfc.depth, 4), unit,
+                           f"{dfc.kind.capitalize()} {rank}: {dfc.depth:.3f}{u} {'deep' if dfc.kind == 'dent' else 'high'}"
+                           f", area {dfc.area:.2f}{u + '²' if u else ' units²'}, {where}, centred at "
+                           f"({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}){frame}.",
+                           Locator(source, region=tuple(round(float(v), 4) for v in dfc.box))))
+    return out
+
+
 def analyze(item: Item) -> list[Finding]:
     points: np.ndarray = item.data
     unit = item.meta.get("units", "units")
-    u = "" if unit.startswith("file units") else f" {unit}"
+    u = _unit_suffix(unit)
     src = item.source
     lo, hi = points.min(axis=0), points.max(axis=0)
     whole = Locator(src, region=tuple(float(v) for v in (*lo, *hi)))
@@ -396,7 +413,7 @@ def analyze(item: Item) -> list[Finding]:
                        whole))
     if len(work) < 100:
         return out
-    spacing = float(np.median(cKDTree(work).query(work[: min(len(work), 5000)], k=2)[0][:, 1]))
+    spacing = _spacing(work)
     labels = clusters(work, eps=max(spacing * 4, 1e-9)) if len(work) <= 200_000 else np.zeros(len(work), int)
     n_parts = len(set(labels.tolist()) - {-1})
     if n_parts > 1:
@@ -408,11 +425,4 @@ def analyze(item: Item) -> list[Finding]:
     out.append(Finding("pointcloud.defect_count", len(defects), "defects",
                        f"{len(defects)} surface defect{'s' if len(defects) != 1 else ''} (dents or bumps deeper than "
                        f"{DEFECT_SIGMAS:g}× the scan noise of {noise:.3g}{u}) on {surfaces}.", whole))
-    for rank, dfc in enumerate(defects[:20], start=1):
-        c = dfc.centre
-        out.append(Finding(f"pointcloud.{dfc.kind}", round(dfc.depth, 4), unit,
-                           f"{dfc.kind.capitalize()} {rank}: {dfc.depth:.3f}{u} {'deep' if dfc.kind == 'dent' else 'high'}"
-                           f", area {dfc.area:.2f}{u + '²' if u else ' units²'}, on {dfc.surface}, centred at "
-                           f"({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}).",
-                           Locator(src, region=tuple(round(float(v), 4) for v in dfc.box))))
-    return out
+    return out + _defect_findings(defects, src, unit)

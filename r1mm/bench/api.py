@@ -9,25 +9,19 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
+from r1mm.serve import free_port, wait_until_up
+
 QUESTIONS = ["What was revenue this quarter?", "How much did net income change year over year?",
              "What risks did management mention?", "What is the gross profit margin?"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ask(conn: http.client.HTTPConnection, key: str, question: str) -> tuple[int, float]:
@@ -46,19 +40,15 @@ def run(clients: int = 50, seconds: float = 60.0, keys: int = 5, requests_per_mi
     names = {f"sk-load-{k}": f"load{k}" for k in range(keys)}
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-api-") as tmp:
         root = Path(tmp)
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "R1MM_API_KEYS": ",".join(f"{n}:{k}" for k, n in names.items()),
                "R1MM_API_RPM": str(requests_per_minute)}
         server = subprocess.Popen([sys.executable, "-m", "r1mm", "serve", "--root", str(root / "data"),
                                    "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
-            for _ in range(240):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.25)
+            if not wait_until_up(f"http://127.0.0.1:{port}/health", timeout_s=60):
+                raise RuntimeError("the API server did not start")
             write_report_pdf(root / "report.pdf")
             for key in names:  # every account gets the report
                 _upload(port, key, root / "report.pdf")
