@@ -50,7 +50,7 @@ def analyze(item: Item) -> list[Finding]:
             findings += _table_figures(item.source, page.number, table, unit)
     findings += derived_metrics(findings)
     for page in document.pages:
-        for sentence in risk_sentences(" ".join(page.paragraphs)):
+        for sentence in (s for paragraph in page.paragraphs for s in risk_sentences(paragraph)):
             findings.append(Finding("finance.risk", sentence, None, f"Risk stated in the report: “{sentence}”",
                                     Locator(item.source, page=page.number)))
     return findings
