@@ -129,3 +129,16 @@ def test_eps_rows_keep_the_per_share_unit_and_get_a_change(tmp_path):
     assert eps.value == 1.25 and eps.unit == "USD per share"
     change = next(f for f in findings if f.kind == "finance.change" and f.text.startswith("Diluted EPS"))
     assert change.value == pytest.approx(25.0)
+
+
+def test_lung_volumes_per_side_and_bone(small_series, small_phantom):
+    ph, _ = small_phantom
+    (item,) = load(small_series)
+    findings = {f.kind: f for f in analyze(item)}
+    # each phantom lung is an ellipsoid with semi-axes 0.15 W, 0.25 H, 0.55 D (see samples.phantom_volume)
+    w, h, d = (n * s for n, s in zip(ph.shape[::-1], ph.spacing_mm[::-1]))
+    ellipsoid_ml = 4 / 3 * np.pi * (0.15 * w) * (0.25 * h) * (0.55 * d) / 1000
+    for side in ("left", "right"):
+        lung = findings[f"ct.lung_volume_{side}"]
+        assert lung.unit == "mL" and lung.value == pytest.approx(ellipsoid_ml, rel=0.2)
+    assert findings["ct.bone_volume"].value > 0

@@ -45,12 +45,45 @@ def window(volume: np.ndarray, level: float, width: float) -> np.ndarray:
     return (np.clip((volume.astype(np.float32) - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
 
 
+BONE_HU = 300.0  # cortical and dense trabecular bone
+
+
 def analyze(item: Item) -> list[Finding]:
     findings = metadata_findings(item)
     if item.data.shape[0] >= 3:
+        findings += anatomy_findings(item)
         nodules = find_nodules(item)
         findings += nodule_findings(item, nodules)
     return findings
+
+
+def anatomy_findings(item: Item) -> list[Finding]:
+    """Lung volume per side (patient's frame) and bone volume, from the HU masks."""
+    voxel_ml = float(np.prod(item.spacing_mm)) / 1000.0
+    body = body_mask(item.data)
+    out = []
+    body_x = np.argwhere(body.any(axis=(0, 1))).mean()
+    midline_x = _voxel_to_patient(item, 0, 0, body_x)[0]
+    for lung in lung_masks(item.data, body):
+        zz, yy, xx = np.nonzero(lung)
+        side = "left" if _voxel_to_patient(item, zz.mean(), yy.mean(), xx.mean())[0] > midline_x else "right"
+        ml = float(lung.sum()) * voxel_ml
+        centre = int(round(zz.mean()))
+        ys, xs = yy[zz == centre], xx[zz == centre]
+        dz, dy, dx = item.spacing_mm
+        bbox = (float(xs.min() * dx), float(ys.min() * dy), float((xs.max() + 1) * dx), float((ys.max() + 1) * dy)) \
+            if xs.size else None
+        out.append(Finding(f"ct.lung_volume_{side}", round(ml, 1), "mL",
+                           f"The {side} lung holds {ml:,.0f} mL of aerated tissue (below {AIR_TISSUE_HU:.0f} HU), "
+                           f"slices {zz.min() + 1}–{zz.max() + 1}.", Locator(item.source, slice=centre, bbox_mm=bbox)))
+    bone = (item.data >= BONE_HU) & body
+    if bone.any():
+        zz = np.flatnonzero(bone.any(axis=(1, 2)))
+        ml = float(bone.sum()) * voxel_ml
+        out.append(Finding("ct.bone_volume", round(ml, 1), "mL",
+                           f"Bone (≥{BONE_HU:.0f} HU): {ml:,.0f} mL, on slices {zz.min() + 1}–{zz.max() + 1}.",
+                           Locator(item.source, slice=int(zz[len(zz) // 2]))))
+    return out
 
 
 def metadata_findings(item: Item) -> list[Finding]:

@@ -74,6 +74,9 @@ RULES: list[Rule] = [
     (re.compile(r"how many (lung )?nodules|number of nodules|nodule count|any nodules?"), _kinds("ct.nodule_count")),
     (re.compile(r"(largest|biggest|how (large|big)).*(nodule|lesion|mass)|(nodule|lesion|mass).*(size|large|big)|"
                 r"slice with.*nodule|which lung"), _largest("ct.nodule", "ct.mass")),
+    (re.compile(r"lung volume|how (big|large) (are|is) the lungs?|volume of the (left |right )?lungs?"),
+     _kinds("ct.lung_volume_right", "ct.lung_volume_left")),
+    (re.compile(r"\bbones?\b"), _kinds("ct.bone_volume")),
     (re.compile(r"slice thickness|how thick"), _kinds("ct.slice_thickness")),
     (re.compile(r"pixel spacing|in-plane resolution"), _kinds("ct.pixel_spacing")),
     (re.compile(r"how many slices|number of slices"), _kinds("ct.slices")),

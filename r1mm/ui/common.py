@@ -48,8 +48,12 @@ def samples_dir() -> Path:
     return out
 
 
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
 def page_setup(title: str) -> Workspace:
-    st.set_page_config(page_title=f"R1-MM · {title}", page_icon="🔬", layout="wide")
+    st.set_page_config(page_title=f"R1-MM · {title}", page_icon=str(ASSETS / "logo.svg"), layout="wide")
+    st.logo(str(ASSETS / "logo.svg"))
     ws = workspace()
     sidebar(ws)
     st.title(title)
