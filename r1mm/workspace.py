@@ -215,13 +215,20 @@ class Workspace:
                 continue
             if rec.modality is Modality.TEXT and (rec.data_path or rec.id in self._loaded):
                 passages += passages_of(self.item(rec.id))
-        hits = HybridIndex(passages).search(question, k=5) if not _answered_by_rule(question) else []
+        retrieval_s = 0.0
+
+        def retrieve():
+            nonlocal retrieval_s
+            start = time.perf_counter()
+            hits = HybridIndex(passages).search(question, k=5)
+            retrieval_s = time.perf_counter() - start
+            return [(p.text, p.locator, s, p.finding) for p, s in hits]
+
         t1 = time.perf_counter()
-        answer = answer_from_findings(question, findings,
-                                      [(p.text, p.locator, s, p.finding) for p, s in hits])
+        answer = answer_from_findings(question, findings, retrieve)
         t2 = time.perf_counter()
-        answer.timings = {"retrieve_s": round(t1 - t0, 4), "answer_s": round(t2 - t1, 4),
-                          "total_s": round(t2 - t0, 4)}
+        answer.timings = {"gather_s": round(t1 - t0, 4), "retrieve_s": round(retrieval_s, 4),
+                          "answer_s": round(t2 - t1 - retrieval_s, 4), "total_s": round(t2 - t0, 4)}
         self._db.execute("INSERT INTO answers (question, answer_json, created_at) VALUES (?, ?, ?)",
                          (question, store.answer_json(answer), time.time()))
         return answer
@@ -231,7 +238,7 @@ class Workspace:
         from r1mm.analysis.geometry import compare_to_reference
 
         scan, reference = self.item(item_id), self.item(reference_id)
-        if Modality.POINTCLOUD not in (scan.modality, reference.modality) or scan.modality != reference.modality:
+        if {scan.modality, reference.modality} != {Modality.POINTCLOUD}:
             raise ValueError("both items must be point clouds")
         return compare_to_reference(scan.data, reference.data, scan.source, scan.meta.get("units", "units"))
 
@@ -306,7 +313,8 @@ class Workspace:
                          f"{name}: internal error while analysing ({type(exc).__name__}: {exc})", timings)
             return self.file(file_id)
         self._finish(file_id, store.STATUS_READY, None, timings, drop_upload=True)
-        report("ready", 1.0)
+        if progress is not None:
+            progress("ready", 1.0)  # the row's stage stays NULL: stages are for work under way
         return self.file(file_id)
 
     def _save(self, file_id: int, analysed: list[tuple[Item, list[Finding]]], path: Path) -> None:
@@ -345,14 +353,6 @@ class Workspace:
                          "updated_at = ? WHERE id = ?",
                          (status, error, store.dumps(timings), 1.0 if status == store.STATUS_READY else 0.0,
                           time.time(), file_id))
-
-
-def _answered_by_rule(question: str) -> bool:
-    """Questions a findings rule answers need no retrieval (which loads the text tower)."""
-    from r1mm.decoder.extractive import RULES
-
-    q = question.lower()
-    return any(pattern.search(q) for pattern, _ in RULES)
 
 
 def _meta_with_geometry(item: Item) -> dict[str, Any]:

@@ -38,24 +38,33 @@ def speech_segments(samples: np.ndarray, rate: int) -> list[tuple[float, float]]
     return [(float(s), float(e)) for s, e in merged if e - s >= MIN_SEGMENT_S]
 
 
+PITCH_FRAME, PITCH_HOP = 1024, 256
+VOICED_DB = 25.0  # a frame within this many dB of the loudest is taken as voiced
+
+
+def voiced_pitch(samples: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """YIN pitch per frame (Hz), whether each frame is loud enough to be speech, and frame times (s)."""
+    import librosa
+
+    f0 = librosa.yin(samples, fmin=60, fmax=400, sr=rate, frame_length=PITCH_FRAME, hop_length=PITCH_HOP,
+                     center=False)
+    frames = np.lib.stride_tricks.sliding_window_view(samples, PITCH_FRAME)[::PITCH_HOP][: f0.size]
+    frame_db = 10 * np.log10(np.maximum(np.mean(frames.astype(np.float64) ** 2, axis=1), 1e-20))
+    return f0, frame_db > frame_db.max() - VOICED_DB, np.arange(f0.size) * PITCH_HOP / rate
+
+
 def prosody(samples: np.ndarray, rate: int, window_s: float = 1.0) -> list[dict[str, float | None]]:
     """Tone over time: loudness (dB below the loudest window) and median pitch (Hz) per window.
 
     Pitch is the YIN estimate over frames loud enough to be speech; None in pauses.
     """
-    import librosa
-
-    step, hop, frame = int(window_s * rate), 256, 1024
-    if samples.size < max(step, frame):
+    step = int(window_s * rate)
+    if samples.size < max(step, PITCH_FRAME):
         return []
     windows = samples[: samples.size // step * step].reshape(-1, step)
     rms = np.sqrt(np.mean(windows.astype(np.float64) ** 2, axis=1))
     loudness = 20 * np.log10(np.maximum(rms, 1e-10) / max(rms.max(), 1e-10))
-    f0 = librosa.yin(samples, fmin=60, fmax=400, sr=rate, frame_length=frame, hop_length=hop, center=False)
-    frames = np.lib.stride_tricks.sliding_window_view(samples, frame)[::hop][: f0.size]
-    frame_db = 10 * np.log10(np.maximum(np.mean(frames.astype(np.float64) ** 2, axis=1), 1e-20))
-    voiced = frame_db > frame_db.max() - 25.0
-    frame_t = np.arange(f0.size) * hop / rate
+    f0, voiced, frame_t = voiced_pitch(samples, rate)
     out = []
     for k, db in enumerate(loudness):
         pick = voiced & (frame_t >= k * window_s) & (frame_t < (k + 1) * window_s)
@@ -67,16 +76,11 @@ def prosody(samples: np.ndarray, rate: int, window_s: float = 1.0) -> list[dict[
 
 def utterance_pitch(samples: np.ndarray, rate: int, start_s: float, end_s: float) -> float | None:
     """Median pitch (Hz) of the loud frames of one utterance."""
-    import librosa
-
     clip = samples[int(start_s * rate): int(end_s * rate)]
-    if clip.size < 2048:
+    if clip.size < 2 * PITCH_FRAME:
         return None
-    f0 = librosa.yin(clip, fmin=60, fmax=400, sr=rate, frame_length=1024, hop_length=256, center=False)
-    frames = np.lib.stride_tricks.sliding_window_view(clip, 1024)[::256][: f0.size]
-    energy = np.mean(frames.astype(np.float64) ** 2, axis=1)
-    loud = energy > energy.max() * 10 ** (-25 / 10)
-    return float(np.median(f0[loud])) if loud.sum() >= 3 else None
+    f0, voiced, _ = voiced_pitch(clip, rate)
+    return float(np.median(f0[voiced])) if voiced.sum() >= 3 else None
 
 
 def assign_voices(pitches: list[float | None], tolerance: float = 0.18) -> list[int]:

@@ -94,14 +94,16 @@ RULES: list[Rule] = [
 ]
 
 
-def answer_from_findings(question: str, findings: list[Finding],
-                         retrieved: list[tuple[str, object, float, Finding | None]]) -> Answer:
+Retrieved = list[tuple[str, object, float, Finding | None]]  # (text, locator, score, finding), best first
+
+
+def answer_from_findings(question: str, findings: list[Finding], retrieve: Callable[[], Retrieved]) -> Answer:
     """Compose an answer: a matching rule's findings, else the best retrieved evidence.
 
     Args:
         question: the user's question.
         findings: every finding of the workspace.
-        retrieved: (text, locator, score, finding) from keyword retrieval, best first.
+        retrieve: runs the retrieval, called only when no rule answers (it may load a model).
     """
     q = question.lower()
     chosen: list[Finding] = []
@@ -116,6 +118,7 @@ def answer_from_findings(question: str, findings: list[Finding],
         evidence = [Evidence(f"E{i}", f.text, f.locator, 1.0, f) for i, f in enumerate(chosen[:8], start=1)]
         text = PREFIX + " ".join(f"{e.text} [{e.id}]" for e in evidence)
         return Answer(text, evidence, model=MODEL_NAME)
+    retrieved = retrieve()
     if not retrieved:
         return Answer("Nothing in the workspace matches this question. Add files, or ask about what the "
                       "findings list shows.", [], model=MODEL_NAME)
