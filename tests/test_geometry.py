@@ -85,3 +85,13 @@ def test_workspace_compares_a_scan_with_its_reference(tmp_path):
     findings = ws.compare_to_reference(scan_id, nominal_id)
     dents = [f for f in findings if f.kind == "pointcloud.dent"]
     assert len(dents) == 1 and dents[0].value == pytest.approx(1.5, abs=0.2)
+
+
+def test_parts_are_counted_without_splitting_a_sampled_surface():
+    from r1mm.analysis.geometry import _spacing, count_parts
+    from r1mm.samples import plate_with_dent
+
+    plate = plate_with_dent()
+    assert count_parts(plate, _spacing(plate)) == 1
+    two = np.vstack([plate, plate + [200.0, 0.0, 0.0]])
+    assert count_parts(two, _spacing(two)) == 2

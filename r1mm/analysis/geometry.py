@@ -79,6 +79,17 @@ def clusters(points: np.ndarray, eps: float, min_points: int = 20) -> np.ndarray
     return np.asarray(cloud.cluster_dbscan(eps=eps, min_points=min_points))
 
 
+def count_parts(points: np.ndarray, spacing: float, min_share: float = 0.01) -> int:
+    """Separate pieces in a scan: DBSCAN clusters at 8× the point spacing holding ≥1% of the points.
+
+    Randomly sampled surfaces have gaps of several spacings, so a tighter radius splits one part
+    into hundreds of specks.
+    """
+    labels = clusters(points, eps=max(8 * spacing, 1e-9))
+    sizes = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0, int)
+    return int((sizes >= min_share * len(points)).sum())
+
+
 def oriented_dimensions(points: np.ndarray) -> np.ndarray:
     """Edge lengths of the minimal oriented bounding box (open3d, convex hull), largest first.
 
@@ -414,8 +425,7 @@ def analyze(item: Item) -> list[Finding]:
     if len(work) < 100:
         return out
     spacing = _spacing(work)
-    labels = clusters(work, eps=max(spacing * 4, 1e-9)) if len(work) <= 200_000 else np.zeros(len(work), int)
-    n_parts = len(set(labels.tolist()) - {-1})
+    n_parts = count_parts(work, spacing) if len(work) <= 200_000 else 1
     if n_parts > 1:
         out.append(Finding("pointcloud.parts", n_parts, "parts",
                            f"The scan holds {n_parts} separate parts (DBSCAN clusters).", whole))
