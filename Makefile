@@ -9,9 +9,14 @@ PORT ?= 8501
 APT_PACKAGES := espeak-ng libusb-1.0-0 chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps run test test-fast samples clean
+.PHONY: setup system-deps decoder run test test-fast samples clean
 
-setup: system-deps $(VENV)/.installed
+setup: system-deps $(VENV)/.installed decoder
+
+# The R1 decoder is built once from the packaged Gemma 3 270M (about 6 min) and cached in
+# ~/.cache/r1mm (or $$R1MM_CACHE); later runs find it and skip this.
+decoder: $(VENV)/.installed
+	$(BIN)/python -m r1mm.decoder.build --if-missing
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

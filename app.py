@@ -26,8 +26,12 @@ question = st.chat_input("Ask about your files, e.g. “How large is the largest
 if question:
     st.chat_message("user").write(question)
     with st.chat_message("assistant"):
-        pieces, answer = ws.ask_stream(question)
-        st.write_stream(pieces)
+        stream = ws.ask_stream(question)
+        st.write_stream(stream)
+        answer = stream.answer
+        if stream.replaced:
+            st.warning(f"The language model's draft was replaced by the findings: {stream.replaced}.")
+            st.write(answer.text)
         st.caption(f"{answer.model} · {answer.timings.get('total_s', 0) * 1000:.0f} ms")
         if answer.evidence:
             common.evidence_panel(ws, answer.evidence, key=f"h{len(history)}")

@@ -42,7 +42,7 @@ def _ingest(ws, paths: list[str], keep_going: bool, quiet: bool) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from r1mm.workspace import Workspace
 
-    ws = Workspace(args.workspace, keep_phi=args.keep_phi)
+    ws = Workspace(args.workspace, keep_phi=args.keep_phi, decoder=_decoder(args.decoder))
     failed = _ingest(ws, args.files, args.keep_going, quiet=args.json)
     if failed and not args.keep_going:
         return EXIT_BAD_INPUT
@@ -58,6 +58,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for e in answer.evidence:
             print(f"  [{e.id}] {e.locator.describe()}")
     return EXIT_BAD_INPUT if failed else 0
+
+
+def _decoder(choice: str):
+    """None for findings-only answers, else the R1 decoder (built on first use when asked for)."""
+    if choice == "none":
+        return None
+    from r1mm.decoder import default_decoder, load_grounded
+
+    return load_grounded() if choice == "r1" else default_decoder()
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -94,10 +103,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     module = importlib.import_module(f"r1mm.bench.{BENCHES[args.suite]}")
     accepted = inspect.signature(module.run).parameters
-    options = {k: v for k, v in (("cases", args.cases), ("seconds", args.seconds)) if v is not None}
+    options = {k: v for k, v in (("cases", args.cases), ("seconds", args.seconds), ("contexts", args.context))
+               if v is not None}
     unknown = set(options) - set(accepted)
     if unknown:
-        print(f"r1mm: bench {args.suite} takes no --{unknown.pop()}", file=sys.stderr)
+        print(f"r1mm: bench {args.suite} takes no --{unknown.pop().replace('contexts', 'context')}", file=sys.stderr)
         return EXIT_BAD_INPUT
     result = module.run(**options)
     print(json.dumps(result, indent=2, ensure_ascii=False))
@@ -111,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api"}
+BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api", "decoder": "decoder"}
 COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench, "serve": cmd_serve}
 
 
@@ -130,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="answer a question about files, with evidence")
     ask.add_argument("--question", "-q", required=True)
+    ask.add_argument("--decoder", choices=("auto", "r1", "none"), default="auto",
+                     help="who writes the answer: the R1 decoder (auto: when built) or the findings alone")
     with_files(ask)
     analyze = sub.add_parser("analyze", help="list the findings of files")
     with_files(analyze)
@@ -143,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("suite", choices=sorted(BENCHES))
     bench.add_argument("--cases", type=int, help="how many generated cases (default: the suite's)")
     bench.add_argument("--seconds", type=float, help="how long a load test runs (api; default 60)")
+    bench.add_argument("--context", type=lambda s: tuple(int(x) for x in s.split(",")),
+                       help="comma-separated context lengths in tokens for the needle test (decoder; default 8192)")
     return parser
 
 

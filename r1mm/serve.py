@@ -33,7 +33,7 @@ from r1mm.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-MODEL_ID = "r1mm-findings"
+MODEL_ID = "r1mm"
 
 
 @dataclass
@@ -129,6 +129,9 @@ def create_app(config: ServerConfig):
         file_ids: list[str] = []
 
     config.root.mkdir(parents=True, exist_ok=True)
+    from r1mm.decoder import default_decoder
+
+    decoder = default_decoder()  # one model for every account; it serialises its own generation
     limiter = RateLimiter(config.requests_per_minute)
     meter = Meter(config.root / "usage.sqlite")
     workspaces: dict[str, Workspace] = {}
@@ -167,7 +170,7 @@ def create_app(config: ServerConfig):
     def workspace_of(name: str) -> Workspace:
         with ws_lock:
             if name not in workspaces:
-                workspaces[name] = Workspace(config.root / "keys" / name)
+                workspaces[name] = Workspace(config.root / "keys" / name, decoder=decoder)
                 locks[name] = threading.Lock()
             return workspaces[name]
 

@@ -23,7 +23,8 @@ from typing import Any
 from r1mm import store
 from r1mm.analysis import analyze
 from r1mm.analysis.finance import cross_check
-from r1mm.decoder.extractive import answer_from_findings
+from r1mm.decoder.extractive import NO_MODEL_NOTE, answer_from_findings
+from r1mm.decoder.grounded import Draft, GroundedDecoder, check_grounding
 from r1mm.errors import IngestError
 from r1mm.ingest import Limits, load, sniff
 from r1mm.ingest.sniff import CT_FORMATS
@@ -36,7 +37,7 @@ Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
 
 # What runs behind each part of an answer, shown to the user as is.
 COMPONENTS: list[tuple[str, str]] = [
-    ("Answers", "composed from measured findings; no language model is loaded"),
+    ("Evidence", "findings that answer the question, else retrieved passages; cited as [E1], [E2], …"),
     ("Documents", "pdfplumber text and tables, page and cell boxes"),
     ("CT", "HU thresholds and 3-D connected components (scipy) on the de-identified volume"),
     ("Speech", "Whisper base (MIT, 145 MB, faster-whisper int8) with word timestamps; voices told apart by pitch"),
@@ -90,8 +91,9 @@ class Workspace:
     """
 
     def __init__(self, root: Path | str | None = None, *, keep_phi: bool = False,
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, decoder: GroundedDecoder | None = None):
         self.keep_phi = keep_phi
+        self.decoder = decoder  # None: answers are composed from findings alone
         self.limits = limits or Limits.from_env()
         self.root = Path(root) if root is not None else None
         if self.root is not None:
@@ -203,6 +205,18 @@ class Workspace:
     # ---- questions ---------------------------------------------------------------------
     def ask(self, question: str, file_ids: list[int] | None = None) -> Answer:
         """Answer a question from the workspace's evidence (or only these files'), and remember it."""
+        stream = self.ask_stream(question, file_ids)
+        for _ in stream:
+            pass
+        return stream.answer
+
+    def ask_stream(self, question: str, file_ids: list[int] | None = None) -> AnswerStream:
+        """An answer to show as it is written: iterate for text pieces, then read ``.answer``.
+
+        The evidence is chosen first (findings that answer the question, else retrieval); with a
+        decoder, it writes the answer from that evidence and the answer is kept only if the
+        grounding check passes. Without one, the findings-only answer comes sentence by sentence.
+        """
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
@@ -225,13 +239,15 @@ class Workspace:
             return [(p.text, p.locator, s, p.finding) for p, s in hits]
 
         t1 = time.perf_counter()
-        answer = answer_from_findings(question, findings, retrieve)
+        base = answer_from_findings(question, findings, retrieve)
         t2 = time.perf_counter()
-        answer.timings = {"gather_s": round(t1 - t0, 4), "retrieve_s": round(retrieval_s, 4),
-                          "answer_s": round(t2 - t1 - retrieval_s, 4), "total_s": round(t2 - t0, 4)}
+        base.timings = {"gather_s": round(t1 - t0, 4), "retrieve_s": round(retrieval_s, 4),
+                        "evidence_s": round(t2 - t1 - retrieval_s, 4), "total_s": round(t2 - t0, 4)}
+        return AnswerStream(self, question, base)
+
+    def _remember(self, question: str, answer: Answer) -> None:
         self._db.execute("INSERT INTO answers (question, answer_json, created_at) VALUES (?, ?, ?)",
                          (question, store.answer_json(answer), time.time()))
-        return answer
 
     def compare_to_reference(self, item_id: int, reference_id: int) -> list[Finding]:
         """A scanned part against a reference scan or mesh (ICP-aligned): its deviations as findings."""
@@ -245,16 +261,6 @@ class Workspace:
     def claim_checks(self) -> list[Finding]:
         """Every spoken claim of the workspace's calls held against its reports' figures."""
         return cross_check(self.findings())
-
-    def ask_stream(self, question: str) -> tuple[Iterator[str], Answer]:
-        """(text pieces to show as they come, the full answer with evidence).
-
-        Findings-only answers are complete at once; the pieces are its sentences, so the UI
-        shows the same streaming behaviour it will have with a language model.
-        """
-        answer = self.ask(question)
-        pieces = re.findall(r"[^.!?]+[.!?]?\s*(?:\[E\d+\]\s*)?", answer.text) or [answer.text]
-        return iter(pieces), answer
 
     def history(self) -> list[Exchange]:
         rows = self._db.execute("SELECT question, answer_json, created_at FROM answers ORDER BY id").fetchall()
@@ -382,3 +388,37 @@ def _remove_path(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+class AnswerStream:
+    """Text pieces of an answer as they are written; ``answer`` is set (and saved) once they end."""
+
+    def __init__(self, workspace: Workspace, question: str, base: Answer):
+        self._ws, self.question, self._base = workspace, question, base
+        self.answer: Answer | None = None
+        self.replaced: str | None = None  # why a decoder draft was not used, if it was not
+
+    def __iter__(self) -> Iterator[str]:
+        base, decoder = self._base, self._ws.decoder
+        if decoder is None or not base.evidence:
+            yield from re.findall(r"[^.!?]+[.!?]?\s*(?:\[E\d+\]\s*)?", base.text) or [base.text]
+            self._finish(base)
+            return
+        draft = Draft()
+        yield from decoder.stream(self.question, base.evidence, draft)
+        timings = dict(base.timings, decode_s=round(draft.seconds, 3),
+                       total_s=round(base.timings["total_s"] + draft.seconds, 3),
+                       tokens_per_s=round(draft.tokens / draft.seconds, 2) if draft.seconds else 0.0)
+        reason = check_grounding(draft.text, self.question, base.evidence)
+        if reason is None:
+            self._finish(Answer(draft.text, base.evidence, draft.routing, timings, decoder.name))
+        else:
+            self.replaced = reason
+            log.info("decoder draft not used: %s", reason)
+            note = f"the language model's draft was not used: {reason}"
+            self._finish(Answer(base.text.replace(NO_MODEL_NOTE, note), base.evidence, draft.routing, timings,
+                                f"findings only ({decoder.name} draft rejected)"))
+
+    def _finish(self, answer: Answer) -> None:
+        self.answer = answer
+        self._ws._remember(self.question, answer)

