@@ -9,14 +9,16 @@ PORT ?= 8501
 APT_PACKAGES := espeak-ng libusb-1.0-0 chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps decoder run test test-fast samples clean
+.PHONY: setup system-deps models run test test-fast samples clean
 
-setup: system-deps $(VENV)/.installed decoder
+setup: system-deps $(VENV)/.installed models
 
-# The R1 decoder is built once from the packaged Gemma 3 270M (about 6 min) and cached in
-# ~/.cache/r1mm (or $$R1MM_CACHE); later runs find it and skip this.
-decoder: $(VENV)/.installed
+# What the project trains itself is built once and cached in ~/.cache/r1mm (or $$R1MM_CACHE):
+# the R1 decoder from the packaged Gemma 3 270M (about 5 min) and the projectors into the
+# shared space (about 3 min). Later runs find them and skip this.
+models: $(VENV)/.installed
 	$(BIN)/python -m r1mm.decoder.build --if-missing
+	$(BIN)/python -m r1mm.latent.align --if-missing
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -14,6 +14,8 @@ common.ingest_uploads(ws, uploads)
 
 with st.expander(f"Files in this workspace ({len(ws.files())})", expanded=True):
     common.live_file_list(ws)
+with st.expander("Search inside images, recordings, CT series and scans"):
+    common.media_search(ws)
 
 st.subheader("Questions")
 history = ws.history()

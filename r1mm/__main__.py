@@ -121,7 +121,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api", "decoder": "decoder"}
+BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api", "decoder": "decoder",
+           "latent": "latent"}
 COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench, "serve": cmd_serve}
 
 

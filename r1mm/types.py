@@ -43,6 +43,8 @@ class Locator:
     bbox_mm: tuple[float, ...] | None = None  # (x0, y0, x1, y1) in mm within the slice, from the volume corner
     # point clouds
     region: tuple[float, ...] | None = None  # (xmin, ymin, zmin, xmax, ymax, zmax) in the cloud's units
+    # images
+    bbox_px: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) in the image's pixels
 
     def describe(self) -> str:
         """A short human-readable place, e.g. 'report.pdf, page 2, table 1, row 3, col 2'."""
@@ -65,6 +67,9 @@ class Locator:
             parts.append(f"region {x1 - x0:.1f}×{y1 - y0:.1f} mm")
         if self.region is not None:
             parts.append("region [" + ", ".join(f"{v:.3g}" for v in self.region) + "]")
+        if self.bbox_px is not None:
+            x0, y0, x1, y1 = self.bbox_px
+            parts.append(f"pixels {x0},{y0}–{x1},{y1}")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+
+import numpy as np
 import os
 import re
 import shutil
@@ -29,11 +31,14 @@ from r1mm.errors import IngestError
 from r1mm.ingest import Limits, load, sniff
 from r1mm.ingest.sniff import CT_FORMATS
 from r1mm.latent.index import HybridIndex, Passage, passages_of
-from r1mm.types import Answer, Evidence, Finding, Item, Modality
+from r1mm.encoders import encode
+from r1mm.types import Answer, Evidence, Finding, Item, Locator, Modality, Tokens
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
+# Cosine similarity above which a media token is offered as evidence for a question no finding answers.
+MEDIA_MIN_SIMILARITY = 0.5
 
 # What runs behind each part of an answer, shown to the user as is.
 COMPONENTS: list[tuple[str, str]] = [
@@ -45,6 +50,14 @@ COMPONENTS: list[tuple[str, str]] = [
     ("Point clouds", "RANSAC plane fit and per-point deviation (numpy)"),
     ("Retrieval", "BM25 keywords fused with all-MiniLM-L6-v2 sentence embeddings (Apache-2.0, 91 MB)"),
 ]
+
+
+@dataclass
+class Match:
+    """A token found by cross-modal search."""
+    score: float  # cosine similarity in the shared space
+    modality: Modality
+    locator: Locator
 
 
 @dataclass
@@ -234,9 +247,14 @@ class Workspace:
         def retrieve():
             nonlocal retrieval_s
             start = time.perf_counter()
-            hits = HybridIndex(passages).search(question, k=5)
+            hits = [(p.text, p.locator, s, p.finding) for p, s in HybridIndex(passages).search(question, k=5)]
+            # Media regions close to the question in the shared space come first when they are close
+            # enough; documents are ranked by the hybrid keyword + embedding index.
+            media = [(f"A {m.modality.value} region that matches the question (similarity {m.score:.2f})",
+                      m.locator, m.score, None)
+                     for m in self.search(question, k=2, file_ids=file_ids) if m.score >= MEDIA_MIN_SIMILARITY]
             retrieval_s = time.perf_counter() - start
-            return [(p.text, p.locator, s, p.finding) for p, s in hits]
+            return media + hits
 
         t1 = time.perf_counter()
         base = answer_from_findings(question, findings, retrieve)
@@ -244,6 +262,23 @@ class Workspace:
         base.timings = {"gather_s": round(t1 - t0, 4), "retrieve_s": round(retrieval_s, 4),
                         "evidence_s": round(t2 - t1 - retrieval_s, 4), "total_s": round(t2 - t0, 4)}
         return AnswerStream(self, question, base)
+
+    def search(self, question: str, k: int = 5, file_ids: list[int] | None = None) -> list[Match]:
+        """The media tokens (image cells, audio spans, CT cells, point-cloud regions) nearest to a
+        question in the shared space, best first, with cosine similarity."""
+        from r1mm.encoders.text import embed
+
+        sql = ("SELECT t.vector, t.locator_json, i.modality, i.file_id FROM tokens t "
+               "JOIN items i ON i.id = t.item_id")
+        rows = self._db.execute(sql).fetchall()
+        rows = [r for r in rows if file_ids is None or r[3] in file_ids]
+        if not rows:
+            return []
+        vectors = np.stack([np.frombuffer(r[0], np.float32) for r in rows])
+        scores = vectors @ embed([question])[0]
+        best = np.argsort(-scores)[:k]
+        return [Match(float(scores[i]), Modality(rows[i][2]), Locator.from_dict(json.loads(rows[i][1])))
+                for i in best]
 
     def _remember(self, question: str, answer: Answer) -> None:
         self._db.execute("INSERT INTO answers (question, answer_json, created_at) VALUES (?, ?, ?)",
@@ -307,8 +342,12 @@ class Workspace:
             t0 = time.perf_counter()
             analysed = [(item, analyze(item)) for item in items]
             timings["analyse_s"] = round(time.perf_counter() - t0, 3)
+            report("encoding", 0.7)
+            t0 = time.perf_counter()
+            tokens = [self._encode(item) for item, _ in analysed]
+            timings["encode_s"] = round(time.perf_counter() - t0, 3)
             report("indexing", 0.9)
-            self._save(file_id, analysed, path)
+            self._save(file_id, analysed, path, tokens)
         except IngestError as exc:
             log.info("file %d failed: %s", file_id, exc.reason)
             self._finish(file_id, store.STATUS_FAILED, str(exc), timings)
@@ -323,7 +362,17 @@ class Workspace:
             progress("ready", 1.0)  # the row's stage stays NULL: stages are for work under way
         return self.file(file_id)
 
-    def _save(self, file_id: int, analysed: list[tuple[Item, list[Finding]]], path: Path) -> None:
+    @staticmethod
+    def _encode(item: Item) -> Tokens | None:
+        """Tokens in the shared space; a failing encoder costs only cross-modal search, never the file."""
+        try:
+            return encode(item)
+        except Exception:
+            log.warning("%s: could not encode into the shared space", item.source, exc_info=True)
+            return None
+
+    def _save(self, file_id: int, analysed: list[tuple[Item, list[Finding]]], path: Path,
+              tokens: list[Tokens | None]) -> None:
         data_paths = []
         for k, (item, _) in enumerate(analysed):
             if self.root is None:
@@ -337,7 +386,7 @@ class Workspace:
                 item.meta["pdf_path"] = str(pdf)
         with self._db:  # one transaction: all items and findings of the file, or none
             self._db.execute("BEGIN")
-            for (item, findings), data_path in zip(analysed, data_paths):
+            for (item, findings), data_path, item_tokens in zip(analysed, data_paths, tokens):
                 cur = self._db.execute(
                     "INSERT INTO items (file_id, modality, source, meta_json, data_path) VALUES (?, ?, ?, ?, ?)",
                     (file_id, item.modality.value, item.source, store.dumps(_meta_with_geometry(item)),
@@ -345,6 +394,11 @@ class Workspace:
                 item_id = int(cur.lastrowid)
                 self._db.executemany("INSERT INTO findings (item_id, kind, finding_json) VALUES (?, ?, ?)",
                                      [(item_id, f.kind, store.finding_json(f)) for f in findings])
+                if item_tokens is not None:
+                    vectors = item_tokens.latent.numpy().astype(np.float32)
+                    self._db.executemany(
+                        "INSERT INTO tokens (item_id, vector, locator_json) VALUES (?, ?, ?)",
+                        [(item_id, v.tobytes(), json.dumps(loc.to_dict())) for v, loc in zip(vectors, item_tokens.locators)])
                 if data_path is not None or self.root is None:
                     self._loaded[item_id] = item
 

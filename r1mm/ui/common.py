@@ -237,6 +237,27 @@ def show_evidence(ws: Workspace, ev: Evidence) -> None:
     elif record.modality is Modality.POINTCLOUD:
         st.plotly_chart(render.pointcloud_figure(item.data, region=loc.region), use_container_width=True)
     elif record.modality is Modality.IMAGE:
-        st.image(item.data, caption=loc.describe())
+        image = item.data
+        if loc.bbox_px is not None:  # outline the matching part of the image
+            from PIL import ImageDraw
+
+            image = image.convert("RGB").copy()
+            ImageDraw.Draw(image).rectangle(loc.bbox_px, outline=(230, 40, 40), width=max(2, image.width // 150))
+        st.image(image, caption=loc.describe())
     else:
         st.write(loc.describe())
+
+
+def media_search(ws: Workspace) -> None:
+    """Search inside images, recordings, CT series and scans by describing what to find."""
+    query = st.text_input("Search inside your media", placeholder="e.g. “a dent in a flat surface”, "
+                          "“a lung nodule”, “a bar chart”, “an analyst asking a question”", key="media-query")
+    if not query:
+        return
+    matches = ws.search(query, k=5)
+    if not matches:
+        st.info("No image, recording, CT series or scan has been encoded yet.")
+        return
+    evidence = [Evidence(f"M{i}", f"{m.modality.value} · similarity {m.score:.2f} in the shared space", m.locator,
+                         m.score) for i, m in enumerate(matches, start=1)]
+    evidence_panel(ws, evidence, key="media-search")
