@@ -16,7 +16,9 @@ if not history:
     st.stop()
 
 rows = [{"question": ex.question, "answered by": ex.answer.model, "evidence": len(ex.answer.evidence),
-         **{k.replace("_s", " (ms)"): v * 1000 for k, v in ex.answer.timings.items() if k.endswith("_s")}}
+         **{k.removesuffix("_s") + " (ms)": round(v * 1000, 1) for k, v in ex.answer.timings.items()
+            if k.endswith("_s") and k != "tokens_per_s"},
+         "decode (tokens/s)": ex.answer.timings.get("tokens_per_s")}
         for ex in history]
 st.subheader("Answers")
 st.dataframe(pd.DataFrame(rows), use_container_width=True, hide_index=True)

@@ -49,6 +49,8 @@ COMPONENTS: list[tuple[str, str]] = [
     ("Claims", "figures stated on the call checked against the report's tables"),
     ("Point clouds", "RANSAC plane fit and per-point deviation (numpy)"),
     ("Retrieval", "BM25 keywords fused with all-MiniLM-L6-v2 sentence embeddings (Apache-2.0, 91 MB)"),
+    ("Shared space", "image: EfficientNet-Lite0; audio: Whisper base encoder; CT: Merlin/Astra I3ResNet-152; "
+                     "point clouds: FPFH + local shape; each projected into the text space (384-d)"),
 ]
 
 

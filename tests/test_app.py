@@ -139,3 +139,14 @@ def test_sample_button_adds_the_ct_series(ws_root):
     assert not at.exception
     wait_until_processed(ws_root)
     assert [f.status for f in Workspace(ws_root).files()] == ["ready"]
+
+
+def test_media_search_shows_the_matching_region(ws_root, samples):
+    ws = Workspace(ws_root)
+    ws.add(samples / "plate_scan.ply")
+    at = run_page("app.py")
+    at.text_input(key="media-query").set_value("a dent in a flat surface").run()
+    assert not at.exception
+    radio = at.radio(key="evidence-media-search")
+    assert radio.options and "region [" in radio.options[0]
+    assert at.get("plotly_chart"), "the point cloud is drawn with the region highlighted"

@@ -20,10 +20,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 @pytest.fixture
-def app_url(tmp_path):
+def app_env() -> dict:
+    """Extra environment for the app server (a test may override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def app_url(tmp_path, app_env):
     """A fresh app server with an empty workspace; stopped after the test."""
     port = free_port()
-    env = {**os.environ, "R1MM_WORKSPACE": str(tmp_path / "workspace")}
+    env = {**os.environ, "R1MM_WORKSPACE": str(tmp_path / "workspace"), **app_env}
     log = open(tmp_path / "streamlit.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
                              "--server.address", "127.0.0.1", "--server.port", str(port),
@@ -108,3 +114,23 @@ def test_bad_upload_keeps_the_workspace_working(app_url, page, samples, tmp_path
     _wait_ready(page, "plate_scan.ply")
     _ask(page, "How deep is the deepest dent?")
     page.get_by_text("Dent 1:", exact=False).first.wait_for()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app_env", [{"R1MM_DECODER": "r1"}])
+def test_the_decoder_writes_the_answer_and_the_model_lab_shows_its_routing(app_url, page, samples, tmp_path):
+    page.goto(app_url)
+    page.get_by_text("Drop in a report").wait_for()
+    page.get_by_text("Write answers with the R1 decoder").wait_for()
+    page.locator("input[type=file]").first.set_input_files([str(samples / "quarterly_report.pdf")])
+    _wait_ready(page, "quarterly_report.pdf")
+    _ask(page, "What was revenue this quarter?")
+    # The caption names who wrote it: the decoder, or the findings when its draft was refused.
+    page.get_by_text(re.compile(r"r1-gemma3-270m-moe64.* ms")).first.wait_for()
+    page.get_by_text("[E1] quarterly_report.pdf, page 2, table 1", exact=False).first.wait_for()
+    page.screenshot(path=str(tmp_path / "workspace.png"), full_page=True)
+    page.goto(app_url + "/Model_lab")
+    page.get_by_text("Which experts fired, per layer").wait_for()
+    page.get_by_text("Routed experts per token").wait_for()
+    page.locator("[data-testid=stPlotlyChart]").first.wait_for()
+    page.screenshot(path=str(tmp_path / "model_lab.png"), full_page=True)
