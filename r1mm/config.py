@@ -28,6 +28,7 @@ class R1Config(Gemma3TextConfig):
         kv_recent: int = 256,
         kv_sinks: int = 4,
         kv_pool: int = 8,
+        kv_prefill_budget: int | None = None,
         d_latent: int = 384,
         base_model: str = "",
         **kwargs,
@@ -52,6 +53,7 @@ class R1Config(Gemma3TextConfig):
         self.kv_recent = kv_recent
         self.kv_sinks = kv_sinks
         self.kv_pool = kv_pool
+        self.kv_prefill_budget = kv_prefill_budget  # None: read the whole prompt, then compress
         self.d_latent = d_latent
         self.base_model = base_model
 

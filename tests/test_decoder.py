@@ -118,7 +118,7 @@ def test_compressed_cache_stays_within_budget_and_keeps_positions(pair):
     cache = model.new_cache(compressed=True)
     model.prefill(ids[:, :-1], cache, chunk=32)
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), cache=cache, max_new_tokens=5,
-                         do_sample=False)
+                         min_new_tokens=5, do_sample=False)
     assert out.shape[1] == 305 and cache.get_seq_length() == 304
     assert cache.layers[3].keys.shape[-2] <= model.config.kv_budget
 
@@ -148,3 +148,19 @@ def test_config_rejects_experts_that_do_not_divide_the_ffn():
         R1Config(**TINY, moe_shared_size=30, moe_num_experts=8)
     with pytest.raises(ValueError, match="moe_routing"):
         R1Config(**TINY, **R1_FIELDS, moe_routing="random")
+
+
+def test_compression_keeps_a_salient_token_with_its_neighbours_and_pools_the_rest():
+    layer = CompressedLayer(budget=64, recent=8, sinks=2, pool=4)
+    keys = torch.arange(400, dtype=torch.float32).view(1, 1, 400, 1).expand(1, 1, 400, 4).contiguous()
+    layer.reading = True
+    layer.update(keys, keys.clone())
+    scores = torch.zeros(400)
+    scores[200] = 1.0                       # what the question attended to
+    layer.observe(scores)
+    layer.finish_reading()
+    kept = set(layer.keys[0, 0, :, 0].tolist())
+    assert layer.keys.shape[-2] <= 64
+    assert {float(p) for p in range(192, 209)} <= kept         # the token and 8 either side, exactly
+    assert {0.0, 1.0} <= kept and {float(p) for p in range(392, 400)} <= kept
+    assert layer.tokens_represented() == 400                    # the rest pooled, not dropped

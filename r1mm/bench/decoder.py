@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from r1mm.decoder.build import calibration_batches, load
 from r1mm.decoder.corpus import texts
-from r1mm.decoder.kv import full_attention_kv_bytes, kv_bytes
+from r1mm.decoder.kv import full_attention_kv_bytes, kv_bytes, peak_kv_bytes
 from r1mm.decoder.moe import ffn_flops_per_token
 from r1mm.decoder.model import to_dense
 
@@ -99,16 +99,17 @@ def haystack(tokenizer, context: int, depth: float, code: str, rng: random.Rando
 
 
 @torch.no_grad()
-def needle_trial(model, tokenizer, ids: torch.Tensor, code: str, compressed: bool) -> tuple[bool, int]:
+def needle_trial(model, tokenizer, ids: torch.Tensor, code: str, compressed: bool) -> tuple[bool, int, int]:
+    """(found, KV bytes held while answering, most KV bytes held at once)."""
     cache = model.new_cache(compressed=compressed)
     model.prefill(ids[:, :-1], cache)
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), cache=cache, max_new_tokens=6,
                          do_sample=False)
     answer = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-    return code in answer.replace(" ", ""), kv_bytes(cache)
+    return code in answer.replace(" ", ""), kv_bytes(cache), peak_kv_bytes(cache)
 
 
-def run(cases: int = 20, contexts: tuple[int, ...] = (8192,), needles: int = 4) -> dict:
+def run(cases: int = 20, contexts: tuple[int, ...] = (8192,), needles: int | None = None) -> dict:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model, tokenizer = load()
     config = model.config
@@ -140,23 +141,27 @@ def run(cases: int = 20, contexts: tuple[int, ...] = (8192,), needles: int = 4) 
     long_context = {}
     model.set_routing("dense")
     for context in contexts:
+        trials = needles or (4 if context <= 8192 else 2)
         found = {"compressed": 0, "full": 0}
-        memory = {"compressed": 0, "full": 0}
-        for trial in tqdm(range(needles), desc=f"needles at {context} tokens", unit="needle"):
+        held = {"compressed": 0, "full": 0}
+        peak = {"compressed": 0, "full": 0}
+        for trial in tqdm(range(trials), desc=f"needles at {context} tokens", unit="needle"):
             code = str(rng.randint(1000, 9999))
-            ids = haystack(tokenizer, context, depth=(trial + 0.5) / needles, code=code, rng=rng)
+            ids = haystack(tokenizer, context, depth=(trial + 0.5) / trials, code=code, rng=rng)
             for kind in found:
-                ok, used = needle_trial(model, tokenizer, ids, code, compressed=kind == "compressed")
+                ok, used, most = needle_trial(model, tokenizer, ids, code, compressed=kind == "compressed")
                 found[kind] += ok
-                memory[kind] = max(memory[kind], used)
+                held[kind], peak[kind] = max(held[kind], used), max(peak[kind], most)
         all_full = full_attention_kv_bytes(config, context)
+        mib = lambda b: round(b / 2**20, 1)
         long_context[str(context)] = {
-            "needle_recall": {k: round(v / needles, 3) for k, v in found.items()},
-            "kv_mib": {"compressed": round(memory["compressed"] / 2**20, 1),
-                       "transformers_cache": round(memory["full"] / 2**20, 1),
-                       "full_attention_all_layers": round(all_full / 2**20, 1)},
-            "kv_memory_vs_full_attention": round(memory["compressed"] / all_full, 3),
-            "kv_memory_vs_transformers_cache": round(memory["compressed"] / memory["full"], 3),
+            "needles": trials,
+            "needle_recall": {k: round(v / trials, 3) for k, v in found.items()},
+            "kv_mib_while_answering": {"compressed": mib(held["compressed"]), "transformers_cache": mib(held["full"]),
+                                       "full_attention_all_layers": mib(all_full)},
+            "kv_mib_peak_while_reading": {"compressed": mib(peak["compressed"]), "transformers_cache": mib(peak["full"])},
+            "kv_memory_vs_full_attention": round(held["compressed"] / all_full, 3),
+            "kv_memory_vs_transformers_cache": round(held["compressed"] / held["full"], 3),
         }
     model.set_routing("adaptive", moe_top_p=config.moe_top_p)
     return {

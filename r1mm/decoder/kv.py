@@ -11,6 +11,11 @@ full-attention layer keeps, within a fixed budget of entries:
   key and value), and those summaries merged again when memory runs short, so older context
   ends up at coarser resolution instead of being dropped.
 
+While a prompt is being read (``R1ForCausalLM.prefill``), compression waits until the end, as
+in SnapKV: the last block holds the question, so its queries decide which context tokens stay
+at full resolution. ``kv_prefill_budget`` bounds the memory while reading too, at the cost of
+choosing without the question. While decoding, the budget holds after every step.
+
 Queries are seen through an attention function registered with transformers
 (``ATTENTION_NAME``); the model sets ``observing`` to the cache for the duration of a forward.
 """
@@ -25,6 +30,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 ATTENTION_NAME = "r1_observed_sdpa"
 OBSERVATION_WINDOW = 32
+SALIENT_SPREAD = 8  # tokens either side of a salient token kept with it
 observing: contextvars.ContextVar[Cache | None] = contextvars.ContextVar("r1_observing", default=None)
 
 
@@ -34,11 +40,15 @@ class CompressedLayer(DynamicLayer):
     is_sliding = False
     is_croppable = False
 
-    def __init__(self, budget: int, recent: int, sinks: int, pool: int, **kwargs):
+    def __init__(self, budget: int, recent: int, sinks: int, pool: int, prefill_budget: int | None = None,
+                 **kwargs):
         super().__init__()
         if budget < sinks + recent + 2 * pool:
             raise ValueError(f"kv budget {budget} is too small for {sinks} sinks + {recent} recent tokens")
         self.budget, self.recent, self.sinks, self.pool = budget, recent, sinks, pool
+        self.prefill_budget = prefill_budget
+        self.reading = False                 # set by prefill: compress at the end, with the question
+        self.peak_entries = 0
         self.cumulative_length = 0
         self.scores = torch.zeros(0)        # salience per stored entry
         self.span = torch.zeros(0)          # tokens each stored entry stands for
@@ -52,6 +62,7 @@ class CompressedLayer(DynamicLayer):
         self.values = torch.cat([self.values, value_states], dim=-2)
         self.scores = torch.cat([self.scores, torch.zeros(new)])
         self.span = torch.cat([self.span, torch.ones(new)])
+        self.peak_entries = max(self.peak_entries, self.keys.shape[-2])
         return self.keys, self.values
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
@@ -66,17 +77,28 @@ class CompressedLayer(DynamicLayer):
     def observe(self, attention: torch.Tensor) -> None:
         """Record salience ([entries] attention mass from the latest queries), then compress."""
         self.scores = torch.maximum(self.scores, attention.to(self.scores.dtype))
-        if self.keys.shape[-2] > self.budget:
-            self._compress()
+        limit = self.budget if not self.reading else self.prefill_budget
+        if limit is not None and self.keys.shape[-2] > limit:
+            self._compress(limit)
 
-    def _compress(self) -> None:
-        # Compress to below the budget so that decoding does not compress on every token.
-        target = self.budget - max(1, self.budget // 8)
+    def finish_reading(self) -> None:
+        """End of the prompt: compress to the budget, salience coming from the prompt's last block."""
+        self.reading = False
+        if self.is_initialized and self.keys.shape[-2] > self.budget:
+            self._compress(self.budget)
+
+    def _compress(self, limit: int) -> None:
+        # Compress to below the limit so that decoding does not compress on every token.
+        target = limit - max(1, limit // 8)
         n = self.keys.shape[-2]
         middle = torch.arange(self.sinks, n - self.recent)
         room = target - self.sinks - self.recent
         heavy_count = room // 2
-        order = self.scores[middle].argsort(descending=True)
+        # As in SnapKV, a salient token keeps its neighbours: an answer often sits just after the
+        # words the question attends to ("... the code is 4817").
+        spread = torch.nn.functional.max_pool1d(self.scores[None, None], 2 * SALIENT_SPREAD + 1, stride=1,
+                                                padding=SALIENT_SPREAD)[0, 0]
+        order = spread[middle].argsort(descending=True)
         heavy = middle[order[:heavy_count]].sort().values
         rest = middle[order[heavy_count:]].sort().values
         pooled_room = room - heavy.numel()
@@ -122,7 +144,8 @@ def compressed_cache(config) -> Cache:
         if kind == "sliding_attention":
             layers.append(DynamicSlidingWindowLayer(sliding_window=config.sliding_window))
         else:
-            layers.append(CompressedLayer(config.kv_budget, config.kv_recent, config.kv_sinks, config.kv_pool))
+            layers.append(CompressedLayer(config.kv_budget, config.kv_recent, config.kv_sinks, config.kv_pool,
+                                          config.kv_prefill_budget))
     return Cache(layers=layers)
 
 
@@ -131,6 +154,19 @@ def kv_bytes(cache: Cache) -> int:
     for layer in cache.layers:
         if getattr(layer, "is_initialized", False):
             total += layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
+    return total
+
+
+def peak_kv_bytes(cache: Cache) -> int:
+    """The most the cache held at once (compressed layers peak while a prompt is read)."""
+    total = 0
+    for layer in cache.layers:
+        if not getattr(layer, "is_initialized", False):
+            continue
+        per_entry = (layer.keys[..., :1, :].numel() * layer.keys.element_size()
+                     + layer.values[..., :1, :].numel() * layer.values.element_size())
+        entries = getattr(layer, "peak_entries", layer.keys.shape[-2])
+        total += entries * per_entry
     return total
 
 

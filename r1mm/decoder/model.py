@@ -78,13 +78,24 @@ class R1ForCausalLM(Gemma3ForCausalLM):
 
     @torch.no_grad()
     def prefill(self, input_ids: torch.Tensor, cache, chunk: int = 512) -> torch.Tensor:
-        """Feed a long prompt in chunks (so a compressed cache never holds more than budget + chunk);
-        returns the logits of the last token."""
+        """Feed a long prompt in chunks; returns the logits of the last token.
+
+        With a compressed cache, salience from earlier chunks is dropped before the last one, so
+        the final compression keeps what the end of the prompt (the question) attends to.
+        """
+        compressed = [layer for layer in getattr(cache, "layers", []) if isinstance(layer, kv.CompressedLayer)]
+        for layer in compressed:
+            layer.reading = True
+        starts = list(range(0, input_ids.shape[1], chunk))
         logits = None
-        for start in range(0, input_ids.shape[1], chunk):
-            out = self(input_ids=input_ids[:, start:start + chunk], cache=cache, use_cache=True,
-                       logits_to_keep=1)
+        for start in starts:
+            if start == starts[-1]:
+                for layer in compressed:
+                    layer.scores.zero_()
+            out = self(input_ids=input_ids[:, start:start + chunk], cache=cache, use_cache=True, logits_to_keep=1)
             logits = out.logits[:, -1]
+        for layer in compressed:
+            layer.finish_reading()
         return logits
 
 
