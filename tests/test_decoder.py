@@ -164,3 +164,11 @@ def test_compression_keeps_a_salient_token_with_its_neighbours_and_pools_the_res
     assert {float(p) for p in range(192, 209)} <= kept         # the token and 8 either side, exactly
     assert {0.0, 1.0} <= kept and {float(p) for p in range(392, 400)} <= kept
     assert layer.tokens_represented() == 400                    # the rest pooled, not dropped
+
+
+def test_a_budget_that_compression_could_never_meet_is_refused():
+    # 276 = 4 sinks + 256 recent + 2 pools of 8, but compression aims at 7/8 of the budget.
+    with pytest.raises(ValueError, match="too small"):
+        CompressedLayer(budget=276, recent=256, sinks=4, pool=8)
+    with pytest.raises(ValueError, match="too small"):
+        CompressedLayer(budget=1024, recent=256, sinks=4, pool=8, prefill_budget=276)

@@ -43,8 +43,13 @@ class CompressedLayer(DynamicLayer):
     def __init__(self, budget: int, recent: int, sinks: int, pool: int, prefill_budget: int | None = None,
                  **kwargs):
         super().__init__()
-        if budget < sinks + recent + 2 * pool:
-            raise ValueError(f"kv budget {budget} is too small for {sinks} sinks + {recent} recent tokens")
+        # Compression aims below the limit (see _compress); that target must still hold the sinks,
+        # the recent tokens and some pooled entries, or pooling could never fit.
+        for limit in filter(None, (budget, prefill_budget)):
+            if _target(limit) < sinks + recent + 2 * pool:
+                raise ValueError(f"kv budget {limit} is too small for {sinks} sinks + {recent} recent tokens")
+        if pool < 2:
+            raise ValueError("kv_pool must merge at least 2 entries")
         self.budget, self.recent, self.sinks, self.pool = budget, recent, sinks, pool
         self.prefill_budget = prefill_budget
         self.reading = False                 # set by prefill: compress at the end, with the question
@@ -88,8 +93,7 @@ class CompressedLayer(DynamicLayer):
             self._compress(self.budget)
 
     def _compress(self, limit: int) -> None:
-        # Compress to below the limit so that decoding does not compress on every token.
-        target = limit - max(1, limit // 8)
+        target = _target(limit)
         n = self.keys.shape[-2]
         middle = torch.arange(self.sinks, n - self.recent)
         room = target - self.sinks - self.recent
@@ -120,6 +124,11 @@ class CompressedLayer(DynamicLayer):
 
     def tokens_represented(self) -> int:
         return int(self.span.sum().item())
+
+
+def _target(limit: int) -> int:
+    """Entries kept after compressing past ``limit``: below it, so decoding does not compress every token."""
+    return limit - max(1, limit // 8)
 
 
 def _pool(k, v, scores, span, size):
