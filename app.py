@@ -1,39 +1,12 @@
-"""R1-MM workspace: drop in files, ask questions, see the evidence behind every answer."""
+"""R1-MM: the entry point. It names the pages; each page lives in pages/ and talks only to r1mm.Workspace."""
 import streamlit as st
 
-from r1mm.ui import common
+PAGES = [
+    st.Page("pages/workspace.py", title="Workspace", icon=":material/forum:", default=True),
+    st.Page("pages/medical_ct.py", title="Medical CT", icon=":material/radiology:", url_path="Medical_CT"),
+    st.Page("pages/financial.py", title="Financial", icon=":material/monitoring:", url_path="Financial"),
+    st.Page("pages/point_cloud.py", title="Point cloud", icon=":material/view_in_ar:", url_path="Point_cloud"),
+    st.Page("pages/model_lab.py", title="Model lab", icon=":material/hub:", url_path="Model_lab"),
+]
 
-ws = common.page_setup("Workspace")
-
-st.markdown("Drop in a report and its earnings call, a CT series (a zip of DICOM files), "
-            "a photo or chart, or a 3D scan, then ask about them. Every answer cites its evidence.")
-uploads = st.file_uploader("Files", accept_multiple_files=True, key="uploader",
-                           help="PDF, DOCX, XLSX, CSV, TXT · PNG, JPEG, TIFF, WebP · WAV, FLAC, OGG, MP3 · "
-                                "DICOM (a .zip for a series), NIfTI · PLY, PCD, XYZ, PTS, OBJ, STL")
-common.ingest_uploads(ws, uploads)
-
-with st.expander(f"Files in this workspace ({len(ws.files())})", expanded=True):
-    common.live_file_list(ws)
-with st.expander("Search inside images, recordings, CT series and scans"):
-    common.media_search(ws)
-
-st.subheader("Questions")
-history = ws.history()
-for k, exchange in enumerate(history):
-    st.chat_message("user").write(exchange.question)
-    with st.chat_message("assistant"):
-        common.show_answer(ws, exchange.answer, key=f"h{k}")
-
-question = st.chat_input("Ask about your files, e.g. “How large is the largest nodule?”")
-if question:
-    st.chat_message("user").write(question)
-    with st.chat_message("assistant"):
-        stream = ws.ask_stream(question)
-        st.write_stream(stream)
-        answer = stream.answer
-        if stream.replaced:
-            st.warning(f"The language model's draft was replaced by the findings: {stream.replaced}.")
-            st.write(answer.text)
-        st.caption(f"{answer.model} · {answer.timings.get('total_s', 0) * 1000:.0f} ms")
-        if answer.evidence:
-            common.evidence_panel(ws, answer.evidence, key=f"h{len(history)}")
+st.navigation(PAGES).run()

@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from r1mm import Workspace
 
-PAGES = ["app.py", "pages/1_Medical_CT.py", "pages/2_Financial.py", "pages/3_Point_cloud.py",
-         "pages/4_Model_lab.py"]
+PAGES = ["pages/workspace.py", "pages/medical_ct.py", "pages/financial.py", "pages/point_cloud.py",
+         "pages/model_lab.py"]
 
 
 @pytest.fixture
@@ -48,12 +48,21 @@ def run_page(path: str) -> AppTest:
 def test_every_page_runs_on_an_empty_workspace(ws_root, page):
     at = run_page(page)
     assert at.title[0].value
-    if page != "app.py" and "Model_lab" not in page:
+    if page != "pages/workspace.py" and "model_lab" not in page:
         assert at.info, "an empty page says what to do"
 
 
-def test_upload_ask_and_see_evidence(ws_root, samples, truth):
+def test_navigation_opens_the_workspace_and_names_every_page(ws_root):
     at = run_page("app.py")
+    assert at.title[0].value == "Workspace"
+    for page, title in [("pages/medical_ct.py", "Medical CT"), ("pages/model_lab.py", "Model lab")]:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        assert at.title[0].value == title
+
+
+def test_upload_ask_and_see_evidence(ws_root, samples, truth):
+    at = run_page("pages/workspace.py")
     at.file_uploader[0].set_value([
         ("quarterly_report.pdf", (samples / "quarterly_report.pdf").read_bytes(), "application/pdf"),
         ("earnings_call.wav", (samples / "earnings_call.wav").read_bytes(), "audio/wav"),
@@ -78,7 +87,7 @@ def test_upload_ask_and_see_evidence(ws_root, samples, truth):
 
 def test_ct_page_windows_slices_and_findings(ws_root, samples, truth):
     Workspace(ws_root).add(samples / "ct_phantom.zip")
-    at = run_page("pages/1_Medical_CT.py")
+    at = run_page("pages/medical_ct.py")
     assert at.image
     assert any("lung nodules found" in m.value for m in at.markdown)
     at.radio(key="ct-window").set_value("bone").run()
@@ -95,7 +104,7 @@ def test_financial_page_figures_tone_and_export(ws_root, samples):
     ws = Workspace(ws_root)
     ws.add(samples / "quarterly_report.pdf")
     ws.add(samples / "earnings_call.wav")
-    at = run_page("pages/2_Financial.py")
+    at = run_page("pages/financial.py")
     table = at.dataframe[0].value
     assert table.loc["Revenue"].iloc[0] == 1284.6
     assert len(at.dataframe[1].value) >= 3  # speech segments with start and end seconds
@@ -104,7 +113,7 @@ def test_financial_page_figures_tone_and_export(ws_root, samples):
 
 def test_point_cloud_page(ws_root, samples):
     Workspace(ws_root).add(samples / "plate_scan.ply")
-    at = run_page("pages/3_Point_cloud.py")
+    at = run_page("pages/point_cloud.py")
     assert at.get("plotly_chart")
     assert any(m.value.startswith("- Dent 1:") for m in at.markdown)
     at.radio[0].set_value("Dent 1").run()
@@ -115,7 +124,7 @@ def test_model_lab_lists_answers_and_says_when_there_is_no_routing(ws_root, samp
     ws = Workspace(ws_root)
     ws.add(samples / "plate_scan.ply")
     ws.ask("What are the part's dimensions?")
-    at = run_page("pages/4_Model_lab.py")
+    at = run_page("pages/model_lab.py")
     assert at.dataframe[0].value["question"].tolist() == ["What are the part's dimensions?"]
     assert any("no routing to show" in i.value for i in at.info)
 
@@ -124,7 +133,7 @@ def test_model_lab_shows_experts_entropy_and_kv_memory_of_a_decoder_answer(ws_ro
     ws = Workspace(ws_root, decoder=tiny_decoder)
     ws.add(samples / "quarterly_report.pdf")
     answer = ws.ask("What was revenue in Q3 2026?")
-    at = run_page("pages/4_Model_lab.py")
+    at = run_page("pages/model_lab.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Tokens (prompt + answer)"] == str(answer.routing["tokens"])
     assert metrics["Routed experts per token"].endswith("of 8")
@@ -134,7 +143,7 @@ def test_model_lab_shows_experts_entropy_and_kv_memory_of_a_decoder_answer(ws_ro
 
 
 def test_sample_button_adds_the_ct_series(ws_root):
-    at = run_page("app.py")
+    at = run_page("pages/workspace.py")
     at.button(key="sample-CT series (zip)").click().run()
     assert not at.exception
     wait_until_processed(ws_root)
@@ -144,7 +153,7 @@ def test_sample_button_adds_the_ct_series(ws_root):
 def test_media_search_shows_the_matching_region(ws_root, samples):
     ws = Workspace(ws_root)
     ws.add(samples / "plate_scan.ply")
-    at = run_page("app.py")
+    at = run_page("pages/workspace.py")
     at.text_input(key="media-query").set_value("a dent in a flat surface").run()
     assert not at.exception
     radio = at.radio(key="evidence-media-search")
