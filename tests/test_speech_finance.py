@@ -98,5 +98,29 @@ def test_cross_check_converts_scales():
     assert check.value["verdict"] == "agrees"
 
 
+def _revenue_claim(value: float, scale: str, heard_again: tuple[float, str] | None) -> list[Finding]:
+    figure = Finding("finance.figure", 1580.0, "USD millions", "Revenue (Q3 2026): 1,580.0 USD millions.",
+                     Locator("r.pdf", page=2, table=1, cell=(1, 1)))
+    claim = {"metric": "revenue", "kind": "level", "value": value, "unit": f"USD {scale}", "decimals": 2,
+             "said": f"revenue {value} {scale}"}
+    if heard_again:
+        claim["heard_again"] = {"value": heard_again[0], "unit": f"USD {heard_again[1]}", "decimals": 2,
+                                "said": f"revenue {heard_again[0]} {heard_again[1]}"}
+    return [figure, Finding("finance.claim", claim, claim["unit"], "…", Locator("c.wav", start_s=1.0, end_s=2.0))]
+
+
+@pytest.mark.parametrize("first,again,verdict", [
+    ((1.5, "billions"), None, "disagrees"),                    # one hearing: its number stands
+    ((1.5, "billions"), (1.5, "billions"), "disagrees"),       # both heard the same wrong figure
+    ((1.5, "billions"), (1.58, "billions"), "agrees"),         # one model dropped a digit
+    ((1580, "billions"), (1580, "millions"), "agrees"),        # the wrong scale word, heard right again
+    ((1.3, "thousands"), (1.3, "billions"), "disagrees"),      # implausible first, plausible second
+    ((1.58, "billions"), (1.3, "billions"), "agrees"),         # a second mishearing never overrides a match
+])
+def test_cross_check_weighs_a_second_hearing(first, again, verdict):
+    (check,) = cross_check(_revenue_claim(*first, again))
+    assert check.value["verdict"] == verdict
+
+
 def test_voices_by_pitch():
     assert assign_voices([110.0, 115.0, 210.0, None, 105.0, 220.0]) == [1, 1, 2, 2, 1, 2]

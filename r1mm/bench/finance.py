@@ -73,6 +73,7 @@ def run(cases: int = 8, seed: int = 0) -> dict:
 
     figures_total = figures_exact = 0
     tp = fp = fn = 0
+    misses: list[str] = []
     wers, answers_ok, answers_total, asr_seconds, audio_seconds = [], 0, 0, 0.0, 0.0
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-fin-") as tmp:
         for k in tqdm(range(seed, seed + cases), desc="reports and calls", unit="case"):
@@ -95,9 +96,11 @@ def run(cases: int = 8, seed: int = 0) -> dict:
             audio_seconds += call.meta["duration_s"]
             said = " ".join(f.value for f in call_findings if f.kind == "speech.utterance")
             wers.append(asr.word_error_rate(_words(" ".join(t["text"] for t in turns)), _words(said)))
-            flagged = {c.value["metric"] for c in cross_check(report_findings + call_findings)
-                       if c.value["verdict"] == "disagrees"}
+            checks = cross_check(report_findings + call_findings)
+            flagged = {c.value["metric"] for c in checks if c.value["verdict"] == "disagrees"}
             planted = {canonical_metric(m) for m in case["wrong"]}
+            misses += [f"case {k}: {c.text}" for c in checks
+                       if (c.value["verdict"] == "disagrees") != (c.value["metric"] in planted)]
             tp += len(flagged & planted)
             fp += len(flagged - planted)
             fn += len(planted - flagged)
@@ -116,7 +119,7 @@ def run(cases: int = 8, seed: int = 0) -> dict:
         "word_error_rate_max": round(max(wers), 4),
         "contradictions": {"precision": round(precision, 3), "recall": round(recall, 3),
                            "f1": round(2 * precision * recall / (precision + recall), 3) if precision + recall else 0.0,
-                           "planted": tp + fn},
+                           "planted": tp + fn, "wrong_verdicts": misses},
         "answer_accuracy": f"{answers_ok}/{answers_total}",
         "speech_real_time_factor": round(asr_seconds / audio_seconds, 3),
     }
