@@ -2,6 +2,7 @@
 
     python -m r1mm ask --json --question "How large is the largest nodule?" scan.zip
     python -m r1mm analyze report.pdf call.wav
+    python -m r1mm analyze --jobs 2 ./inbox
     python -m r1mm samples ./samples
     python -m r1mm bench ct
 
@@ -15,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -40,10 +42,11 @@ def _ingest(ws, paths: list[str], keep_going: bool, quiet: bool) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from r1mm.batch import expand
     from r1mm.workspace import Workspace
 
     ws = Workspace(args.workspace, keep_phi=args.keep_phi, decoder=_decoder(args.decoder))
-    failed = _ingest(ws, args.files, args.keep_going, quiet=args.json)
+    failed = _ingest(ws, [str(p) for p in expand(args.files)], args.keep_going, quiet=args.json)
     if failed and not args.keep_going:
         return EXIT_BAD_INPUT
     answer = ws.ask(args.question)
@@ -72,8 +75,23 @@ def _decoder(choice: str):
 def cmd_analyze(args: argparse.Namespace) -> int:
     from r1mm.workspace import Workspace
 
+    from r1mm.batch import analyze_parallel, expand
+
+    inputs = expand(args.files)
+    if args.jobs > 1:
+        with tempfile.TemporaryDirectory(prefix="r1mm-batch-") as scratch:
+            ws = Workspace(args.workspace or scratch, keep_phi=args.keep_phi)
+            try:
+                return _print_analysis(ws, args, analyze_parallel(ws, inputs, args.jobs, args.keep_going,
+                                                                  quiet=args.json))
+            finally:
+                ws.close()
     ws = Workspace(args.workspace, keep_phi=args.keep_phi)
-    failed = _ingest(ws, args.files, args.keep_going, quiet=args.json)
+    failed = _ingest(ws, [str(p) for p in inputs], args.keep_going, quiet=args.json)
+    return _print_analysis(ws, args, failed)
+
+
+def _print_analysis(ws, args: argparse.Namespace, failed: int) -> int:
     if failed and not args.keep_going:
         return EXIT_BAD_INPUT
     if args.json:
@@ -144,8 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--decoder", choices=("auto", "r1", "none"), default="auto",
                      help="who writes the answer: the R1 decoder (auto: when built) or the findings alone")
     with_files(ask)
-    analyze = sub.add_parser("analyze", help="list the findings of files")
+    analyze = sub.add_parser("analyze", help="list the findings of files (a folder: every file in it)")
     with_files(analyze)
+    analyze.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                         help="analyse files in N worker processes (default 1)")
     samples = sub.add_parser("samples", help="write sample inputs for every modality")
     samples.add_argument("dir")
     serve = sub.add_parser("serve", help="HTTP API (OpenAI-compatible); keys from R1MM_API_KEYS=name:key,…")

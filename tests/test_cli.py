@@ -62,3 +62,27 @@ def test_samples_command_writes_every_modality(tmp_path):
     assert proc.returncode == 0, proc.stderr
     names = {p.name for p in (tmp_path / "s").iterdir()}
     assert {"quarterly_report.pdf", "ct_phantom.zip", "plate_scan.ply", "revenue_chart.png", "truth.json"} <= names
+
+
+def test_analyze_folder_in_parallel_workers(tmp_path, samples, small_series):
+    """A folder of mixed files: each file is one input, a DICOM sub-folder is one series, a bad
+    file fails alone with its name, and the workspace on disk holds the results of both workers."""
+    import shutil
+
+    inbox = tmp_path / "inbox"
+    (inbox / "scans").mkdir(parents=True)
+    shutil.copy(samples / "quarterly_report.pdf", inbox)
+    shutil.copy(samples / "plate_scan.ply", inbox / "scans")
+    shutil.copytree(small_series, inbox / "scans" / "series")
+    (inbox / "scans" / "notes.pdf").write_bytes(b"not a pdf")
+    proc = run_cli("analyze", "--json", "--keep-going", "--jobs", "2", "--workspace", str(tmp_path / "ws"), str(inbox))
+    assert proc.returncode == 2, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("r1mm:")] == [
+        line for line in proc.stderr.splitlines() if "notes.pdf: is named .pdf" in line]
+    files = {f["name"]: f["status"] for f in json.loads(proc.stdout)["files"]}
+    assert files == {"quarterly_report.pdf": "ready", "plate_scan.ply": "ready", "series": "ready",
+                     "notes.pdf": "failed"}
+    from r1mm import Workspace
+
+    kinds = {f.kind for f in Workspace(tmp_path / "ws").findings()}
+    assert {"finance.figure", "pointcloud.dimensions", "ct.slice_thickness"} <= kinds
