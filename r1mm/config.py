@@ -31,6 +31,8 @@ class R1Config(Gemma3TextConfig):
         kv_prefill_budget: int | None = None,
         d_latent: int = 384,
         base_model: str = "",
+        backend_url: str | None = None,
+        backend_model: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -56,6 +58,10 @@ class R1Config(Gemma3TextConfig):
         self.kv_prefill_budget = kv_prefill_budget  # None: read the whole prompt, then compress
         self.d_latent = d_latent
         self.base_model = base_model
+        # Scale-out: an OpenAI-compatible server (vLLM, …) that writes the answers instead of
+        # these weights; R1MM_DECODER_URL overrides it.
+        self.backend_url = backend_url
+        self.backend_model = backend_model
 
     @property
     def moe_expert_size(self) -> int:

@@ -256,30 +256,51 @@ def create_app(config: ServerConfig):
             question = " ".join(p.get("text", "") for p in question if isinstance(p, dict))
         ws = workspace_of(name)
         file_ids = [parse_id(f) for f in body.file_ids] or None
-        with lock_of(name):
-            for number in file_ids or []:
-                file_object(ws, number)  # 404 for files of another key
-            answer = ws.ask(str(question), file_ids=file_ids)
         tokens_in = approx_tokens(" ".join(str(m.get("content", "")) for m in messages))
-        tokens_out = approx_tokens(answer.text)
-        meter.add(name, tokens_in=tokens_in, tokens_out=tokens_out)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        evidence = [e.to_dict() for e in answer.evidence]
-        if body.stream:
-            pieces = re.findall(r"\S+\s*", answer.text)
 
+        def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+            return "data: " + json.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                                         "model": MODEL_ID, **extra,
+                                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}) + "\n\n"
+
+        lock = lock_of(name)
+        lock.acquire()
+        try:
+            for number in file_ids or []:
+                file_object(ws, number)  # 404 for files of another key
+            stream = ws.ask_stream(str(question), file_ids=file_ids)
+        except BaseException:
+            lock.release()
+            raise
+        if body.stream:
             def events():
-                for k, piece in enumerate(pieces):
-                    delta = {"role": "assistant", "content": piece} if k == 0 else {"content": piece}
-                    yield "data: " + json.dumps({"id": completion_id, "object": "chat.completion.chunk",
-                                                 "created": created, "model": MODEL_ID,
-                                                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}) + "\n\n"
-                yield "data: " + json.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                                             "model": MODEL_ID, "evidence": evidence,
-                                             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + "\n\n"
+                # pieces go out as the decoder writes them; a draft the grounding check refuses
+                # is followed by the reason and the findings answer
+                try:
+                    for k, piece in enumerate(stream):
+                        yield chunk({"role": "assistant", "content": piece} if k == 0 else {"content": piece})
+                    answer = stream.answer
+                    if stream.replaced:
+                        yield chunk({"content": f"\n\n(The draft above was not used: {stream.replaced}.)\n\n"
+                                                + answer.text})
+                finally:
+                    lock.release()
+                meter.add(name, tokens_in=tokens_in, tokens_out=approx_tokens(answer.text))
+                yield chunk({}, "stop", evidence=[e.to_dict() for e in answer.evidence], answer=answer.text,
+                            answered_by=answer.model)
                 yield "data: [DONE]\n\n"
             return StreamingResponse(events(), media_type="text/event-stream")
+        try:
+            for _ in stream:
+                pass
+        finally:
+            lock.release()
+        answer = stream.answer
+        tokens_out = approx_tokens(answer.text)
+        meter.add(name, tokens_in=tokens_in, tokens_out=tokens_out)
+        evidence = [e.to_dict() for e in answer.evidence]
         return {"id": completion_id, "object": "chat.completion", "created": created, "model": MODEL_ID,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
                              "finish_reason": "stop"}],

@@ -27,7 +27,7 @@ from r1mm.analysis import analyze
 from r1mm.analysis.finance import cross_check
 from r1mm.decoder.extractive import NO_MODEL_NOTE, answer_from_findings
 from r1mm.decoder.grounded import Draft, GroundedDecoder, check_grounding
-from r1mm.errors import IngestError
+from r1mm.errors import IngestError, R1Error
 from r1mm.ingest import Limits, load, sniff
 from r1mm.ingest.sniff import CT_FORMATS
 from r1mm.latent.index import HybridIndex, Passage, passages_of
@@ -460,12 +460,16 @@ class AnswerStream:
             yield from re.findall(r"[^.!?]+[.!?]?\s*(?:\[E\d+\]\s*)?", base.text) or [base.text]
             self._finish(base)
             return
-        draft = Draft()
-        yield from decoder.stream(self.question, base.evidence, draft)
+        draft, failure = Draft(), None
+        try:
+            yield from decoder.stream(self.question, base.evidence, draft)
+        except R1Error as exc:  # a decoder server down or failing: the findings still answer
+            log.warning("decoder failed: %s", exc)
+            failure = f"the decoder failed: {exc}"
         timings = dict(base.timings, decode_s=round(draft.seconds, 3),
                        total_s=round(base.timings["total_s"] + draft.seconds, 3),
                        tokens_per_s=round(draft.tokens / draft.seconds, 2) if draft.seconds else 0.0)
-        reason = check_grounding(draft.text, self.question, base.evidence)
+        reason = failure or check_grounding(draft.text, self.question, base.evidence)
         if reason is None:
             self._finish(Answer(draft.text, base.evidence, draft.routing, timings, decoder.name))
         else:

@@ -4,7 +4,9 @@
     ws = Workspace("my-analysis", decoder=default_decoder())
 
 ``R1MM_DECODER`` chooses: ``r1`` (the default when it has been built, see
-``python -m r1mm.decoder.build``) or ``none`` (findings-only answers).
+``python -m r1mm.decoder.build``) or ``none`` (findings-only answers). ``R1MM_DECODER_URL``
+(or ``backend_url`` in the decoder's ``R1Config``) sends the writing to an OpenAI-compatible
+server instead (see ``remote.py``).
 """
 from __future__ import annotations
 
@@ -12,9 +14,22 @@ import os
 
 
 def load_grounded(name: str | None = None):
-    """The built R1 decoder wrapped for grounded answers (builds it first if needed)."""
-    from r1mm.decoder.build import DEFAULT_NAME, load
+    """The built R1 decoder wrapped for grounded answers (builds it first if needed); a
+    RemoteDecoder when ``R1MM_DECODER_URL`` or the decoder config's ``backend_url`` names a server."""
+    from r1mm.decoder.build import DEFAULT_NAME, decoder_dir, load
     from r1mm.decoder.grounded import GroundedDecoder
+    from r1mm.decoder.remote import RemoteDecoder
+
+    remote = RemoteDecoder.from_env()
+    if remote is not None:
+        return remote
+    config_file = decoder_dir(name or DEFAULT_NAME) / "config.json"
+    if config_file.exists():
+        import json
+
+        url = json.loads(config_file.read_text()).get("backend_url")
+        if url:
+            return RemoteDecoder(url, json.loads(config_file.read_text()).get("backend_model"))
 
     model, tokenizer = load(name or DEFAULT_NAME)
     return GroundedDecoder(model, tokenizer, name or DEFAULT_NAME)
@@ -27,6 +42,6 @@ def default_decoder():
     choice = os.environ.get("R1MM_DECODER", "").strip().lower()
     if choice in ("none", "off", "findings"):
         return None
-    if choice in ("", "auto") and not is_built():
+    if choice in ("", "auto") and not is_built() and not os.environ.get("R1MM_DECODER_URL"):
         return None
     return load_grounded()

@@ -79,14 +79,19 @@ class GroundedDecoder:
 
     def stream(self, question: str, evidence: list[Evidence], draft: Draft) -> Iterator[str]:
         """Yield text pieces as they are decoded (greedy); fills ``draft`` as it goes."""
+        yield from self.complete(prompt_for(question, evidence), draft)
+
+    def complete(self, prompt: str, draft: Draft, max_new_tokens: int = MAX_NEW_TOKENS,
+                 stop_at_newline: bool = True) -> Iterator[str]:
+        """Continue ``prompt`` greedily, piece by piece (what the model server streams)."""
         with self._lock:
-            yield from self._stream(question, evidence, draft)
+            yield from self._stream(prompt, draft, max_new_tokens, stop_at_newline)
 
     @torch.no_grad()
-    def _stream(self, question: str, evidence: list[Evidence], draft: Draft) -> Iterator[str]:
+    def _stream(self, prompt: str, draft: Draft, max_new_tokens: int, stop_at_newline: bool) -> Iterator[str]:
         started = time.perf_counter()
         tok = self.tokenizer
-        ids = tok(prompt_for(question, evidence), return_tensors="pt").input_ids
+        ids = tok(prompt, return_tensors="pt").input_ids
         self.model.record_routing(True)
         traces: list[list] = []
         cache = self.model.new_cache(compressed=True)
@@ -94,13 +99,15 @@ class GroundedDecoder:
         traces.append(self.model.routing_trace())
         generated: list[int] = []
         shown = ""
-        for _ in range(MAX_NEW_TOKENS):
+        eos = self.model.config.eos_token_id
+        stops = {tok.eos_token_id, tok.pad_token_id, *(eos if isinstance(eos, (list, tuple)) else [eos])} - {None}
+        for _ in range(max_new_tokens):
             next_id = int(logits.argmax(-1))
-            if next_id in (tok.eos_token_id, tok.pad_token_id):
+            if next_id in stops:
                 break
             generated.append(next_id)
             text = tok.decode(generated, skip_special_tokens=True)
-            if "\n" in text:
+            if stop_at_newline and "\n" in text:
                 text = text.split("\n")[0]
                 piece = text[len(shown):]
                 if piece:
