@@ -4,5 +4,14 @@ from r1mm.types import Answer, Evidence, Finding, Item, Locator, Modality, Token
 from r1mm.workspace import Workspace
 
 __version__ = "0.1.0"
-__all__ = ["Answer", "Evidence", "Finding", "IngestError", "Item", "LimitExceeded", "Locator", "Modality",
+__all__ = ["R1Model", "Answer", "Evidence", "Finding", "IngestError", "Item", "LimitExceeded", "Locator", "Modality",
            "R1Error", "Tokens", "Workspace", "__version__"]
+
+
+def __getattr__(name: str):
+    # R1Model pulls in torch and transformers: imported on first use, not with the package
+    if name == "R1Model":
+        from r1mm.sdk import R1Model
+
+        return R1Model
+    raise AttributeError(f"module 'r1mm' has no attribute {name!r}")

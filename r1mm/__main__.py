@@ -1,4 +1,4 @@
-"""Command line: python -m r1mm ask | analyze | samples | bench | serve.
+"""Command line: python -m r1mm ask | analyze | samples | bench | serve | serve-model.
 
     python -m r1mm ask --json --question "How large is the largest nodule?" scan.zip
     python -m r1mm analyze report.pdf call.wav
@@ -121,8 +121,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     module = importlib.import_module(f"r1mm.bench.{BENCHES[args.suite]}")
     accepted = inspect.signature(module.run).parameters
-    options = {k: v for k, v in (("cases", args.cases), ("seconds", args.seconds), ("contexts", args.context))
-               if v is not None}
+    options = {k: v for k, v in (("cases", args.cases), ("seconds", args.seconds), ("contexts", args.context),
+                                 ("epochs", args.epochs)) if v is not None}
     unknown = set(options) - set(accepted)
     if unknown:
         print(f"r1mm: bench {args.suite} takes no --{unknown.pop().replace('contexts', 'context')}", file=sys.stderr)
@@ -139,9 +139,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_model(args: argparse.Namespace) -> int:
+    from r1mm.decoder.server import serve_model
+
+    serve_model(args.model, host=args.host, port=args.port)
+    return 0
+
+
 BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api", "decoder": "decoder",
-           "latent": "latent"}
-COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench, "serve": cmd_serve}
+           "latent": "latent", "finetune": "finetune"}
+COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench, "serve": cmd_serve,
+            "serve-model": cmd_serve_model}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,12 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--root", default="api-data", help="folder for the per-key workspaces")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve_model = sub.add_parser("serve-model", help="the R1 decoder alone behind an OpenAI-compatible API "
+                                                     "(the backend for R1MM_DECODER_URL)")
+    serve_model.add_argument("--model", help="a saved model folder or built decoder name (default: the built decoder)")
+    serve_model.add_argument("--host", default="127.0.0.1")
+    serve_model.add_argument("--port", type=int, default=8001)
     bench = sub.add_parser("bench", help="measure accuracy and speed on generated data with known answers")
     bench.add_argument("suite", choices=sorted(BENCHES))
     bench.add_argument("--cases", type=int, help="how many generated cases (default: the suite's)")
     bench.add_argument("--seconds", type=float, help="how long a load test runs (api; default 60)")
     bench.add_argument("--context", type=lambda s: tuple(int(x) for x in s.split(",")),
                        help="comma-separated context lengths in tokens for the needle test (decoder; default 8192)")
+    bench.add_argument("--epochs", type=int, help="fine-tuning epochs (finetune; default 3)")
     return parser
 
 
