@@ -12,7 +12,7 @@ from pydicom.data import get_testdata_file
 
 from r1mm.errors import IngestError, LimitExceeded
 from r1mm.ingest import Limits, load
-from r1mm.ingest.deid import PHI_KEYWORDS, deidentify
+from r1mm.ingest.deid import deidentify
 from r1mm.samples import write_dicom_series, zip_folder
 from r1mm.types import Modality
 
@@ -155,22 +155,80 @@ def test_corrupt_zip(tmp_path):
 PHI_VALUES = ("DOE^JANE", "PID-0042", "19600101", "General Hospital", "SMITH^JOHN", "ACC123456")
 
 
-def test_deidentify_removes_every_listed_tag_and_private_tags():
+_MARKED = {"PN": "PHI^MARK", "LO": "PHI-MARK", "SH": "PHI-MARK", "LT": "PHI-MARK", "ST": "PHI-MARK",
+           "UT": "PHI-MARK", "UC": "PHI-MARK", "UR": "http://phi.example/mark", "CS": "PHIMARK", "AE": "PHIMARK",
+           "DA": "19600101", "DT": "19600101120000", "TM": "120000", "AS": "042Y", "IS": "42", "DS": "42.0",
+           "US": 42, "SS": 42, "UL": 42, "SL": 42, "FL": 42.0, "FD": 42.0, "OB": b"PHI-MARK", "OW": b"PHI-MARK",
+           "UN": b"PHI-MARK"}
+
+
+def _every_profile_attribute() -> tuple[pydicom.Dataset, dict]:
+    """CT_small with every attribute of PS3.15 Table E.1-1 that has a plain VR, filled with a marker."""
+    from pydicom.datadict import dictionary_VR
+
+    from r1mm.ingest.deid import PROFILE
+
     ds = pydicom.dcmread(CT_SMALL)
+    filled = {}
+    for n, tag in enumerate(PROFILE):
+        if tag.group in (0x0000, 0x0002):
+            continue  # command and file meta groups: never in a stored dataset's body
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            continue
+        if vr == "UI":
+            value = f"1.2.826.0.1.3680043.8.498.{n + 1}"
+        elif vr == "SQ":
+            nested = pydicom.Dataset()
+            nested.PatientName = "NESTED^PHI"
+            value = pydicom.Sequence([nested])
+        elif vr in _MARKED:
+            value = _MARKED[vr]
+        else:
+            continue  # AT, "US or SS"…: no plain value to plant
+        ds.add_new(tag, vr, value)
+        filled[tag] = vr
+    return ds, filled
+
+
+def test_deidentify_applies_the_basic_profile_attribute_by_attribute():
+    from r1mm.ingest.deid import PROFILE, TEMPORAL_VRS, action_for
+
+    ds, filled = _every_profile_attribute()
+    assert len(filled) > 550  # nearly all of the table's 652 attributes
     ds.add_new(0x00091001, "LO", "private vendor note")
     seq_item = pydicom.Dataset()
     seq_item.PatientName = "NESTED^NAME"
-    ds.ReferencedImageSequence = pydicom.Sequence([seq_item])
-    original_series = ds.SeriesInstanceUID
+    ds.ReferencedImageSequence = pydicom.Sequence([seq_item])  # not in the table: kept, but scrubbed inside
+    before = {tag: ds[tag].value for tag in filled}
     deidentify(ds)
-    present = {elem.keyword for elem in ds.iterall()}
-    assert not (present & PHI_KEYWORDS)
+    for tag, vr in filled.items():
+        action = PROFILE[tag]
+        keyword = pydicom.datadict.keyword_for_tag(tag)
+        if vr == "UI" and "U" in action:
+            assert str(ds[tag].value).startswith("2.25."), keyword
+        elif vr in TEMPORAL_VRS and keyword not in ("PatientBirthDate", "PatientBirthTime"):
+            assert ds[tag].value == before[tag], f"{keyword}: full dates are retained"
+        elif action in ("Z", "Z/D"):
+            assert tag in ds and not ds[tag].value, f"{keyword} ({action}) must be present and empty"
+        else:
+            assert tag not in ds, f"{keyword} ({action}) must be removed"
+        assert action_for(ds[tag]) in (None, "uid", "empty") if tag in ds else True
     assert not any(elem.tag.is_private for elem in ds.iterall())
-    assert ds.SeriesInstanceUID != original_series and ds.SeriesInstanceUID.startswith("2.25.")
     assert ds.PatientIdentityRemoved == "YES" and len(ds.DeidentificationMethod) <= 64
     out = io.BytesIO()
     ds.save_as(out)  # still a valid dataset
-    assert b"NESTED^NAME" not in out.getvalue()
+    for marker in (b"PHI-MARK", b"PHI^MARK", b"PHIMARK", b"NESTED^NAME", b"NESTED^PHI", b"private vendor"):
+        assert marker not in out.getvalue(), marker
+
+
+def test_uids_are_replaced_stably_so_a_series_stays_together():
+    a, b = pydicom.dcmread(CT_SMALL), pydicom.dcmread(CT_SMALL)
+    original = a.SeriesInstanceUID
+    deidentify(a)
+    deidentify(b)
+    assert a.SeriesInstanceUID == b.SeriesInstanceUID != original
 
 
 def test_ingested_series_has_no_phi_unless_asked(small_series):

@@ -1,72 +1,52 @@
 """DICOM de-identification after PS3.15 Annex E, Basic Application Level Confidentiality Profile.
 
 Options applied: Retain Longitudinal Temporal Information with Full Dates (study and series
-dates stay, since clinicians ask for them) and Retain Safe Private (none are kept: all private
-tags go). Identifying attributes are removed; UIDs are replaced by stable hashes so that the
-slices of one series stay together.
+dates stay, since clinicians ask for them; birth dates go) and Retain Safe Private (none are
+kept: all private tags go). Every attribute of the profile's table is handled by its action:
+removed (X, D and their combinations), emptied (Z) or, for UIDs, replaced by stable hashes so
+that the slices of one series stay together.
 """
 from __future__ import annotations
 
 import hashlib
 
 import pydicom
+from dicomanonymizer.dicom_anonymization_databases import dicomfields_2026c as table
 
 METHOD = "DICOM PS3.15 E.1 basic profile; retain longitudinal full dates; private tags removed"
 METHOD_TAG = "R1MM PS3.15 basic profile, full dates kept"  # DeidentificationMethod is LO: 64 chars at most
 
-# Attributes the basic profile removes or empties (action X, Z, D, X/Z, X/D, X/Z/D, X/Z/U*),
-# less the UIDs (replaced below) and the dates kept by the longitudinal option.
-PHI_KEYWORDS: frozenset[str] = frozenset("""
-AccessionNumber AcquisitionComments AcquisitionDeviceProcessingDescription ActualHumanPerformersSequence
-AdditionalPatientHistory AdmissionID AdmittingDiagnosesCodeSequence AdmittingDiagnosesDescription
-Allergies Arbitrary AuthorObserverSequence BranchOfService CassetteID CommentsOnThePerformedProcedureStep
-ConfidentialityConstraintOnPatientDataDescription ContentCreatorName ContentSequence
-ContributionDescription CountryOfResidence CurrentPatientLocation CustodialOrganizationSequence
-DataSetTrailingPadding DerivationDescription DetectorID DeviceSerialNumber DeviceUID
-DigitalSignaturesSequence DischargeDiagnosisDescription DistributionAddress DistributionName
-EthnicGroup FillerOrderNumberImagingServiceRequest FrameComments GantryID GeneratorID
-HumanPerformerName HumanPerformerOrganization IconImageSequence IdentifyingComments ImageComments
-ImagePresentationComments ImagingServiceRequestComments Impressions InstitutionAddress
-InstitutionCodeSequence InstitutionName InstitutionalDepartmentName InsurancePlanIdentification
-IntendedRecipientsOfResultsIdentificationSequence InterpretationApproverSequence InterpretationAuthor
-InterpretationDiagnosisDescription InterpretationIDIssuer InterpretationRecorder
-InterpretationText InterpretationTranscriber IssuerOfAdmissionID IssuerOfPatientID
-IssuerOfServiceEpisodeID MedicalAlerts MedicalRecordLocator MilitaryRank ModifiedAttributesSequence
-ModifyingDeviceID ModifyingDeviceManufacturer NameOfPhysiciansReadingStudy
-NamesOfIntendedRecipientsOfResults Occupation OperatorIdentificationSequence OperatorsName
-OrderCallbackPhoneNumber OrderEnteredBy OrderEntererLocation OriginalAttributesSequence
-OtherPatientIDs OtherPatientIDsSequence OtherPatientNames ParticipantSequence PatientAddress
-PatientAge PatientBirthDate PatientBirthName PatientBirthTime PatientComments PatientID
-PatientInstitutionResidence PatientInsurancePlanCodeSequence PatientMotherBirthName PatientName
-PatientPrimaryLanguageCodeSequence PatientPrimaryLanguageModifierCodeSequence
-PatientReligiousPreference PatientSex PatientSexNeutered PatientSize PatientState
-PatientTelephoneNumbers PatientTransportArrangements PatientWeight PerformedLocation
-PerformedProcedureStepDescription PerformedProcedureStepID PerformingPhysicianIdentificationSequence
-PerformingPhysicianName PersonAddress PersonIdentificationCodeSequence PersonName
-PersonTelephoneNumbers PhysicianApprovingInterpretation PhysiciansOfRecord
-PhysiciansOfRecordIdentificationSequence PhysiciansReadingStudyIdentificationSequence
-PlacerOrderNumberImagingServiceRequest PlateID PreMedication PregnancyStatus ProtocolName
-ReasonForTheImagingServiceRequest ReasonForStudy ReferencedPatientAliasSequence
-ReferencedPatientPhotoSequence ReferencedPatientSequence ReferencedStudySequence
-ReferringPhysicianAddress ReferringPhysicianIdentificationSequence ReferringPhysicianName
-ReferringPhysicianTelephoneNumbers RegionOfResidence RequestAttributesSequence RequestedContrastAgent
-RequestedProcedureComments RequestedProcedureDescription RequestedProcedureID
-RequestedProcedureLocation RequestingPhysician RequestingService ResponsibleOrganization
-ResponsiblePerson ResponsiblePersonRole ResultsComments ResultsDistributionListSequence
-ResultsIDIssuer ScheduledHumanPerformersSequence ScheduledPatientInstitutionResidence
-ScheduledPerformingPhysicianIdentificationSequence ScheduledPerformingPhysicianName
-ScheduledProcedureStepDescription ScheduledProcedureStepLocation ScheduledStationName
-SeriesDescription ServiceEpisodeDescription ServiceEpisodeID SmokingStatus SourceImageSequence
-SpecialNeeds StationName StudyComments StudyDescription StudyID StudyIDIssuer
-TextComments TextString TopicAuthor TopicKeywords TopicSubject TopicTitle VerifyingObserverIdentificationCodeSequence
-VerifyingObserverName VerifyingObserverSequence VerifyingOrganization VisitComments
-""".split())
+# The profile's attribute table (PS3.15 Table E.1-1, 2026c, 654 attributes), as transcribed by
+# Kitware's dicom-anonymizer (BSD-3): one list per action code.
+_TABLE = table.__dict__
+_ACTIONS = {"D": "D_TAGS", "Z": "Z_TAGS", "X": "X_TAGS", "U": "U_TAGS", "Z/D": "Z_D_TAGS", "X/Z": "X_Z_TAGS",
+            "X/D": "X_D_TAGS", "X/Z/D": "X_Z_D_TAGS", "X/Z/U*": "X_Z_U_STAR_TAGS"}
+PROFILE: dict[int, str] = {pydicom.tag.Tag(*entry): action
+                           for action, name in _ACTIONS.items() for entry in _TABLE[name] if len(entry) == 2}
+# Repeating groups (curves 50xx, overlays 60xx): (group, element, group mask, element mask, action)
+MASKED: list[tuple[int, int, int, int, str]] = [(*entry, action) for action, name in _ACTIONS.items()
+                                                for entry in _TABLE[name] if len(entry) == 4]
 
-UID_KEYWORDS: frozenset[str] = frozenset("""
-StudyInstanceUID SeriesInstanceUID SOPInstanceUID FrameOfReferenceUID MediaStorageSOPInstanceUID
-ReferencedSOPInstanceUID ReferencedFrameOfReferenceUID SynchronizationFrameOfReferenceUID
-IrradiationEventUID ConcatenationUID DimensionOrganizationUID StorageMediaFileSetUID
-""".split())
+# Retain Longitudinal Temporal Information with Full Dates: dates and times stay (clinicians ask
+# "when was this scan?"), except those that date the patient rather than the study.
+TEMPORAL_VRS = frozenset({"DA", "DT", "TM"})
+PATIENT_DATES = frozenset({pydicom.tag.Tag("PatientBirthDate"), pydicom.tag.Tag("PatientBirthTime")})
+
+
+def action_for(elem: pydicom.DataElement) -> str | None:
+    """What happens to an element: None (kept), "remove", "empty" or "uid" (replaced by a hash)."""
+    action = PROFILE.get(elem.tag) or next(
+        (a for group, element, gmask, emask, a in MASKED
+         if elem.tag.group & gmask == group and elem.tag.element & emask == element), None)
+    if action is None:
+        return None
+    if elem.VR == "UI" and "U" in action:
+        return "uid"
+    if elem.VR in TEMPORAL_VRS and elem.tag not in PATIENT_DATES:
+        return None
+    if action in ("Z", "Z/D"):
+        return "empty"  # type 2: present, without a value
+    return "remove"     # X, D and the combinations: removal is the strictest choice each allows
 
 
 def hashed_uid(uid: str) -> str:
@@ -80,9 +60,12 @@ def deidentify(ds: pydicom.Dataset) -> None:
     ds.remove_private_tags()
 
     def scrub(dataset: pydicom.Dataset, elem: pydicom.DataElement) -> None:
-        if elem.keyword in PHI_KEYWORDS:
+        action = action_for(elem)
+        if action == "remove":
             del dataset[elem.tag]
-        elif elem.keyword in UID_KEYWORDS and elem.value:
+        elif action == "empty":
+            elem.value = pydicom.Sequence() if elem.VR == "SQ" else None
+        elif action == "uid" and elem.value:
             elem.value = hashed_uid(str(elem.value))
 
     ds.walk(scrub)
