@@ -6,7 +6,8 @@ Each API key has a workspace of its own (ROOT/keys/NAME): one key never sees ano
 Endpoints (all need `Authorization: Bearer KEY`):
 
     POST /v1/files                      multipart upload (field `file`), processed at once
-    GET  /v1/files, /v1/files/{id}      upload status
+    GET  /v1/files, /v1/files/{id}      upload status ("interrupted" after a crash mid-analysis)
+    POST /v1/files/{id}/retry           process a failed or interrupted upload again
     GET  /v1/files/{id}/findings        the findings, each with its locator
     POST /v1/chat/completions           OpenAI format; `stream` supported; `file_ids` (extra body
                                         field) limits the answer to those uploads
@@ -28,6 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from r1mm.errors import IngestError
 from r1mm.types import Modality
 from r1mm.workspace import Workspace
 
@@ -211,11 +213,29 @@ def create_app(config: ServerConfig):
                   ct_slices=sum(i.meta.get("slices", 0) for i in items if i.modality is Modality.CT))
         return file_object(ws, record.id)
 
+    @app.post("/v1/files/{file_id}/retry")
+    def retry(file_id: str, name: str = Depends(account)):
+        ws = workspace_of(name)
+        number = parse_id(file_id)
+        with lock_of(name):
+            rec = file_object(ws, number)  # 404 for files of another key
+            if rec["status"] not in ("error", "interrupted"):
+                raise HTTPException(409, f"{rec['filename']} is {rec['status']}; only failed or interrupted "
+                                         "uploads can be retried")
+            try:
+                ws.retry(number)
+            except IngestError as exc:
+                raise HTTPException(409, str(exc)) from None
+        return file_object(ws, number)
+
     @app.get("/v1/files")
     def list_files(name: str = Depends(account)):
         ws = workspace_of(name)
         with lock_of(name):
-            return {"object": "list", "data": [file_object(ws, f.id) for f in ws.files()]}
+            data = [file_object(ws, f.id) for f in ws.files()]
+        # every file in one page: without has_more=false the openai client keeps asking for the next
+        return {"object": "list", "data": data, "has_more": False,
+                "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
 
     @app.get("/v1/files/{file_id}")
     def get_file(file_id: str, name: str = Depends(account)):

@@ -25,24 +25,30 @@ def app_env() -> dict:
     return {}
 
 
-@pytest.fixture
-def app_url(tmp_path, app_env):
-    """A fresh app server with an empty workspace; stopped after the test."""
+def start_app(workspace: Path, log_path: Path, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port of 127.0.0.1 over `workspace`; returns (process, url)."""
     port = free_port()
-    env = {**os.environ, "R1MM_WORKSPACE": str(tmp_path / "workspace"), **app_env}
-    log = open(tmp_path / "streamlit.log", "wb")
+    env = {**os.environ, "R1MM_WORKSPACE": str(workspace), **(extra_env or {})}
+    log = open(log_path, "ab")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
                              "--server.address", "127.0.0.1", "--server.port", str(port),
                              "--server.headless", "true", "--browser.gatherUsageStats", "false"],
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     url = f"http://127.0.0.1:{port}"
     if not wait_until_up(f"{url}/_stcore/health"):
         proc.kill()
-        pytest.fail("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
+        pytest.fail("streamlit did not start: " + log_path.read_text()[-2000:])
+    return proc, url
+
+
+@pytest.fixture
+def app_url(tmp_path, app_env):
+    """A fresh app server with an empty workspace; stopped after the test."""
+    proc, url = start_app(tmp_path / "workspace", tmp_path / "streamlit.log", app_env)
     yield url
     proc.terminate()
     proc.wait(timeout=30)
-    log.close()
 
 
 @pytest.fixture
@@ -134,3 +140,50 @@ def test_the_decoder_writes_the_answer_and_the_model_lab_shows_its_routing(app_u
     page.get_by_text("Routed experts per token").wait_for()
     page.locator("[data-testid=stPlotlyChart]").first.wait_for()
     page.screenshot(path=str(tmp_path / "model_lab.png"), full_page=True)
+
+
+def test_app_killed_mid_analysis_restarts_with_the_file_interrupted_and_retryable(page, tmp_path, samples):
+    """SIGKILL the Streamlit server while it analyses an upload; a new server on the same
+    workspace lists the finished file as ready and the killed one as interrupted, with Retry."""
+    import signal
+    import sqlite3
+    import time
+
+    import numpy as np
+
+    from r1mm.samples import write_ply
+
+    big = tmp_path / "big_scan.ply"
+    rng = np.random.default_rng(0)
+    write_ply(big, np.column_stack([rng.uniform(0, 200, (3_000_000, 2)), rng.normal(0, 0.02, 3_000_000)]))
+    workspace, log = tmp_path / "workspace", tmp_path / "streamlit.log"
+    proc, url = start_app(workspace, log)
+    try:
+        page.goto(url)
+        page.get_by_text("Drop in a report").wait_for()
+        page.locator("input[type=file]").first.set_input_files([str(samples / "plate_scan.ply")])
+        _wait_ready(page, "plate_scan.ply")
+        page.locator("input[type=file]").first.set_input_files([str(big)])
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with sqlite3.connect(workspace / "workspace.sqlite") as db:
+                row = db.execute("SELECT stage FROM files WHERE name = 'big_scan.ply'").fetchone()
+            if row and row[0] == "analysing":
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the analysis never started")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    proc, url = start_app(workspace, log)
+    try:
+        page.goto(url)
+        _wait_ready(page, "plate_scan.ply")
+        page.locator("p", has_text=re.compile(r"big_scan\.ply · .* · interrupted")).first.wait_for()
+        page.get_by_role("button", name="Retry").first.click()
+        _wait_ready(page, "big_scan.ply")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
