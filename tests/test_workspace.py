@@ -27,6 +27,19 @@ def test_ask_answers_with_evidence_from_each_modality(samples, truth):
     assert "no language model is loaded" in dent.text  # it says what answered
 
 
+def test_a_question_about_an_earlier_period_gets_that_periods_figure(samples, truth):
+    ws = Workspace()
+    ws.add(samples / "quarterly_report.pdf")
+    figures = truth["report"]["figures"]
+    current, previous = truth["report"]["periods"]
+    for question, metric, column in [(f"What was revenue in {previous}?", "Revenue", "previous"),
+                                     ("What was net income last year?", "Net income", "previous"),
+                                     (f"What was net income in {current}?", "Net income", "current")]:
+        answer = ws.ask(question)
+        assert f"{figures[metric][column]:,.1f}" in answer.text, question
+        assert answer.evidence[0].locator.cell[1] == (2 if column == "previous" else 1), question
+
+
 def test_bad_file_is_recorded_and_others_stay(tmp_path, samples):
     ws = Workspace(tmp_path / "ws")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")

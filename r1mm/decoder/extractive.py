@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from r1mm.analysis.finance import metric_and_period
 from r1mm.types import Answer, Evidence, Finding
 
 MODEL_NAME = "findings only (no language model loaded)"
@@ -59,7 +60,16 @@ def _metric(q: str, fs: list[Finding]) -> list[Finding]:
         return [f for f in named if f.kind == "finance.margin"] or named[:2]
     if wants_change:
         return [f for f in named if f.kind == "finance.change"] or named[:2]
-    return [f for f in named if f.kind == "finance.figure"][:1]
+    figures = [f for f in named if f.kind == "finance.figure"]
+    # "What was revenue in Q3 2025?": the column of the period named; "last year": the comparison column
+    asked = re.sub(r"\s+", " ", q_low)
+    in_period = [f for f in figures if (period := metric_and_period(f)[1].lower()) and period in asked]
+    if in_period:
+        return in_period[:1]
+    if re.search(r"last year|prior (year|period|quarter)|a year (ago|earlier)|previous (year|quarter|period)", asked):
+        earlier = [f for f in figures if f.locator.cell and f.locator.cell[1] > 1]
+        return earlier[:1] or figures[:1]
+    return figures[:1]
 
 
 def _metric_name(f: Finding) -> str:
