@@ -96,7 +96,7 @@ def run(cases: int = 6, epochs: int = 3) -> dict:
         for label, dp in (("finetuned", False), ("finetuned_dp", True)):
             model = R1Model.from_pretrained()
             report = model.finetune(dataset=train_dir, epochs=epochs, dp=dp, epsilon=8.0, delta=1e-5,
-                                    progress=False)
+                                    batch_size=8, progress=False)
             results[label] = {**evaluate(model, test_dir, test), "train_seconds": report.seconds,
                               "losses": report.losses, "steps": report.steps}
             if dp:
