@@ -45,7 +45,8 @@ COMPONENTS: list[tuple[str, str]] = [
     ("Evidence", "findings that answer the question, else retrieved passages; cited as [E1], [E2], …"),
     ("Documents", "pdfplumber text and tables, page and cell boxes"),
     ("CT", "HU thresholds and 3-D connected components (scipy) on the de-identified volume"),
-    ("Speech", "Whisper base (MIT, 145 MB, faster-whisper int8) with word timestamps; voices told apart by pitch"),
+    ("Speech", "Whisper base (MIT, 145 MB, faster-whisper int8) with word timestamps; spoken figures heard "
+               "again by Whisper tiny.en (MIT, 75 MB); voices told apart by pitch"),
     ("Claims", "figures stated on the call checked against the report's tables"),
     ("Point clouds", "RANSAC plane fit and per-point deviation (numpy)"),
     ("Retrieval", "BM25 keywords fused with all-MiniLM-L6-v2 sentence embeddings (Apache-2.0, 91 MB)"),
