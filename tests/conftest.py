@@ -65,3 +65,14 @@ def small_series(tmp_path, small_phantom) -> Path:
     folder = tmp_path / "series"
     write_dicom_series(volume, ph.spacing_mm, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def zip_bomb(tmp_path_factory) -> Path:
+    """A 200 kB zip that would expand to 200 MB of zeros (refused by ratio before it is unpacked)."""
+    import zipfile
+
+    path = tmp_path_factory.mktemp("bomb") / "series.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("slice001.dcm", b"\0" * (200 << 20))
+    return path

@@ -90,6 +90,16 @@ def test_bad_upload_is_reported_and_the_server_keeps_serving(server, tmp_path):
     assert alice.files.list().data
 
 
+def test_zip_bomb_upload_is_refused_and_the_server_keeps_serving(server, zip_bomb, samples):
+    alice = client(server, "alice")
+    with open(zip_bomb, "rb") as fh:
+        uploaded = alice.files.create(file=fh, purpose="assistants")
+    assert uploaded.status == "error" and "zip bomb" in uploaded.status_details
+    assert uploaded.status_details.startswith("series.zip: ")
+    with open(samples / "plate_scan.ply", "rb") as fh:
+        assert alice.files.create(file=fh, purpose="assistants").status == "processed"
+
+
 def test_request_size_limit(server):
     """Refused from the Content-Length header, before the body is read."""
     import http.client

@@ -85,6 +85,23 @@ def test_upload_ask_and_see_evidence(ws_root, samples, truth):
     assert at.image, "the report page is shown as evidence"
 
 
+def test_a_zip_bomb_upload_is_refused_and_the_app_goes_on(ws_root, samples, zip_bomb):
+    at = run_page("pages/workspace.py")
+    at.file_uploader[0].set_value([("series.zip", zip_bomb.read_bytes(), "application/zip"),
+                                   ("quarterly_report.pdf", (samples / "quarterly_report.pdf").read_bytes(),
+                                    "application/pdf")])
+    at.run()
+    wait_until_processed(ws_root)
+    at.run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "series.zip" in errors and "zip bomb" in errors
+    statuses = {f.name: f.status for f in Workspace(ws_root).files()}
+    assert statuses["series.zip"] == "failed" and statuses["quarterly_report.pdf"] == "ready"
+    at.chat_input[0].set_value("What was revenue this quarter?").run()
+    assert not at.exception and at.radio(key="evidence-h0").options[0].startswith("[E1] quarterly_report.pdf")
+
+
 def test_ct_page_windows_slices_and_findings(ws_root, samples, truth):
     Workspace(ws_root).add(samples / "ct_phantom.zip")
     at = run_page("pages/medical_ct.py")

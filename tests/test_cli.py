@@ -86,3 +86,12 @@ def test_analyze_folder_in_parallel_workers(tmp_path, samples, small_series):
 
     kinds = {f.kind for f in Workspace(tmp_path / "ws").findings()}
     assert {"finance.figure", "pointcloud.dimensions", "ct.slice_thickness"} <= kinds
+
+
+def test_zip_bomb_is_one_clear_line_and_the_other_files_go_on(zip_bomb, samples):
+    proc = run_cli("analyze", "--json", "--keep-going", str(zip_bomb), str(samples / "plate_scan.ply"))
+    assert proc.returncode == 2
+    assert [line for line in proc.stderr.splitlines() if line.startswith("r1mm:")] == [
+        line for line in proc.stderr.splitlines() if line.startswith("r1mm: series.zip: ") and "zip bomb" in line]
+    assert {f["name"]: f["status"] for f in json.loads(proc.stdout)["files"]} == {
+        "series.zip": "failed", "plate_scan.ply": "ready"}
