@@ -229,9 +229,13 @@ class R1Model:
     @property
     def decoder(self):
         """For ``Workspace(decoder=model.decoder)``: grounded answers written by this model."""
+        from r1mm.decoder.build import decoder_dir
         from r1mm.decoder.grounded import GroundedDecoder
 
-        return GroundedDecoder(self.model, self.tokenizer, self.name)
+        if getattr(self, "_decoder", None) is None or self._decoder.name != self.name:
+            folder = Path(self.base) if Path(self.base).is_absolute() else decoder_dir(self.base)
+            self._decoder = GroundedDecoder(self.model, self.tokenizer, self.name, folder=folder)
+        return self._decoder
 
     def ask(self, question: str, files: Iterable[str | Path]):
         """Answer a question about files (an in-memory workspace), like ``python -m r1mm ask``."""

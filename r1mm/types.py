@@ -174,6 +174,8 @@ class Evidence:
     locator: Locator
     score: float = 0.0
     finding: Finding | None = None
+    # a media token's vector in the shared space: the decoder reads it as a soft token (not stored)
+    latent: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"id": self.id, "text": self.text, "score": round(float(self.score), 4),

@@ -61,6 +61,7 @@ class Match:
     score: float  # cosine similarity in the shared space
     modality: Modality
     locator: Locator
+    vector: np.ndarray | None = field(default=None, repr=False)  # the token in the shared space
 
 
 @dataclass
@@ -254,7 +255,7 @@ class Workspace:
             # Media regions close to the question in the shared space come first when they are close
             # enough; documents are ranked by the hybrid keyword + embedding index.
             media = [(f"A {m.modality.value} region that matches the question (similarity {m.score:.2f})",
-                      m.locator, m.score, None)
+                      m.locator, m.score, None, m.vector)
                      for m in self.search(question, k=2, file_ids=file_ids) if m.score >= MEDIA_MIN_SIMILARITY]
             retrieval_s = time.perf_counter() - start
             return media + hits
@@ -280,7 +281,7 @@ class Workspace:
         vectors = np.stack([np.frombuffer(r[0], np.float32) for r in rows])
         scores = vectors @ embed([question])[0]
         best = np.argsort(-scores)[:k]
-        return [Match(float(scores[i]), Modality(rows[i][2]), Locator.from_dict(json.loads(rows[i][1])))
+        return [Match(float(scores[i]), Modality(rows[i][2]), Locator.from_dict(json.loads(rows[i][1])), vectors[i])
                 for i in best]
 
     def _remember(self, question: str, answer: Answer) -> None:

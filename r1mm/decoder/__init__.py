@@ -32,7 +32,7 @@ def load_grounded(name: str | None = None):
             return RemoteDecoder(url, json.loads(config_file.read_text()).get("backend_model"))
 
     model, tokenizer = load(name or DEFAULT_NAME)
-    return GroundedDecoder(model, tokenizer, name or DEFAULT_NAME)
+    return GroundedDecoder(model, tokenizer, name or DEFAULT_NAME, folder=decoder_dir(name or DEFAULT_NAME))
 
 
 def default_decoder():

@@ -98,11 +98,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calibration-tokens", type=int, default=16384)
     parser.add_argument("--if-missing", action="store_true", help="do nothing when it is already built")
     args = parser.parse_args(argv)
+    torch.set_num_threads(os.cpu_count() or 1)
     if args.if_missing and is_built(args.name):
         print(f"{decoder_dir(args.name)} is built")
-        return
-    torch.set_num_threads(os.cpu_count() or 1)
-    build(args.name, {"moe_shared_size": args.shared, "moe_num_experts": args.experts}, args.calibration_tokens)
+    else:
+        build(args.name, {"moe_shared_size": args.shared, "moe_num_experts": args.experts}, args.calibration_tokens)
+    fit_soft_projector(args.name)
+
+
+def fit_soft_projector(name: str = DEFAULT_NAME) -> Path:
+    """The soft-token projector beside the decoder (about a minute, once; see soft.py)."""
+    from r1mm.decoder.soft import FILE_NAME, SoftProjector
+
+    folder = decoder_dir(name)
+    if not (folder / FILE_NAME).exists():
+        print("fitting the soft-token projector (media latents -> decoder input embeddings)")
+        model, tokenizer = load(name)
+        SoftProjector.for_model(model, tokenizer, folder)
+    return folder / FILE_NAME
 
 
 if __name__ == "__main__":

@@ -105,7 +105,8 @@ RULES: list[Rule] = [
 ]
 
 
-Retrieved = list[tuple[str, object, float, Finding | None]]  # (text, locator, score, finding), best first
+# (text, locator, score, finding[, media vector]), best first
+Retrieved = list[tuple]
 
 
 def answer_from_findings(question: str, findings: list[Finding], retrieve: Callable[[], Retrieved]) -> Answer:
@@ -133,8 +134,8 @@ def answer_from_findings(question: str, findings: list[Finding], retrieve: Calla
     if not retrieved:
         return Answer("Nothing in the workspace matches this question. Add files, or ask about what the "
                       "findings list shows.", [], model=MODEL_NAME)
-    evidence = [Evidence(f"E{i}", text, loc, score, finding)
-                for i, (text, loc, score, finding) in enumerate(retrieved[:3], start=1)]
+    evidence = [Evidence(f"E{i}", text, loc, score, finding, *latent)
+                for i, (text, loc, score, finding, *latent) in enumerate(retrieved[:3], start=1)]
     lines = " ".join(f"[{e.id}] {e.text}" for e in evidence)
     return Answer(f"No finding answers this directly; the most relevant evidence ({NO_MODEL_NOTE}): {lines}",
                   evidence, model=MODEL_NAME)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from r1mm.types import Evidence
@@ -29,8 +30,13 @@ _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _CITATION = re.compile(r"\[(E\d+)\]")
 
 
-def prompt_for(question: str, evidence: list[Evidence]) -> str:
-    lines = "\n".join(f"[{e.id}] {e.text}" for e in evidence)
+def prompt_for(question: str, evidence: list[Evidence], media: bool = False) -> str:
+    """The decoder's prompt; with ``media``, each evidence line holding a media token ends in a
+    marker where its soft token goes (see soft.py)."""
+    from r1mm.decoder.soft import MARKER
+
+    lines = "\n".join(f"[{e.id}] {e.text}" + (f" {MARKER}" if media and e.latent is not None else "")
+                      for e in evidence)
     return f"{INSTRUCTION}{EXAMPLE}Evidence:\n{lines}\nQuestion: {question}\nAnswer:"
 
 
@@ -68,9 +74,19 @@ class Draft:
 class GroundedDecoder:
     """Wraps a loaded R1ForCausalLM and its tokenizer for evidence-grounded answers."""
 
-    def __init__(self, model, tokenizer, name: str):
+    def __init__(self, model, tokenizer, name: str, folder=None):
         self.model, self.tokenizer, self.name = model, tokenizer, name
+        self.folder = folder  # where a built decoder keeps its soft-token projector
+        self._soft = None
         self._lock = threading.Lock()  # one answer at a time: routing traces live on the model
+
+    def soft_projector(self):
+        """Media latents → input embeddings, fitted on first use and cached beside the decoder."""
+        if self._soft is None:
+            from r1mm.decoder.soft import SoftProjector
+
+            self._soft = SoftProjector.for_model(self.model, self.tokenizer, self.folder)
+        return self._soft
 
     def describe(self) -> str:
         c = self.model.config
@@ -78,8 +94,15 @@ class GroundedDecoder:
                 f"{c.moe_routing} routing")
 
     def stream(self, question: str, evidence: list[Evidence], draft: Draft) -> Iterator[str]:
-        """Yield text pieces as they are decoded (greedy); fills ``draft`` as it goes."""
-        yield from self.complete(prompt_for(question, evidence), draft)
+        """Yield text pieces as they are decoded (greedy); fills ``draft`` as it goes. Media
+        evidence (image cells, audio spans, CT cells, point-cloud regions) also enters as soft tokens."""
+        latents = [e.latent for e in evidence if e.latent is not None]
+        if not latents:
+            yield from self.complete(prompt_for(question, evidence), draft)
+            return
+        soft = self.soft_projector()(np.stack(latents))
+        with self._lock:
+            yield from self._stream(prompt_for(question, evidence, media=True), draft, MAX_NEW_TOKENS, True, soft)
 
     def complete(self, prompt: str, draft: Draft, max_new_tokens: int = MAX_NEW_TOKENS,
                  stop_at_newline: bool = True) -> Iterator[str]:
@@ -88,14 +111,22 @@ class GroundedDecoder:
             yield from self._stream(prompt, draft, max_new_tokens, stop_at_newline)
 
     @torch.no_grad()
-    def _stream(self, prompt: str, draft: Draft, max_new_tokens: int, stop_at_newline: bool) -> Iterator[str]:
+    def _stream(self, prompt: str, draft: Draft, max_new_tokens: int, stop_at_newline: bool,
+                soft: torch.Tensor | None = None) -> Iterator[str]:
         started = time.perf_counter()
         tok = self.tokenizer
-        ids = tok(prompt, return_tensors="pt").input_ids
         self.model.record_routing(True)
         traces: list[list] = []
         cache = self.model.new_cache(compressed=True)
-        logits = self.model.prefill(ids, cache)
+        if soft is None:
+            ids = tok(prompt, return_tensors="pt").input_ids
+            logits = self.model.prefill(ids, cache)
+        else:
+            from r1mm.decoder.soft import prompt_embeddings
+
+            embeds = prompt_embeddings(self.model, tok, prompt, soft)
+            ids = embeds[..., 0]  # only its length is used below
+            logits = self.model.prefill(None, cache, inputs_embeds=embeds)
         traces.append(self.model.routing_trace())
         generated: list[int] = []
         shown = ""

@@ -77,8 +77,10 @@ class R1ForCausalLM(Gemma3ForCausalLM):
             kv.observing.reset(token)
 
     @torch.no_grad()
-    def prefill(self, input_ids: torch.Tensor, cache, chunk: int = 512) -> torch.Tensor:
-        """Feed a long prompt in chunks; returns the logits of the last token.
+    def prefill(self, input_ids: torch.Tensor | None, cache, chunk: int = 512,
+                inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Feed a long prompt (token ids, or input embeddings holding soft tokens) in chunks;
+        returns the logits of the last token.
 
         With a compressed cache, salience from earlier chunks is dropped before the last one, so
         the final compression keeps what the end of the prompt (the question) attends to.
@@ -86,13 +88,15 @@ class R1ForCausalLM(Gemma3ForCausalLM):
         compressed = [layer for layer in getattr(cache, "layers", []) if isinstance(layer, kv.CompressedLayer)]
         for layer in compressed:
             layer.reading = True
-        starts = list(range(0, input_ids.shape[1], chunk))
+        prompt = inputs_embeds if inputs_embeds is not None else input_ids
+        key = "inputs_embeds" if inputs_embeds is not None else "input_ids"
+        starts = list(range(0, prompt.shape[1], chunk))
         logits = None
         for start in starts:
             if start == starts[-1]:
                 for layer in compressed:
                     layer.scores.zero_()
-            out = self(input_ids=input_ids[:, start:start + chunk], cache=cache, use_cache=True, logits_to_keep=1)
+            out = self(**{key: prompt[:, start:start + chunk]}, cache=cache, use_cache=True, logits_to_keep=1)
             logits = out.logits[:, -1]
         for layer in compressed:
             layer.finish_reading()
