@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, help="how long a load test runs (api; default 60)")
     bench.add_argument("--context", type=lambda s: tuple(int(x) for x in s.split(",")),
                        help="comma-separated context lengths in tokens for the needle test (decoder; default 8192)")
-    bench.add_argument("--epochs", type=int, help="fine-tuning epochs (finetune; default 3)")
+    bench.add_argument("--epochs", type=int, help="fine-tuning epochs (finetune; default 6)")
     return parser
 
 

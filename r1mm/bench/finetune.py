@@ -78,8 +78,9 @@ def evaluate(model, folder: Path, rows: list[dict]) -> dict:
     return {"exact": round(exact / n, 3), "value": round(value / n, 3), "seconds_per_answer": round(seconds / n, 2)}
 
 
-def run(cases: int = 6, epochs: int = 3) -> dict:
-    """``cases`` generated reports (12 questions each): two thirds to train on, the rest held out."""
+def run(cases: int = 6, epochs: int = 6) -> dict:
+    """``cases`` generated reports (12 questions each): two thirds to train on, the rest held out.
+    Six epochs: DP-SGD's noisy steps need more of them than plain training to learn the style."""
     from r1mm.sdk import QUESTIONS_FILE, R1Model
 
     held_out = max(1, cases // 3)
