@@ -62,12 +62,11 @@ def evaluate(model, folder: Path, rows: list[dict]) -> dict:
             workspaces[name] = Workspace()
             workspaces[name].add(folder / name)
         ws = workspaces[name]
-        ws.decoder = None
-        evidence = ws.ask(row["question"]).evidence
         ws.decoder = decoder
         started = time.perf_counter()
         answer = ws.ask(row["question"])
         seconds += time.perf_counter() - started
+        evidence = answer.evidence  # the findings' evidence the decoder wrote from, kept or not
         written = answer.model == decoder.name  # kept: the grounding check passed
         exact += written and _norm(answer.text) == _norm(cite(row["answer"], evidence))
         value += written and check_grounding(answer.text, row["question"], evidence) is None and \

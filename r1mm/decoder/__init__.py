@@ -27,9 +27,9 @@ def load_grounded(name: str | None = None):
     if config_file.exists():
         import json
 
-        url = json.loads(config_file.read_text()).get("backend_url")
-        if url:
-            return RemoteDecoder(url, json.loads(config_file.read_text()).get("backend_model"))
+        config = json.loads(config_file.read_text())
+        if config.get("backend_url"):
+            return RemoteDecoder(config["backend_url"], config.get("backend_model"))
 
     model, tokenizer = load(name or DEFAULT_NAME)
     return GroundedDecoder(model, tokenizer, name or DEFAULT_NAME, folder=decoder_dir(name or DEFAULT_NAME))

@@ -97,18 +97,15 @@ class GroundedDecoder:
         """Yield text pieces as they are decoded (greedy); fills ``draft`` as it goes. Media
         evidence (image cells, audio spans, CT cells, point-cloud regions) also enters as soft tokens."""
         latents = [e.latent for e in evidence if e.latent is not None]
-        if not latents:
-            yield from self.complete(prompt_for(question, evidence), draft)
-            return
-        soft = self.soft_projector()(np.stack(latents))
-        with self._lock:
-            yield from self._stream(prompt_for(question, evidence, media=True), draft, MAX_NEW_TOKENS, True, soft)
+        soft = self.soft_projector()(np.stack(latents)) if latents else None
+        yield from self.complete(prompt_for(question, evidence, media=bool(latents)), draft, soft=soft)
 
     def complete(self, prompt: str, draft: Draft, max_new_tokens: int = MAX_NEW_TOKENS,
-                 stop_at_newline: bool = True) -> Iterator[str]:
-        """Continue ``prompt`` greedily, piece by piece (what the model server streams)."""
+                 stop_at_newline: bool = True, soft: torch.Tensor | None = None) -> Iterator[str]:
+        """Continue ``prompt`` greedily, piece by piece (what the model server streams); ``soft``
+        holds one input embedding per media marker in the prompt."""
         with self._lock:
-            yield from self._stream(prompt, draft, max_new_tokens, stop_at_newline)
+            yield from self._stream(prompt, draft, max_new_tokens, stop_at_newline, soft)
 
     @torch.no_grad()
     def _stream(self, prompt: str, draft: Draft, max_new_tokens: int, stop_at_newline: bool,
@@ -120,12 +117,13 @@ class GroundedDecoder:
         cache = self.model.new_cache(compressed=True)
         if soft is None:
             ids = tok(prompt, return_tensors="pt").input_ids
+            prompt_tokens = ids.shape[1]
             logits = self.model.prefill(ids, cache)
         else:
             from r1mm.decoder.soft import prompt_embeddings
 
             embeds = prompt_embeddings(self.model, tok, prompt, soft)
-            ids = embeds[..., 0]  # only its length is used below
+            prompt_tokens = embeds.shape[1]
             logits = self.model.prefill(None, cache, inputs_embeds=embeds)
         traces.append(self.model.routing_trace())
         generated: list[int] = []
@@ -157,7 +155,7 @@ class GroundedDecoder:
         draft.text = shown.strip()
         draft.tokens = len(generated)
         draft.seconds = time.perf_counter() - started
-        draft.routing = summarise_routing(traces, self.model.config, ids.shape[1], cache)
+        draft.routing = summarise_routing(traces, self.model.config, prompt_tokens, cache)
 
 
 def summarise_routing(traces: list[list], config, prompt_tokens: int, cache) -> dict:
