@@ -45,7 +45,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from r1mm.batch import expand
     from r1mm.workspace import Workspace
 
-    ws = Workspace(args.workspace, keep_phi=args.keep_phi, decoder=_decoder(args.decoder))
+    if args.model:  # a fine-tune: its decoder writes the answers, its projectors make the media tokens
+        from r1mm.sdk import R1Model
+
+        ws = R1Model.from_pretrained(args.model).workspace(args.workspace, keep_phi=args.keep_phi)
+    else:
+        ws = Workspace(args.workspace, keep_phi=args.keep_phi, decoder=_decoder(args.decoder))
     failed = _ingest(ws, [str(p) for p in expand(args.files)], args.keep_going, quiet=args.json)
     if failed and not args.keep_going:
         return EXIT_BAD_INPUT
@@ -147,7 +152,7 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
 
 
 BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api", "decoder": "decoder",
-           "latent": "latent", "finetune": "finetune"}
+           "latent": "latent", "finetune": "finetune", "projectors": "projectors"}
 COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench, "serve": cmd_serve,
             "serve-model": cmd_serve_model}
 
@@ -169,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--question", "-q", required=True)
     ask.add_argument("--decoder", choices=("auto", "r1", "none"), default="auto",
                      help="who writes the answer: the R1 decoder (auto: when built) or the findings alone")
+    ask.add_argument("--model", metavar="DIR", help="a fine-tune saved by R1Model.save_pretrained (its decoder and projectors)")
     with_files(ask)
     analyze = sub.add_parser("analyze", help="list the findings of files (a folder: every file in it)")
     with_files(analyze)

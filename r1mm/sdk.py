@@ -5,13 +5,16 @@
     model.finetune(dataset="my-qa/", epochs=5)        # a folder of files plus questions.jsonl
     model.save_pretrained("my-r1")
 
-Fine-tuning trains LoRA adapters on the decoder's attention (peft) from the user's questions
-and answers, each asked against the evidence the workspace finds in the user's files (the same
-prompt the app uses), then re-fits each layer's router to the expert shares on those prompts.
-The base weights are never changed: a fine-tune is saved as adapters + routers beside a
-reference to its base. With ``dp=True`` the adapters are trained with DP-SGD (Opacus) to the
-asked (ε, δ) and the ε actually spent is reported; the routers are then left as they were, since
-re-fitting them would read the data outside the privacy accounting.
+Fine-tuning first trains the projectors of the media the questions are about (images, audio,
+CT, point clouds) so that the user's wording finds the places their answers point at
+(``r1mm.latent.tune``). It then trains LoRA adapters on the decoder's attention (peft) from the
+questions and answers, each asked against the evidence the workspace finds in the user's files
+with those projectors (the same prompt the app uses), and re-fits each layer's router to the
+expert shares on those prompts. The base weights and the cached projectors are never changed: a
+fine-tune is saved as adapters + routers + projectors beside a reference to its base. With
+``dp=True`` the adapters are trained with DP-SGD (Opacus) to the asked (ε, δ) and the ε actually
+spent is reported; the projectors and routers are then left as they were, since training them
+would read the data outside the privacy accounting.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "r1mm_model.json"
 ADAPTER_DIR = "adapter"
 ROUTERS_FILE = "routers.safetensors"
+PROJECTORS_FILE = "projectors.safetensors"
 LORA_TARGETS = ["q_proj", "v_proj"]
 QUESTIONS_FILE = "questions.jsonl"
 
@@ -57,6 +61,7 @@ class FinetuneReport:
     delta: float | None = None
     noise_multiplier: float | None = None
     routers_refit: bool = False
+    projectors: dict[str, dict] = field(default_factory=dict)  # per tower: questions, top-1 before/after
     resumed_from_epoch: int = 0
     seconds: float = 0.0
 
@@ -107,37 +112,83 @@ def _example(row: dict, where: str, folder: Path, default_files: list[Path]) -> 
     return QAExample(str(row["question"]).strip(), str(row["answer"]).strip(), files)
 
 
-def training_prompts(examples: list[QAExample]) -> list[tuple[str, str]]:
+def _workspace_for(files: tuple[Path, ...], projectors: dict | None):
+    """An in-memory workspace holding these files (an error names the file that cannot be read)."""
+    from r1mm.workspace import Workspace
+
+    ws = Workspace(projectors=projectors)
+    for f in files:
+        record = ws.add(f)
+        if not record.ok:
+            ws.close()
+            raise R1Error(record.error or f"{f.name}: could not be read")
+    return ws
+
+
+def training_prompts(examples: list[QAExample], projectors: dict | None = None) -> list[tuple[str, str]]:
     """(prompt, target) per example: the prompt the app gives the decoder for this question over
     these files, and the answer, citing the evidence that holds its numbers when it cites none."""
     from r1mm.decoder.grounded import prompt_for
-    from r1mm.workspace import Workspace
 
-    workspaces: dict[tuple[Path, ...], Workspace] = {}
+    workspaces = {}
     out = []
-    for ex in examples:
-        if ex.files not in workspaces:
-            ws = Workspace()
-            for f in ex.files:
-                record = ws.add(f)
-                if not record.ok:
-                    raise R1Error(record.error or f"{f.name}: could not be read")
-            workspaces[ex.files] = ws
-        evidence = workspaces[ex.files].ask(ex.question).evidence
-        out.append((prompt_for(ex.question, evidence), " " + cite(ex.answer, evidence)))
-    for ws in workspaces.values():
-        ws.close()
+    try:
+        for ex in examples:
+            if ex.files not in workspaces:
+                workspaces[ex.files] = _workspace_for(ex.files, projectors)
+            evidence = workspaces[ex.files].ask(ex.question).evidence
+            out.append((prompt_for(ex.question, evidence), " " + cite(ex.answer, evidence)))
+    finally:
+        for ws in workspaces.values():
+            ws.close()
     return out
+
+
+def grounded_questions(examples: list[QAExample], projectors: dict | None = None):
+    """The questions about media files whose answers point at a place in them, with the features
+    of those files' tokens: the training data for the projectors (``r1mm.latent.tune``)."""
+    from r1mm.encoders import features as token_features
+    from r1mm.ingest import sniff
+    from r1mm.ingest.sniff import DOCUMENT_FORMATS
+    from r1mm.latent.tune import GroundedQuestion, answer_place, positives_for
+
+    questions, features = [], {}
+    workspaces = {}
+    try:
+        for ex in examples:
+            if all(f.is_file() and sniff(f) in DOCUMENT_FORMATS for f in ex.files):
+                continue  # nothing to project
+            if ex.files not in workspaces:
+                workspaces[ex.files] = _workspace_for(ex.files, projectors)
+            ws = workspaces[ex.files]
+            place = answer_place(ex.answer, ws.ask(ex.question).evidence, ws.findings())
+            if place is None:
+                continue
+            for record in ws.items():
+                if record.source != place.source:
+                    continue
+                key = (ex.files, record.id)
+                if key not in features:
+                    features[key] = token_features(ws.item(record.id))  # (tower, features, locators) or None
+                if features[key] is None:
+                    continue
+                tower, _, locators = features[key]
+                positives = positives_for(locators, place)
+                if positives is not None:
+                    questions.append(GroundedQuestion(tower, ex.question, key, positives))
+    finally:
+        for ws in workspaces.values():
+            ws.close()
+    return questions, {k: v[1] for k, v in features.items() if v is not None}
 
 
 def cite(answer: str, evidence) -> str:
     """The answer with an evidence id before its final full stop, unless it already cites one."""
-    from r1mm.decoder.grounded import _CITATION, _numbers
+    from r1mm.decoder.grounded import _CITATION, evidence_holding_numbers
 
     if _CITATION.search(answer) or not evidence:
         return answer
-    wanted = _numbers(answer)
-    source = next((e for e in evidence if wanted and wanted <= _numbers(e.text)), evidence[0])
+    source = evidence_holding_numbers(answer, "", evidence) or evidence[0]
     body = answer.rstrip()
     end = "." if body.endswith(".") else ""
     return f"{body.rstrip('.')} [{source.id}]{end}"
@@ -155,6 +206,7 @@ class R1Model:
         self.name = name or Path(base).name
         self.history: list[dict] = []  # one FinetuneReport per fine-tune
         self._peft = None
+        self.projectors: dict | None = None  # fine-tuned projectors by tower; None: the cached ones
 
     # -- loading and saving
     @classmethod
@@ -205,6 +257,10 @@ class R1Model:
         else:
             self._peft.save_pretrained(partial / ADAPTER_DIR)
             save_file({k: v.detach().contiguous() for k, v in self._router_state().items()}, partial / ROUTERS_FILE)
+            if self.projectors:
+                from r1mm.encoders.projector import save as save_projectors
+
+                save_projectors(self.projectors, partial / PROJECTORS_FILE)
             (partial / MANIFEST).write_text(json.dumps(
                 {"format": 1, "base": self.base, "name": self.name, "finetunes": self.history}, indent=2))
         shutil.rmtree(path, ignore_errors=True)
@@ -218,6 +274,10 @@ class R1Model:
         self._peft = PeftModel.from_pretrained(self.model, str(folder / ADAPTER_DIR))
         self.model = self._peft.base_model.model
         self.model.load_state_dict(load_file(folder / ROUTERS_FILE), strict=False)
+        if (folder / PROJECTORS_FILE).exists():
+            from r1mm.encoders.projector import load as load_projectors
+
+            self.projectors = load_projectors(folder / PROJECTORS_FILE)
         self.model.eval()
         self.name = manifest.get("name", folder.name)
         self.history = manifest.get("finetunes", [])
@@ -237,11 +297,16 @@ class R1Model:
             self._decoder = GroundedDecoder(self.model, self.tokenizer, self.name, folder=folder)
         return self._decoder
 
-    def ask(self, question: str, files: Iterable[str | Path]):
-        """Answer a question about files (an in-memory workspace), like ``python -m r1mm ask``."""
+    def workspace(self, root: str | Path | None = None, **options):
+        """A workspace whose answers this model writes and whose media tokens its projectors make
+        (a new one: tokens already stored in a workspace were made by the projectors of their day)."""
         from r1mm.workspace import Workspace
 
-        ws = Workspace(decoder=self.decoder)
+        return Workspace(root, decoder=self.decoder, projectors=self.projectors, **options)
+
+    def ask(self, question: str, files: Iterable[str | Path]):
+        """Answer a question about files (an in-memory workspace), like ``python -m r1mm ask``."""
+        ws = self.workspace()
         for f in files:
             record = ws.add(f)
             if not record.ok:
@@ -252,6 +317,7 @@ class R1Model:
     def finetune(self, dataset: Any, epochs: int = 5, *, dp: bool = False, epsilon: float = 8.0,
                  delta: float = 1e-5, max_grad_norm: float = 1.0, batch_size: int = 4,
                  learning_rate: float | None = None, lora_rank: int = 8, refit_routers: bool = True,
+                 train_projectors: bool = True,
                  checkpoint_dir: str | Path | None = None, resume: bool = True, seed: int = 0,
                  progress: bool = True) -> FinetuneReport:
         """Fine-tune on questions and answers about files (see ``read_dataset``).
@@ -268,11 +334,12 @@ class R1Model:
         examples = read_dataset(dataset)
         if len(examples) < 2:
             raise R1Error("fine-tuning needs at least 2 questions with answers")
-        pairs = training_prompts(examples)
+        tuned = self._finetune_projectors(examples, epochs, seed, progress) if train_projectors and not dp else {}
+        pairs = training_prompts(examples, self.projectors)
         settings = dict(epochs=epochs, dp=dp, epsilon=epsilon, delta=delta, max_grad_norm=max_grad_norm,
                         batch_size=batch_size, learning_rate=learning_rate, lora_rank=lora_rank, seed=seed)
         checkpoint = Path(checkpoint_dir) if checkpoint_dir else _default_checkpoint_dir(self, pairs, settings)
-        report = FinetuneReport(epochs=epochs, examples=len(pairs), dp=dp,
+        report = FinetuneReport(epochs=epochs, examples=len(pairs), dp=dp, projectors=tuned,
                                 epsilon_target=epsilon if dp else None, delta=delta if dp else None)
         torch.manual_seed(seed)
         self._ensure_lora(lora_rank)
@@ -328,6 +395,21 @@ class R1Model:
         self.history.append(report.to_dict())
         shutil.rmtree(checkpoint, ignore_errors=True)
         return report
+
+    def _finetune_projectors(self, examples: list[QAExample], epochs: int, seed: int,
+                             progress: bool) -> dict[str, dict]:
+        """Train the projectors of the towers the media questions touch; per tower, what changed."""
+        from r1mm.latent.align import projectors as cached
+        from r1mm.latent.tune import tune_projectors
+
+        questions, features = grounded_questions(examples, self.projectors)
+        if not questions:
+            return {}
+        base = {**cached(), **(self.projectors or {})}
+        say = (lambda msg: print(msg, file=sys.stderr)) if progress else None
+        tuned, reports = tune_projectors(questions, features, base, epochs=epochs, seed=seed, progress=say)
+        self.projectors = {**(self.projectors or {}), **tuned}
+        return {tower: r.to_dict() for tower, r in reports.items()}
 
     def _ensure_lora(self, rank: int) -> None:
         if self._peft is not None:

@@ -26,7 +26,7 @@ from r1mm import store
 from r1mm.analysis import analyze
 from r1mm.analysis.finance import cross_check
 from r1mm.decoder.extractive import NO_MODEL_NOTE, answer_from_findings
-from r1mm.decoder.grounded import Draft, GroundedDecoder, check_grounding
+from r1mm.decoder.grounded import NO_CITATION, Draft, GroundedDecoder, check_grounding, evidence_holding_numbers
 from r1mm.errors import IngestError, R1Error
 from r1mm.ingest import Limits, load, sniff
 from r1mm.ingest.sniff import CT_FORMATS
@@ -105,12 +105,17 @@ class Workspace:
         root: folder to keep the workspace in; None keeps everything in memory.
         keep_phi: keep DICOM patient identifiers (off: they are removed on ingest).
         limits: input limits; defaults to `Limits.from_env()`.
+        decoder: writes the answers; None composes them from the findings alone.
+        projectors: tower name -> projector into the shared space, e.g. a fine-tune's
+            (`R1Model.workspace()`); towers not named use the cached ones.
     """
 
     def __init__(self, root: Path | str | None = None, *, keep_phi: bool = False,
-                 limits: Limits | None = None, decoder: GroundedDecoder | None = None):
+                 limits: Limits | None = None, decoder: GroundedDecoder | None = None,
+                 projectors: dict | None = None):
         self.keep_phi = keep_phi
         self.decoder = decoder  # None: answers are composed from findings alone
+        self.projectors = projectors
         self.limits = limits or Limits.from_env()
         self.root = Path(root) if root is not None else None
         if self.root is not None:
@@ -366,11 +371,10 @@ class Workspace:
             progress("ready", 1.0)  # the row's stage stays NULL: stages are for work under way
         return self.file(file_id)
 
-    @staticmethod
-    def _encode(item: Item) -> Tokens | None:
+    def _encode(self, item: Item) -> Tokens | None:
         """Tokens in the shared space; a failing encoder costs only cross-modal search, never the file."""
         try:
-            return encode(item)
+            return encode(item, self.projectors)
         except Exception:
             log.warning("%s: could not encode into the shared space", item.source, exc_info=True)
             return None
@@ -455,6 +459,7 @@ class AnswerStream:
         self._ws, self.question, self._base = workspace, question, base
         self.answer: Answer | None = None
         self.replaced: str | None = None  # why a decoder draft was not used, if it was not
+        self.cited_for_decoder: str | None = None  # the evidence id added to a draft that cited none
 
     def __iter__(self) -> Iterator[str]:
         base, decoder = self._base, self._ws.decoder
@@ -472,6 +477,16 @@ class AnswerStream:
                        total_s=round(base.timings["total_s"] + draft.seconds, 3),
                        tokens_per_s=round(draft.tokens / draft.seconds, 2) if draft.seconds else 0.0)
         reason = failure or check_grounding(draft.text, self.question, base.evidence)
+        if reason == NO_CITATION:
+            # A sentence whose numbers all stand in one evidence line is cited to that line, then
+            # checked like any other (sides and units included); a 270M model often omits the id.
+            source = evidence_holding_numbers(draft.text, self.question, base.evidence)
+            if source is not None:
+                cited = f"{draft.text.rstrip()} [{source.id}]"
+                reason = check_grounding(cited, self.question, base.evidence)
+                if reason is None:
+                    yield cited[len(draft.text):]
+                    draft.text, self.cited_for_decoder = cited, source.id
         if reason is None:
             self._finish(Answer(draft.text, base.evidence, draft.routing, timings, decoder.name))
         else:

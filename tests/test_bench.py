@@ -55,3 +55,17 @@ def test_api_under_50_concurrent_clients_for_60_seconds():
     assert result["errors"] == 0, result["by_status"]
     assert result["requests"] > 50 and result["by_status"].get("200", 0) > 0
     assert result["latency_ms"]["p95"] is not None
+
+
+def test_bench_projectors_small_run():
+    """The user's words find planted places on held-out files after fine-tuning the projectors (CT and plates)."""
+    from r1mm.bench import projectors
+
+    result = projectors.run(cases=5)
+    for modality in ("pointcloud", "ct"):
+        part = result[modality]
+        assert part["questions_grounded"] >= 0.8 * part["train_questions"], part  # answers led to their places
+        assert part["training"][modality]["top1_after"] == 1.0
+        words = part["users_words"]
+        assert words["after"]["similarity"] > words["before"]["similarity"] + 0.1, words
+        assert words["after"]["hit_rate"] >= words["before"]["hit_rate"], words

@@ -74,3 +74,63 @@ def test_the_built_decoder_answers_from_the_report_with_citations(samples, tmp_p
     assert len(layers) == 18
     assert all(1 <= l["experts_per_token"] <= answer.routing["num_experts"] for l in layers)
     assert answer.timings["tokens_per_s"] > 0
+
+
+CT_EVIDENCE = [Evidence("E1", "3 lung nodules found (2 in the right lung, 1 in the left); candidates under 3 mm "
+                              "are not reported.", Locator(source="ct")),
+               Evidence("E2", "Nodule 1 in the right lung: 17.6 mm diameter (longest axial 18.0 mm), volume "
+                              "2851 mm³, mean -1 HU, slices 75–88.", Locator(source="ct", slice=80))]
+
+
+@pytest.mark.parametrize("answer, reason", [
+    # the statement a 270M model wrote from a few-shot example: every number is in E1, the relation is wrong
+    ("There are 3 lung nodules, 1 in the right lung and 1 in the left [E1].", "put 1 on the right side"),
+    ("The largest nodule is 17.6 mm in the left lung [E2].", "put 17.6 on the left side"),
+    ("The largest nodule has a volume of 2851 mm [E2].", "wrote 2851 mm; the cited evidence has 2851 mm³"),
+    ("There are 3 nodules, 2 in the left lung [E1].", "put 2 on the left side"),
+    # the base decoder's own draft on the sample CT: the evidence gives 3 in total, no side
+    ("3 lung nodules are in the right lung, 1 in the left [E1].", "put 3 on the right side; the cited evidence names no side"),
+])
+def test_numbers_tied_to_the_wrong_side_or_unit_are_refused(answer, reason):
+    assert reason in check_grounding(answer, "How many nodules?", CT_EVIDENCE)
+
+
+@pytest.mark.parametrize("answer", [
+    "There are 3 lung nodules, 2 in the right lung and 1 in the left [E1].",
+    "The largest nodule is 17.6 mm across, in the right lung, with a volume of 2851 mm³ [E2].",
+    "Nodule 1 (right lung) measures 17.6 mm [E2].",
+    "The largest of the 3 nodules [E1] is 17.6 mm in diameter [E2].",
+])
+def test_the_same_facts_in_other_words_pass(answer):
+    assert check_grounding(answer, "How many nodules?", CT_EVIDENCE) is None
+
+
+def test_a_draft_without_an_id_is_cited_to_the_line_holding_its_numbers(tiny_decoder, samples, monkeypatch):
+    """What the built 270M decoder writes for CT and point-cloud findings: right, but uncited."""
+    from r1mm.decoder.grounded import evidence_holding_numbers
+
+    assert evidence_holding_numbers("The largest nodule is 17.6 mm across.", "", CT_EVIDENCE).id == "E2"
+    assert evidence_holding_numbers("There are 3 nodules.", "", CT_EVIDENCE).id == "E1"
+    assert evidence_holding_numbers("There are 3 nodules of 17.6 mm.", "", CT_EVIDENCE) is None  # no one line
+    assert evidence_holding_numbers("Yes, there are nodules.", "", CT_EVIDENCE) is None
+
+    def drafts(text):
+        def stream(self, question, evidence, draft):
+            draft.text = text
+            yield text
+        return stream
+
+    ws = Workspace(decoder=tiny_decoder)
+    ws.add(samples / "plate_scan.ply")
+    depth = next(f for f in ws.findings() if f.text.startswith("Dent 1")).value
+    monkeypatch.setattr(GroundedDecoder, "stream", drafts(f" The deepest dent is {depth:.3f} mm deep."))
+    stream = ws.ask_stream("How deep is the deepest dent?")
+    text = "".join(stream)
+    assert stream.replaced is None and stream.cited_for_decoder == "E1"
+    assert stream.answer.text == text == f" The deepest dent is {depth:.3f} mm deep. [E1]"
+    assert stream.answer.model == tiny_decoder.name
+    # the same sentence with the depth as an area is not rescued by the added id
+    monkeypatch.setattr(GroundedDecoder, "stream", drafts(f" The deepest dent is {depth:.3f} mm² deep."))
+    stream = ws.ask_stream("How deep is the deepest dent?")
+    list(stream)
+    assert "mm²" in stream.replaced and stream.answer.model.startswith("findings only")

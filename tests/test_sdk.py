@@ -112,3 +112,100 @@ def test_datasets_dataset_is_accepted(qa_folder):
     examples = read_dataset(ds)
     assert [e.question for e in examples] == [r["question"] for r in rows]
     assert examples[0].files[0].name == "quarterly_report.pdf"
+
+
+# ---- projectors: the user's words for what is in their media ---------------------------------
+
+def _plates(folder, seeds, n_points=20_000):
+    """Plates with one dent each, and questions in a user's own words ("gouge", "ding") whose
+    answers give the dent's depth and centre as a user reads them off, rounded."""
+    import numpy as np
+
+    from r1mm.samples import plate_with_dent, write_ply
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, dents = [], {}
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        centre, depth = (float(rng.uniform(20, 100)), float(rng.uniform(15, 65))), float(rng.uniform(0.8, 2.0))
+        name = f"plate{seed}.ply"
+        write_ply(folder / name, plate_with_dent(n_points, dent_centre=centre, dent_depth=depth, seed=seed))
+        dents[name] = centre
+        rows += [{"question": "Where is the gouge?", "files": [name],
+                  "answer": f"The gouge is centred at ({centre[0]:.1f}, {centre[1]:.1f}), {depth:.2f} mm deep."},
+                 {"question": "Is there any ding on this part?", "files": [name],
+                  "answer": f"Yes, one ding {depth:.2f} mm deep at x {centre[0]:.1f} mm, y {centre[1]:.1f} mm."}]
+    (folder / "questions.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return dents
+
+
+def _holds(region, xy, margin=2.0) -> bool:
+    return region[0] - margin <= xy[0] <= region[3] + margin and region[1] - margin <= xy[1] <= region[4] + margin
+
+
+def test_finetune_teaches_the_projectors_the_users_words(tiny_dir, tmp_path, capsys):
+    from r1mm.workspace import Workspace
+
+    _plates(tmp_path / "qa", range(10, 14))
+    held_out = _plates(tmp_path / "new", range(50, 53))
+    model = R1Model.from_pretrained(tiny_dir)
+    report = model.finetune(dataset=tmp_path / "qa", epochs=3, progress=False)
+    tuned = report.projectors["pointcloud"]
+    assert tuned["questions"] == 8  # every answer's numbers led to its dent
+    assert tuned["similarity_after"] > tuned["similarity_before"] + 0.2
+    assert tuned["top1_after"] >= tuned["top1_before"] and tuned["top1_after"] == 1.0
+    assert set(model.projectors) == {"pointcloud"}
+
+    saved = model.save_pretrained(tmp_path / "my-r1")
+    reloaded = R1Model.from_pretrained(saved)
+    for name, dent in held_out.items():  # plates the fine-tune never saw
+        base, mine, again = Workspace(), model.workspace(), reloaded.workspace()
+        for ws in (base, mine, again):
+            assert ws.add(tmp_path / "new" / name).ok
+        found = mine.search("Where is the gouge?", k=1)[0]
+        assert _holds(found.locator.region, dent), (name, found.locator.region, dent)
+        assert found.score > base.search("Where is the gouge?", k=1)[0].score + 0.2
+        assert again.search("Where is the gouge?", k=1)[0].score == pytest.approx(found.score, abs=1e-5)
+        # what the shared space already knew is kept
+        assert _holds(mine.search("a dent in a flat surface", k=1)[0].locator.region, dent)
+        assert mine.search("a flat surface", k=1)[0].score > 0.6
+    assert R1Model.from_pretrained(tiny_dir).projectors is None  # the cached projectors are untouched
+
+    # the CLI answers with the fine-tune: its projectors offer the dent region as evidence
+    from r1mm.__main__ import main
+
+    name, dent = next(iter(held_out.items()))
+    assert main(["ask", "--json", "--model", str(saved), "-q", "Where is the gouge?", str(tmp_path / "new" / name)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    media = [e["locator"]["region"] for e in out["evidence"] if "finding" not in e and e["locator"].get("region")]
+    assert media and _holds(media[0], dent), out["evidence"]
+
+
+def test_differentially_private_finetune_leaves_the_projectors(tiny_dir, tmp_path):
+    _plates(tmp_path / "qa", range(10, 12))
+    model = R1Model.from_pretrained(tiny_dir)
+    report = model.finetune(dataset=tmp_path / "qa", epochs=1, dp=True, progress=False)
+    assert report.projectors == {} and model.projectors is None
+
+
+def test_an_answer_points_at_the_evidence_it_cites_or_shares_numbers_with():
+    from r1mm.latent.tune import answer_place, overlap, positives_for
+    from r1mm.types import Evidence, Finding, Locator
+
+    dent = Locator("p.ply", region=(30, 40, 9, 40, 50, 10))
+    whole = Locator("p.ply", region=(0, 0, 9, 120, 80, 10))
+    evidence = [Evidence("E1", "Part dimensions: 120.00 × 80.00 × 1.00 mm.", whole)]
+    findings = [Finding("pointcloud.defect", 1.503, "mm", "Dent 1: 1.503 mm deep, centred at (35.02, 44.9).", dent)]
+    assert answer_place("It is 1.5 mm deep at (35.0, 44.9).", evidence, findings) is dent  # rounded by the user
+    assert answer_place("See the part [E1].", evidence, findings) is whole
+    assert answer_place("It is 7.3 mm deep.", evidence, findings) is None
+    assert answer_place("Yes, there is one.", evidence, findings) is None
+
+    tokens = [Locator("p.ply", region=(28, 38, 9, 42, 52, 10)), Locator("p.ply", region=(60, 0, 9, 90, 30, 10)),
+              Locator("p.ply", region=(35, 45, 9, 60, 70, 10))]
+    assert overlap(tokens[0], dent) == pytest.approx(10 / 14 * 10 / 14, abs=0.02)  # the share of the token inside
+    assert overlap(tokens[0], dent) > overlap(tokens[2], dent) > overlap(tokens[1], dent) == 0.0
+    assert positives_for(tokens, dent).tolist() == [True, False, False]
+    assert positives_for(tokens, Locator("p.ply", start_s=1.0, end_s=2.0)) is None  # nothing comparable
+    audio = [Locator("c.wav", start_s=0.0, end_s=5.0), Locator("c.wav", start_s=5.0, end_s=10.0)]
+    assert positives_for(audio, Locator("c.wav", start_s=6.0, end_s=8.5)).tolist() == [False, True]

@@ -3,8 +3,9 @@
 The decoder sees the question and the evidence lines ([E1] …), plus the latent tokens of the
 files' encoders when a projector is given, and writes a short answer citing evidence ids.
 Before the answer is shown as the decoder's, every number in it must appear in the evidence
-it cites (or in the question) and every cited id must exist; otherwise the caller falls back
-to the findings-only answer and says why. A 270M model paraphrases well and copies numbers
+it cites (or in the question), on the same side (left/right) and with the same unit as there,
+and every cited id must exist; otherwise the caller falls back to the findings-only answer and
+says why. A 270M model paraphrases well and copies numbers
 well, but this check is what lets a user trust the numbers.
 """
 from __future__ import annotations
@@ -26,8 +27,15 @@ EXAMPLE = ("Evidence:\n[E1] Net income, Q2 2026: 52.3 USD millions (page 2, tabl
            "[E2] Net income, Q2 2025: 47.0 USD millions (page 2, table 1)\n"
            "Question: What was net income in Q2 2026?\n"
            "Answer: Net income in Q2 2026 was 52.3 USD millions [E1].\n\n")
+NO_CITATION = "the decoder cited no evidence"
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _CITATION = re.compile(r"\[(E\d+)\]")
+# A number's clause: what a side word or a unit next to it refers to.
+_CLAUSE = re.compile(r"[,;()]|\b(?:and|but|while|whereas)\b", re.IGNORECASE)
+_SIDE = re.compile(r"\b(left|right)\b", re.IGNORECASE)
+_WORD_AFTER = re.compile(r"\s*([^\s\d.,;:()\[\]]+)")
+UNITS = {"mm", "mm²", "mm³", "cm", "m", "ml", "hu", "%", "s", "ms", "min", "usd", "eur", "gbp", "nodule", "slice",
+         "dent", "bump", "point", "face", "voxel", "pixel", "px", "in", "inch", "deg", "°"}
 
 
 def prompt_for(question: str, evidence: list[Evidence], media: bool = False) -> str:
@@ -44,6 +52,52 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
 
+def evidence_holding_numbers(answer: str, question: str, evidence: list[Evidence]) -> Evidence | None:
+    """The first evidence line holding every number the answer states beyond the question's; None
+    when the answer states none, or no line holds them all."""
+    wanted = _numbers(_CITATION.sub("", answer)) - _numbers(question)
+    if not wanted:
+        return None
+    return next((e for e in evidence if wanted <= _numbers(e.text)), None)
+
+
+def _claims(text: str) -> list[tuple[str, str | None, str | None]]:
+    """(number, the side named in its clause, the unit right after it) for each number in ``text``."""
+    out = []
+    for clause in _CLAUSE.split(_CITATION.sub("", text)):
+        sides = {m.lower() for m in _SIDE.findall(clause)}
+        side = sides.pop() if len(sides) == 1 else None
+        for m in _NUMBER.finditer(clause):
+            word = _WORD_AFTER.match(clause, m.end())
+            unit = word.group(1).lower() if word else None
+            unit = unit[:-1] if unit and unit.endswith("s") and unit[:-1] in UNITS else unit
+            out.append((m.group().replace(",", "").rstrip("."), side, unit if unit in UNITS else None))
+    return out
+
+
+def _misplaced(answer: str, cited: list[Evidence]) -> str | None:
+    """A number the answer ties to a side the cited evidence never states with it ("1 in the right
+    lung" where the evidence says "1 in the left"), or to another unit than every place the
+    evidence has it; None when none is."""
+    where: dict[str, list[tuple[str | None, str | None]]] = {}
+    for e in cited:
+        for number, side, unit in _claims(e.text):
+            where.setdefault(number, []).append((side, unit))
+    for number, side, unit in _claims(answer):
+        places = where.get(number)
+        if not places:
+            continue  # from the question
+        sides = {s for s, _ in places}
+        if side and side not in sides:  # strict: a side must be stated with the number, not inferred
+            named = sorted(s for s in sides if s)
+            return (f"the decoder put {number} on the {side} side; the cited evidence "
+                    + (f"has it on the {named[0]}" if named else "names no side for it"))
+        units = {u for _, u in places}
+        if unit and unit not in units and None not in units:
+            return f"the decoder wrote {number} {unit}; the cited evidence has {number} {units.pop()}"
+    return None
+
+
 def check_grounding(answer: str, question: str, evidence: list[Evidence]) -> str | None:
     """None if the answer is supported; otherwise the reason it is not."""
     if not answer.strip():
@@ -51,7 +105,7 @@ def check_grounding(answer: str, question: str, evidence: list[Evidence]) -> str
     ids = {e.id for e in evidence}
     cited = _CITATION.findall(answer)
     if not cited:
-        return "the decoder cited no evidence"
+        return NO_CITATION
     unknown = [c for c in cited if c not in ids]
     if unknown:
         return f"the decoder cited evidence that does not exist ({', '.join(unknown)})"
@@ -59,7 +113,7 @@ def check_grounding(answer: str, question: str, evidence: list[Evidence]) -> str
     unsupported = sorted(_numbers(_CITATION.sub("", answer)) - supported)
     if unsupported:
         return f"the decoder wrote numbers not in the cited evidence ({', '.join(unsupported)})"
-    return None
+    return _misplaced(answer, [e for e in evidence if e.id in cited])
 
 
 @dataclass

@@ -14,19 +14,30 @@ from r1mm.types import Item, Modality, Tokens
 TOWERS = {Modality.IMAGE: "image", Modality.AUDIO: "audio", Modality.CT: "ct", Modality.POINTCLOUD: "pointcloud"}
 
 
-def encode(item: Item) -> Tokens | None:
-    """The item's tokens in the shared space; None for documents (their passages are embedded
-    by the text tower when a question is asked)."""
+def features(item: Item) -> tuple[str, np.ndarray, list] | None:
+    """(tower name, features before projection, one locator per token); None for documents."""
     import importlib
-
-    import torch
-
-    from r1mm.latent.align import projectors
 
     name = TOWERS.get(item.modality)
     if name is None:
         return None
-    features, locators = importlib.import_module(f"r1mm.encoders.{name}").features(item)
+    feats, locators = importlib.import_module(f"r1mm.encoders.{name}").features(item)
+    return name, np.asarray(feats, np.float32), locators
+
+
+def encode(item: Item, projectors: dict | None = None) -> Tokens | None:
+    """The item's tokens in the shared space; None for documents (their passages are embedded
+    by the text tower when a question is asked). ``projectors`` (tower name -> Projector)
+    replaces the cached ones for the towers it names, e.g. a fine-tune's."""
+    import torch
+
+    from r1mm.latent.align import projectors as cached
+
+    found = features(item)
+    if found is None:
+        return None
+    name, feats, locators = found
+    projector = (projectors or {}).get(name) or cached()[name]
     with torch.inference_mode():
-        latent = projectors()[name](torch.from_numpy(np.asarray(features, np.float32)))
+        latent = projector(torch.from_numpy(feats))
     return Tokens(latent, locators)
