@@ -69,3 +69,13 @@ def test_bench_projectors_small_run():
         words = part["users_words"]
         assert words["after"]["similarity"] > words["before"]["similarity"] + 0.1, words
         assert words["after"]["hit_rate"] >= words["before"]["hit_rate"], words
+
+
+def test_bench_answers_small_run():
+    """The built decoder's answers about a CT series and a plate: those kept are right."""
+    from r1mm.bench import answers
+
+    result = answers.run(cases=1)
+    assert result["questions"] == 6
+    assert result["kept_wrong"] == 0, result
+    assert result["kept"] >= 3 and result["shown_right_share"] == 1.0, result

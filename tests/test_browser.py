@@ -135,6 +135,14 @@ def test_the_decoder_writes_the_answer_and_the_model_lab_shows_its_routing(app_u
     page.get_by_text(re.compile(r"r1-gemma3-270m-moe64.* ms")).first.wait_for()
     page.get_by_text("[E1] quarterly_report.pdf, page 2, table 1", exact=False).first.wait_for()
     page.screenshot(path=str(tmp_path / "workspace.png"), full_page=True)
+    # With point-cloud findings the decoder's sentence cites nothing; the id of the line holding its
+    # number is added, and the decoder's answer is shown (the caption names it, not "findings only").
+    page.locator("input[type=file]").first.set_input_files([str(samples / "plate_scan.ply")])
+    _wait_ready(page, "plate_scan.ply")
+    _ask(page, "How deep is the deepest dent?")
+    page.get_by_text(re.compile(r"^r1-gemma3-270m-moe64 · \d+ ms")).first.wait_for()
+    page.get_by_text(re.compile(r"The deepest dent is 1\.\d+ mm deep\. \[E\d\]")).first.wait_for()
+    page.screenshot(path=str(tmp_path / "workspace_dent.png"), full_page=True)
     page.goto(app_url + "/Model_lab")
     page.get_by_text("Which experts fired, per layer").wait_for()
     page.get_by_text("Routed experts per token").wait_for()
