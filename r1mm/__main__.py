@@ -140,7 +140,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from r1mm.serve import serve
 
-    serve(Path(args.root), host=args.host, port=args.port)
+    serve(Path(args.root), host=args.host, port=args.port, model=args.model)
     return 0
 
 
@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--root", default="api-data", help="folder for the per-key workspaces")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--model", metavar="DIR", help="answer with a fine-tune saved by R1Model.save_pretrained")
     serve_model = sub.add_parser("serve-model", help="the R1 decoder alone behind an OpenAI-compatible API "
                                                      "(the backend for R1MM_DECODER_URL)")
     serve_model.add_argument("--model", help="a saved model folder or built decoder name (default: the built decoder)")

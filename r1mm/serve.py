@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from r1mm.errors import IngestError
@@ -45,6 +45,7 @@ class ServerConfig:
     requests_per_minute: int = 120
     max_request_mb: float = 512.0
     price_per_1k_tokens: float = 0.0  # cost estimate shown in /v1/usage, in the operator's currency
+    model: str | None = None  # a fine-tune saved by R1Model.save_pretrained; None: the built decoder
 
     @classmethod
     def from_env(cls, root: Path) -> "ServerConfig":
@@ -131,9 +132,8 @@ def create_app(config: ServerConfig):
         file_ids: list[str] = []
 
     config.root.mkdir(parents=True, exist_ok=True)
-    from r1mm.decoder import default_decoder
-
-    decoder = default_decoder()  # one model for every account; it serialises its own generation
+    # one model for every account; it serialises its own generation
+    decoder, projectors = _model(config.model)
     limiter = RateLimiter(config.requests_per_minute)
     meter = Meter(config.root / "usage.sqlite")
     workspaces: dict[str, Workspace] = {}
@@ -172,7 +172,7 @@ def create_app(config: ServerConfig):
     def workspace_of(name: str) -> Workspace:
         with ws_lock:
             if name not in workspaces:
-                workspaces[name] = Workspace(config.root / "keys" / name, decoder=decoder)
+                workspaces[name] = Workspace(config.root / "keys" / name, decoder=decoder, projectors=projectors)
                 locks[name] = threading.Lock()
             return workspaces[name]
 
@@ -354,7 +354,20 @@ def wait_until_up(url: str, timeout_s: float = 90.0) -> bool:
     return False
 
 
-def serve(root: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+def _model(folder: str | None):
+    """(decoder, projectors): a fine-tune's, or the built decoder's and the cached projectors (None)."""
+    if folder is None:
+        from r1mm.decoder import default_decoder
+
+        return default_decoder(), None
+    from r1mm.sdk import R1Model
+
+    model = R1Model.from_pretrained(folder)
+    return model.decoder, model.projectors
+
+
+def serve(root: Path, host: str = "127.0.0.1", port: int = 8000, model: str | None = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(ServerConfig.from_env(root)), host=host, port=port, log_level="info")
+    config = replace(ServerConfig.from_env(root), model=model)
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info")

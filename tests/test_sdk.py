@@ -180,6 +180,39 @@ def test_finetune_teaches_the_projectors_the_users_words(tiny_dir, tmp_path, cap
     media = [e["locator"]["region"] for e in out["evidence"] if "finding" not in e and e["locator"].get("region")]
     assert media and _holds(media[0], dent), out["evidence"]
 
+    # so does the HTTP API started with the fine-tune, asked through the official client
+    evidence = _ask_over_api(saved, tmp_path, tmp_path / "new" / name, "Where is the gouge?")
+    media = [e["locator"]["region"] for e in evidence if "finding" not in e and e["locator"].get("region")]
+    assert media and _holds(media[0], dent), evidence
+
+
+def _ask_over_api(model_dir, tmp_path, upload, question) -> list[dict]:
+    import os
+    import subprocess
+    import sys
+
+    import openai
+
+    from r1mm.serve import free_port, wait_until_up
+
+    port = free_port()
+    env = {**os.environ, "R1MM_API_KEYS": "team:sk-team-test"}
+    with open(tmp_path / "api.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "r1mm", "serve", "--root", str(tmp_path / "api"),
+                                 "--port", str(port), "--model", str(model_dir)], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        assert wait_until_up(f"http://127.0.0.1:{port}/health"), (tmp_path / "api.log").read_text()[-2000:]
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-team-test", max_retries=0)
+        with open(upload, "rb") as fh:
+            uploaded = client.files.create(file=fh, purpose="assistants")
+        reply = client.chat.completions.create(model="r1mm", extra_body={"file_ids": [uploaded.id]},
+                                               messages=[{"role": "user", "content": question}])
+        return reply.model_extra["evidence"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
 
 def test_differentially_private_finetune_leaves_the_projectors(tiny_dir, tmp_path):
     _plates(tmp_path / "qa", range(10, 12))
