@@ -58,11 +58,11 @@ def test_api_under_50_concurrent_clients_for_60_seconds():
 
 
 def test_bench_projectors_small_run():
-    """The user's words find planted places on held-out files after fine-tuning the projectors (CT and plates)."""
+    """The user's words find planted places on held-out files after fine-tuning the projectors."""
     from r1mm.bench import projectors
 
     result = projectors.run(cases=5)
-    for modality in ("pointcloud", "ct"):
+    for modality in ("pointcloud", "ct", "audio"):
         part = result[modality]
         assert part["questions_grounded"] >= 0.8 * part["train_questions"], part  # answers led to their places
         assert part["training"][modality]["top1_after"] == 1.0

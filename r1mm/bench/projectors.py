@@ -1,14 +1,16 @@
 """Fine-tuning the projectors on a user's own words, scored on files the fine-tune never saw.
 
 A team asks about its media in its own vocabulary: "Where is the gouge?" about scanned plates,
-"Where is the lesion?" about CT series. The projectors were trained on other words ("a dent
-in a flat surface", "a lung nodule"). Each case writes generated files with planted defects
-or nodules and the team's questions. Each answer gives the measurements a person would read
-off: depth and centre, or diameter and lung. ``R1Model.finetune`` trains the projectors on the
-training files (``r1mm.sdk.grounded_questions`` + ``r1mm.latent.tune``). Then, on held-out
-files, media search with the team's question must put first a token that shows the planted
-place: a hit. Only a hit with similarity ≥ 0.5 is offered to the decoder as evidence. Scored
-before and after. The old descriptions are scored too, to show they still work.
+"Where is the lesion?" about CT series, "When does management give the top line?" about calls.
+The projectors were trained on other words ("a dent in a flat surface", "a lung nodule", "a
+speaker stating revenue and profit figures"). Each case writes generated files with something
+planted (a dent, nodules, the figures said on a call) and the team's questions. Each answer
+gives what a person would read off or hear: depth and centre, diameter and lung, the figure as
+it was said. The projectors are trained on the training files as ``R1Model.finetune`` trains
+them (``r1mm.sdk.grounded_questions`` + ``r1mm.latent.tune``). Then, on held-out files, media
+search with the team's question must put first a token that shows the planted place: a hit.
+Only a hit with similarity ≥ 0.5 is offered to the decoder as evidence. Scored before and
+after; the old descriptions are scored too, to show they still work.
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ from r1mm.types import Locator
 
 # (the team's words, the description the projectors were built with)
 QUESTIONS = {"pointcloud": (["Where is the gouge?", "Is there any ding on this part?"], "a dent in a flat surface"),
-             "ct": (["Where is the lesion?", "Is there a growth in the lungs?"], "a lung nodule")}
+             "ct": (["Where is the lesion?", "Is there a growth in the lungs?"], "a lung nodule"),
+             "audio": (["When does management give the top line?", "What was said about the bottom line?"],
+                       "a speaker stating revenue and profit figures")}
 
 
 def _asked(modality: str, name: str, answers: list[str]) -> list[dict]:
@@ -72,7 +76,32 @@ def _ct_series(folder: Path, seeds: range) -> tuple[list[dict], dict[str, list[L
     return rows, truth
 
 
-MAKERS = {"pointcloud": _plates, "ct": _ct_series}
+def _calls(folder: Path, seeds: range) -> tuple[list[dict], dict[str, list[Locator]]]:
+    """Calls spoken by espeak-ng: a welcome, revenue, net income, risks; the team's answers give the
+    figures as they were said, and the truth is the stretch where revenue and net income are spoken."""
+    from r1mm.bench.finance import spoken_amount
+    from r1mm.samples import write_call_audio
+
+    rows, truth = [], {}
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        revenue = float(rng.uniform(200, 5000))
+        net = revenue * float(rng.uniform(0.05, 0.2))
+        said = {k: spoken_amount(v, "USD millions") for k, v in (("revenue", revenue), ("net", net))}
+        name = f"call{seed}.wav"
+        turns = write_call_audio(folder / name, [
+            ("Operator", "Good morning everyone, and thank you for joining our quarterly results call."),
+            ("CEO", f"Revenue for the quarter was {said['revenue']} dollars."),
+            ("CFO", f"Net income for the quarter was {said['net']} dollars."),
+            ("CFO", "We see pricing pressure and supply constraints as risks for next year.")],
+            words_per_minute=160)
+        truth[name] = [Locator(name, start_s=t["start_s"], end_s=t["end_s"]) for t in turns[1:3]]
+        rows += _asked("audio", name, [f"The top line was {said['revenue']} dollars.",
+                                       f"The bottom line was {said['net']} dollars."])
+    return rows, truth
+
+
+MAKERS = {"pointcloud": _plates, "ct": _ct_series, "audio": _calls}
 
 
 def _score(folder: Path, truth: dict[str, list[Locator]], questions: list[str], projectors) -> dict:
