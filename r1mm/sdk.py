@@ -183,12 +183,15 @@ def grounded_questions(examples: list[QAExample], projectors: dict | None = None
 
 
 def cite(answer: str, evidence) -> str:
-    """The answer with an evidence id before its final full stop, unless it already cites one."""
+    """The answer with an evidence id before its final full stop, unless it already cites one: the
+    evidence holding its numbers, else the one sharing most of them (people round), else the first."""
     from r1mm.decoder.grounded import _CITATION, evidence_holding_numbers
+    from r1mm.latent.tune import most_numbers_shared
 
     if _CITATION.search(answer) or not evidence:
         return answer
-    source = evidence_holding_numbers(answer, "", evidence) or evidence[0]
+    closest = most_numbers_shared(answer, [e.text for e in evidence])
+    source = evidence_holding_numbers(answer, "", evidence) or evidence[0 if closest is None else closest]
     body = answer.rstrip()
     end = "." if body.endswith(".") else ""
     return f"{body.rstrip('.')} [{source.id}]{end}"

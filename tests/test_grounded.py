@@ -29,6 +29,17 @@ def test_unsupported_answers_are_refused_with_the_reason(answer, reason):
     assert reason in check_grounding(answer, "What was revenue?", EVIDENCE)
 
 
+@pytest.mark.parametrize("written, exact, ok", [
+    ("84.8", "84.81", True), ("1285", "1284.6", True), ("1.69", "1.689", True), ("20.1", "20.09", True),
+    ("1.68", "1.689", False),   # truncated, not rounded: a fine-tune that learned to "round" did this
+    ("20.0", "20.09", False), ("1", "1.4", False),  # one significant digit could stand for anything
+    ("84.81", "84.8", False),   # more digits than the evidence has
+])
+def test_a_number_may_be_the_evidence_correctly_rounded(written, exact, ok):
+    evidence = [Evidence("E1", f"A dent centred at x {exact} mm.", Locator(source="p.ply"))]
+    assert (check_grounding(f"The dent is at x {written} mm [E1].", "Where is the dent?", evidence) is None) is ok
+
+
 def test_numbers_from_the_question_may_be_repeated():
     assert check_grounding("In Q3 2026 revenue was 1,284.5 USD millions [E1].", "Revenue in Q3 2026?",
                            EVIDENCE) is None

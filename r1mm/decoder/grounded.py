@@ -3,7 +3,8 @@
 The decoder sees the question and the evidence lines ([E1] …), plus the latent tokens of the
 files' encoders when a projector is given, and writes a short answer citing evidence ids.
 Before the answer is shown as the decoder's, every number in it must appear in the evidence
-it cites (or in the question), on the same side (left/right) and with the same unit as there,
+it cites (or in the question), as written or correctly rounded to at least 3 significant digits,
+on the same side (left/right) and with the same unit as there,
 and every cited id must exist; otherwise the caller falls back to the findings-only answer and
 says why. A 270M model paraphrases well and copies numbers
 well, but this check is what lets a user trust the numbers.
@@ -52,13 +53,36 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
 
+def _rounds_to(written: str, exact: str) -> bool:
+    """``written`` is ``exact`` correctly rounded (half up) and keeps at least 3 significant digits:
+    84.8 for 84.81 and 1,285 for 1,284.6 pass; 1.68 for 1.689, and 1 for 1.4, do not."""
+    from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+    try:
+        w, e = Decimal(written), Decimal(exact)
+    except InvalidOperation:
+        return False
+    if w == e:
+        return True
+    digits = written.replace(".", "").lstrip("0")
+    places = -w.as_tuple().exponent
+    return len(digits) >= 3 and places < -e.as_tuple().exponent and e.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP) == w
+
+
+def _standing_for(written: str, supported: set[str]) -> str | None:
+    """The supported number ``written`` states: itself, or the one it correctly rounds."""
+    if written in supported:
+        return written
+    return next((n for n in sorted(supported) if _rounds_to(written, n)), None)
+
+
 def evidence_holding_numbers(answer: str, question: str, evidence: list[Evidence]) -> Evidence | None:
     """The first evidence line holding every number the answer states beyond the question's; None
     when the answer states none, or no line holds them all."""
     wanted = _numbers(_CITATION.sub("", answer)) - _numbers(question)
     if not wanted:
         return None
-    return next((e for e in evidence if wanted <= _numbers(e.text)), None)
+    return next((e for e in evidence if all(_standing_for(n, _numbers(e.text)) for n in wanted)), None)
 
 
 def _claims(text: str) -> list[tuple[str, str | None, str | None]]:
@@ -84,7 +108,7 @@ def _misplaced(answer: str, cited: list[Evidence]) -> str | None:
         for number, side, unit in _claims(e.text):
             where.setdefault(number, []).append((side, unit))
     for number, side, unit in _claims(answer):
-        places = where.get(number)
+        places = where.get(_standing_for(number, set(where)) or number)
         if not places:
             continue  # from the question
         sides = {s for s, _ in places}
@@ -110,7 +134,7 @@ def check_grounding(answer: str, question: str, evidence: list[Evidence]) -> str
     if unknown:
         return f"the decoder cited evidence that does not exist ({', '.join(unknown)})"
     supported = _numbers(question).union(*(_numbers(e.text) for e in evidence if e.id in cited))
-    unsupported = sorted(_numbers(_CITATION.sub("", answer)) - supported)
+    unsupported = sorted(n for n in _numbers(_CITATION.sub("", answer)) if _standing_for(n, supported) is None)
     if unsupported:
         return f"the decoder wrote numbers not in the cited evidence ({', '.join(unsupported)})"
     return _misplaced(answer, [e for e in evidence if e.id in cited])

@@ -51,28 +51,34 @@ class TowerReport:
 
 # ---- where an answer points -----------------------------------------------------------------
 
-def _numbers(text: str) -> list[float]:
+def _values(text: str) -> list[float]:
     return [float(n.replace(",", "")) for n in _NUMBER.findall(text) if n.replace(",", "").strip("-")]
+
+
+def most_numbers_shared(answer: str, texts: list[str]) -> int | None:
+    """Index of the text sharing most of the answer's numbers (within 2%: people round, and measure
+    a little differently); None when the answer has no numbers or no text shares one."""
+    wanted = _values(_CITED.sub("", answer))
+
+    def shared(text: str) -> int:
+        have = _values(text)
+        return sum(any(abs(w - h) <= max(0.02 * abs(h), 0.005) for h in have) for w in wanted)
+
+    scores = [shared(t) for t in texts] if wanted else []
+    best = max(range(len(scores)), key=scores.__getitem__, default=None)
+    return best if best is not None and scores[best] > 0 else None
 
 
 def answer_place(answer: str, evidence: list[Evidence], findings: list[Finding]) -> Locator | None:
     """Where an answer points: the evidence it cites, else the evidence or finding sharing most of
-    its numbers (within 2%: people round, and measure a little differently); None when nothing does."""
+    its numbers; None when nothing does."""
     cited = _CITED.findall(answer)
     by_id = {e.id: e for e in evidence}
     if cited and cited[0] in by_id:
         return by_id[cited[0]].locator
-    wanted = _numbers(_CITED.sub("", answer))
-    if not wanted:
-        return None
-
-    def shared(text: str) -> int:
-        have = _numbers(text)
-        return sum(any(abs(w - h) <= max(0.02 * abs(h), 0.005) for h in have) for w in wanted)
-
     candidates = [(e.text, e.locator) for e in evidence] + [(f.text, f.locator) for f in findings]
-    score, place = max(((shared(text), loc) for text, loc in candidates), key=lambda c: c[0], default=(0, None))
-    return place if score > 0 else None
+    best = most_numbers_shared(answer, [text for text, _ in candidates])
+    return None if best is None else candidates[best][1]
 
 
 def _interval_share(a0: float, a1: float, b0: float, b1: float, tol: float) -> float:
