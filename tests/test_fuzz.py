@@ -29,7 +29,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"
 
 EXAMPLES = int(os.environ.get("R1MM_FUZZ_EXAMPLES", "10000"))
 SECONDS_PER_INPUT = 20
-MEMORY_CAP = 6 << 30  # bytes of address space: a loader that tries to allocate more fails cleanly
+# bytes of address space a loader may add: one that tries to allocate more fails cleanly
+MEMORY_HEADROOM = 6 << 30
 LIMITS = Limits(max_file_mb=64, max_unzipped_mb=256, max_points=2_000_000, max_audio_s=600,
                 max_image_pixels=50_000_000, max_ct_slices=500, max_pdf_pages=50)
 
@@ -100,10 +101,18 @@ def _alarm(signum, frame):
     raise _Timeout
 
 
+def _address_space() -> int:
+    """Bytes of address space this process maps now (models loaded by earlier tests included)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[0])
+    return pages * resource.getpagesize()
+
+
 @pytest.fixture(autouse=True)
 def memory_cap():
+    # Above what is mapped already: a cap below it leaves no room even to grow the stack (SIGSEGV).
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, hard))
+    cap = _address_space() + MEMORY_HEADROOM
+    resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
     previous = signal.signal(signal.SIGALRM, _alarm)
     yield
     signal.signal(signal.SIGALRM, previous)
