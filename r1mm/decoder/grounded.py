@@ -4,10 +4,9 @@ The decoder sees the question and the evidence lines ([E1] …), plus the latent
 files' encoders when a projector is given, and writes a short answer citing evidence ids.
 Before the answer is shown as the decoder's, every number in it must appear in the evidence
 it cites (or in the question), as written or correctly rounded to at least 3 significant digits,
-on the same side (left/right) and with the same unit as there,
-and every cited id must exist; otherwise the caller falls back to the findings-only answer and
-says why. A 270M model paraphrases well and copies numbers
-well, but this check is what lets a user trust the numbers.
+on the same side (left/right) and with the same unit as there, and every cited id must exist;
+otherwise the caller falls back to the findings-only answer and says why. A 270M model
+paraphrases well and copies numbers well, but this check is what lets a user trust the numbers.
 """
 from __future__ import annotations
 
@@ -66,7 +65,9 @@ def _rounds_to(written: str, exact: str) -> bool:
         return True
     digits = written.replace(".", "").lstrip("0")
     places = -w.as_tuple().exponent
-    return len(digits) >= 3 and places < -e.as_tuple().exponent and e.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP) == w
+    if len(digits) < 3 or places >= -e.as_tuple().exponent:
+        return False
+    return e.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP) == w
 
 
 def _standing_for(written: str, supported: set[str]) -> str | None:
