@@ -6,9 +6,17 @@ split into experts, how tokens are routed, and how much KV memory long contexts 
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from transformers import Gemma3TextConfig
 
 ROUTING_MODES = ("dense", "top_k", "adaptive")
+
+
+def cache_dir() -> Path:
+    """Where models built or assembled on first use are kept: ``$R1MM_CACHE``, else ~/.cache/r1mm."""
+    return Path(os.environ.get("R1MM_CACHE", Path.home() / ".cache" / "r1mm"))
 
 
 class R1Config(Gemma3TextConfig):

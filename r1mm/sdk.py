@@ -185,10 +185,10 @@ def grounded_questions(examples: list[QAExample], projectors: dict | None = None
 def cite(answer: str, evidence) -> str:
     """The answer with an evidence id before its final full stop, unless it already cites one: the
     evidence holding its numbers, else the one sharing most of them (people round), else the first."""
-    from r1mm.decoder.grounded import _CITATION, evidence_holding_numbers
+    from r1mm.decoder.grounded import CITATION, evidence_holding_numbers
     from r1mm.latent.tune import most_numbers_shared
 
-    if _CITATION.search(answer) or not evidence:
+    if CITATION.search(answer) or not evidence:
         return answer
     closest = most_numbers_shared(answer, [e.text for e in evidence])
     source = evidence_holding_numbers(answer, "", evidence) or evidence[0 if closest is None else closest]
@@ -220,7 +220,7 @@ class R1Model:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         import r1mm.decoder.model  # noqa: F401  registers R1Config with the Auto classes
-        from r1mm.decoder.build import DEFAULT_NAME, build, decoder_dir
+        from r1mm.decoder.build import DEFAULT_NAME, build, decoder_dir, is_built
 
         target = Path(path) if path is not None else None
         if target is not None and (target / MANIFEST).exists():
@@ -233,7 +233,7 @@ class R1Model:
             if "/" in name or "\\" in name:
                 raise R1Error(f"{name}: no such model folder")
             folder = decoder_dir(name)
-            if not (folder / "config.json").exists():
+            if not is_built(name):
                 build(name, progress=log.info)
             base = name
         else:
@@ -475,7 +475,7 @@ class R1Model:
 
 
 def _default_checkpoint_dir(model: R1Model, pairs, settings: dict) -> Path:
-    from r1mm.analysis.asr import cache_dir
+    from r1mm.config import cache_dir
 
     digest = hashlib.sha256(json.dumps([model.base, model.name, pairs, settings], sort_keys=True).encode())
     return cache_dir() / "finetune" / digest.hexdigest()[:16]

@@ -145,3 +145,125 @@ def test_a_draft_without_an_id_is_cited_to_the_line_holding_its_numbers(tiny_dec
     stream = ws.ask_stream("How deep is the deepest dent?")
     list(stream)
     assert "mm²" in stream.replaced and stream.answer.model.startswith("findings only")
+
+
+# ---- what the question asks for must be in the draft (drafts a freshly built decoder wrote) ----
+
+def _answering(*lines):
+    """Evidence as the findings answer gives it: findings chosen for the question, score 1.0."""
+    from r1mm.types import Finding
+
+    return [Evidence(f"E{i}", text, Locator(source="s"), 1.0, Finding(kind, value, unit, text, Locator(source="s")))
+            for i, (kind, value, unit, text) in enumerate(lines, start=1)]
+
+
+COUNT = _answering(("ct.nodule_count", 2, "nodules", "2 lung nodules found (1 in the right lung, 1 in the left); "
+                                                        "candidates under 3 mm are not reported."))
+LARGEST = _answering(("ct.nodule", 15.0, "mm", "Nodule 1 in the right lung: 15.0 mm diameter (longest axial 16.0 mm), "
+                                               "volume 1765 mm³, mean 30 HU, slices 30–36."))
+THICKNESS = _answering(("ct.slice_thickness", 5.0, "mm", "Slice thickness is 5 mm (slice spacing 5 mm)."))
+CLAIMS = _answering(
+    ("finance.claim_check", {"verdict": "disagrees", "metric": "revenue", "said": "revenue grew 18%"}, None,
+     "Claim “revenue grew 18%” (0:12–0:15) disagrees: the report shows Revenue changed +10.0% (+8.0 USD millions) "
+     "from Q2 2025 (80.0) to Q2 2026 (88.0) (page 2); difference +8.0 points."),
+    ("finance.change", 10.0, "%", "Revenue changed +10.0% (+8.0 USD millions) from Q2 2025 (80.0) to Q2 2026 (88.0)."))
+
+
+@pytest.mark.parametrize("question, answer, evidence, reason", [
+    ("How many nodules are in the lungs?", "1 in the right lung, 1 in the left [E1].", COUNT, "left out 2"),
+    ("How large is the largest nodule and in which lung?",
+     "Large lung nodule: 15.0 mm, 1765 mm³, 30 HU, 30–36 [E1].", LARGEST, "did not say which side"),
+    ("How large is the largest nodule and in which lung is it?",
+     "The largest lung nodule, in mm, is 15.0 mm, in diameter, and in which lung is it? [E1]", LARGEST,
+     "restated the question"),
+    ("How large is the largest nodule?", "The largest nodule in the right lung is 15.0 mm, in diameter, in the "
+     "largest lung, in the largest lung, in the largest lung, in the [E1]", LARGEST, "repeated a phrase"),
+    ("How large is the largest nodule?", "The largest nodule in the right lung is 15.0 mm across and the [E1]",
+     LARGEST, "stops mid-sentence"),
+    ("How large is the largest nodule?", "It is 15.0 mm in the right lung, in the largest lung, in the largest lung "
+     "[E1].", LARGEST, "repeated a phrase"),
+    ("What is the patient's name and the slice thickness?", "The patient's name and the slice thickness are [E1].",
+     THICKNESS, "left out 5"),
+    ("How large is the largest nodule?", "The largest nodule measures 15.0 across, in the right lung [E1].", LARGEST,
+     "without its unit (mm)"),
+    ("Do the figures stated on the call match the report?",
+     "Yes, the report shows that revenue grew +10.0% [E2].", CLAIMS, "the findings answer no"),
+    ("By what percent did revenue change?", "Revenue change in Q2 2026 was 88.0% compared with Q2 2025 [E2].",
+     CLAIMS, "88.0%"),
+    ("What was the revenue change in Q2 2026?", "Revenue changed +10.0% [E2].", CLAIMS, "left out the period"),
+    ("Is the largest nodule in the right lung?", "The largest nodule is 15.0 mm in the right lung [E1].", LARGEST,
+     "does not open with it"),
+    ("What is the slice thickness?", "Yes, slice thickness is 5 mm [E1].", THICKNESS, "do not settle"),
+])
+def test_a_draft_that_leaves_out_or_garbles_what_was_asked_is_refused(question, answer, evidence, reason):
+    assert reason in (check_grounding(answer, question, evidence) or "kept")
+
+
+@pytest.mark.parametrize("question, answer, evidence", [
+    ("How many nodules are in the lungs?", "There are 2 lung nodules, 1 in the right lung and 1 in the left [E1].",
+     COUNT),
+    ("How many nodules are in the lungs?", "Two nodules were found, one in each lung [E1].", COUNT),
+    ("How large is the largest nodule and in which lung?", "The largest nodule, in the right lung, is 15.0 mm "
+     "across [E1].", LARGEST),
+    ("Is the largest nodule in the right lung?", "Yes, nodule 1 is in the right lung and measures 15 mm [E1].",
+     LARGEST),
+    ("Do the figures stated on the call match the report?", "No, the call said revenue grew 18% but the report "
+     "shows +10.0% [E1][E2].", CLAIMS),
+    ("What is the slice thickness?", "Slice thickness is 5 mm [E1].", THICKNESS),
+])
+def test_a_draft_that_answers_what_was_asked_is_kept(question, answer, evidence):
+    assert check_grounding(answer, question, evidence) is None
+
+
+@pytest.mark.parametrize("question, verdict", [
+    ("Do the figures stated on the call match the report?", "No"),
+    ("Does the call contradict the report?", "Yes"),
+    ("Is what management said consistent with the report? Answer yes or no.", "No"),
+    ("Did revenue grow?", "Yes"),
+    ("Did revenue decline?", "No"),
+    ("How did revenue change?", None),
+])
+def test_yes_or_no_is_decided_by_the_findings(question, verdict):
+    from r1mm.decoder.verdict import decide
+
+    assert decide(question, [e.finding for e in CLAIMS]) == verdict
+
+
+@pytest.mark.parametrize("question, verdict", [
+    ("Are there any nodules?", "Yes"), ("Is the largest nodule in the left lung?", "No"),
+    ("Is the largest nodule larger than 10 mm?", "Yes"), ("Is the largest nodule smaller than 10 mm?", "No"),
+    ("Is the largest nodule in the right lung and over 20 mm?", "No"), ("Which lung is it in?", None),
+])
+def test_yes_or_no_about_a_nodule(question, verdict):
+    from r1mm.decoder.verdict import decide
+
+    assert decide(question, [e.finding for e in LARGEST]) == verdict
+
+
+def test_the_findings_answer_opens_with_the_verdict():
+    from r1mm.decoder.extractive import answer_from_findings
+
+    claims = [e.finding for e in CLAIMS]
+    claims[0].locator = Locator(source="call.wav", start_s=12.0, end_s=15.0)
+    answer = answer_from_findings("Do the figures on the call match the report?", claims, lambda: [])
+    assert answer.text.startswith("No. From the measured findings")
+    answer = answer_from_findings("How many nodules are there?", [e.finding for e in COUNT], lambda: [])
+    assert answer.text.startswith("From the measured findings")
+
+
+def test_generation_stops_at_the_end_of_the_first_sentence():
+    from r1mm.decoder.grounded import _SENTENCE_END
+
+    assert _SENTENCE_END.match("Revenue was 52.3 USD millions [E1]. The") .group(1) == \
+        "Revenue was 52.3 USD millions [E1]."
+    assert _SENTENCE_END.match("Revenue was 52.3 USD millions. [E1] It").group(1) == "Revenue was 52.3 USD millions. [E1]"
+    assert _SENTENCE_END.match("Revenue was 52.") is None and _SENTENCE_END.match("Revenue was 52.3 USD") is None
+    assert _SENTENCE_END.match("It is 5 mm. [") is None  # a citation may still follow
+
+
+def test_generation_never_repeats_a_run_of_tokens():
+    from r1mm.decoder.grounded import _ban_repeats
+
+    generated = [5, 6, 7, 8, 9, 5, 6, 7, 8]
+    logits = _ban_repeats(torch.zeros(1, 12), generated, 5)
+    assert logits[0, 9] == float("-inf") and torch.isfinite(logits[0, :9]).all()

@@ -82,10 +82,27 @@ def test_workspace_answers_the_analyst_questions(samples, truth):
     ("Operating income declined 4 percent.", [("operating income", "change", -4.0, "%")]),
     ("Net sales reached $1.2 billion in 2026.", [("revenue", "level", 1.2, "USD billions")]),
     ("We hired 300 engineers in 2026.", []),
+    # metric names the recognizer got slightly wrong still count
+    ("Let income came at $72 million.", [("net income", "level", 72.0, "USD millions")]),
+    ("Net in come was 72 million dollars.", [("net income", "level", 72.0, "USD millions")]),
+    ("Gross prophet reached $40 million.", [("gross profit", "level", 40.0, "USD millions")]),
+    ("Revenue rose to $88 million and let income came in at $72 million.",
+     [("revenue", "level", 88.0, "USD millions"), ("net income", "level", 72.0, "USD millions")]),
+    # but a word that only shares some letters does not
+    ("The income of the region grew by $3 million.", []),
 ])
 def test_claims_in(text, expected):
     got = [(c["metric"], c["kind"], c["value"], c["unit"]) for c in claims_in(text)]
     assert got == expected
+
+
+def test_a_misheard_metric_name_is_still_checked_and_said_so():
+    figure = Finding("finance.figure", 52.3, "USD millions", "Net income (Q2 2026): 52.3 USD millions.",
+                     Locator("r.pdf", page=2, table=1, cell=(5, 1)))
+    (claim,) = claims_in("Let income came at $72 million.")
+    (check,) = cross_check([figure, Finding("finance.claim", claim, claim["unit"], "…",
+                                            Locator("c.wav", start_s=1.0, end_s=2.0))])
+    assert check.value["verdict"] == "disagrees" and "heard as “Let income”" in check.text
 
 
 def test_cross_check_converts_scales():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from r1mm.config import cache_dir
 from r1mm.errors import R1Error
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,6 @@ class Utterance:
     start_s: float
     end_s: float
     words: tuple[Word, ...]
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("R1MM_CACHE", Path.home() / ".cache" / "r1mm"))
 
 
 def model_dir() -> Path:

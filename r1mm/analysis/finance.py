@@ -155,14 +155,65 @@ def canonical_metric(name: str) -> str | None:
     return list(METRICS)[int(m.lastgroup[1:])]
 
 
-def claims_in(text: str) -> list[dict]:
+# How metrics are said on a call, for matching names the recognizer got slightly wrong ("let income",
+# "net in come", "gross prophet"): a run of words that spells nearly the same letters counts.
+SPOKEN_METRICS: dict[str, list[str]] = {
+    "operating income": ["operating income", "operating profit"],
+    "operating expenses": ["operating expenses"],
+    "cost of revenue": ["cost of revenue", "cost of sales"],
+    "gross profit": ["gross profit"],
+    "eps": ["earnings per share"],
+    "net income": ["net income", "net profit", "net earnings"],
+    "revenue": ["revenue", "top line"],
+}
+FUZZY_METRIC = 0.85  # letter similarity (difflib ratio); "let income" is 0.89, "the income" 0.78
+
+
+def misheard_metrics(sentence: str, taken: list[tuple[int, int]] = ()) -> list[tuple[int, str, str]]:
+    """(position, metric, words heard) for metric names heard slightly wrong, outside ``taken`` spans."""
+    from difflib import SequenceMatcher
+
+    words = list(re.finditer(r"[A-Za-z]+", sentence))
+    best: dict[tuple[int, int], tuple[float, str]] = {}
+    for metric, forms in SPOKEN_METRICS.items():
+        for form in forms:
+            target, size = form.replace(" ", ""), form.count(" ") + 1
+            for n in (size, size + 1):  # one more word: a name split in two ("net in come")
+                for k in range(len(words) - n + 1):
+                    start, end = words[k].start(), words[k + n - 1].end()
+                    if any(s < end and start < e for s, e in taken):
+                        continue
+                    heard = _sounds("".join(w.group().lower() for w in words[k:k + n]))
+                    ratio = SequenceMatcher(None, heard, _sounds(target)).ratio()
+                    if ratio >= FUZZY_METRIC and ratio > best.get((start, end), (0.0, ""))[0]:
+                        best[(start, end)] = (ratio, metric)
+    chosen: list[tuple[int, int, str]] = []
+    for (start, end), (_, metric) in sorted(best.items(), key=lambda kv: -kv[1][0]):
+        if not any(s < end and start < e for s, e, _ in chosen):
+            chosen.append((start, end, metric))
+    return sorted((start, metric, sentence[start:end]) for start, end, metric in chosen)
+
+
+def _sounds(letters: str) -> str:
+    """Letters as they sound, roughly: "prophet" and "profit" come closer."""
+    letters = letters.replace("ph", "f").replace("ck", "k").replace("qu", "kw")
+    return re.sub(r"(.)\1+", r"\1", letters)
+
+
+def claims_in(text: str, misheard: bool = True) -> list[dict]:
     """Figures stated in a sentence: {'metric', 'kind' (level|change), 'value', 'unit', 'said'}.
 
-    A number belongs to the nearest metric named before it in the same sentence.
+    A number belongs to the nearest metric named before it in the same sentence. A metric name
+    the recognizer got slightly wrong still counts (unless ``misheard`` is False), and the claim
+    keeps what was heard (``heard_as``).
     """
     claims = []
     for sentence in re.split(r"(?<=[.!?])\s+", text):
-        metrics = [(m.start(), canonical_metric(m.group(0))) for m in _METRIC_RE.finditer(sentence)]
+        exact = list(_METRIC_RE.finditer(sentence))
+        fuzzy = misheard_metrics(sentence, [(m.start(), m.end()) for m in exact]) if misheard else []
+        heard_as = {start: words for start, _, words in fuzzy}
+        metrics = sorted([(m.start(), canonical_metric(m.group(0))) for m in exact]
+                         + [(start, metric) for start, metric, _ in fuzzy])
         if not metrics:
             continue
         for a in _AMOUNT_RE.finditer(sentence):
@@ -171,19 +222,23 @@ def claims_in(text: str) -> list[dict]:
             if not scale and not a.group("dollar") and not a.group("currency"):
                 continue  # a bare number: a year, a quarter, a count
             before = [m for m in metrics if m[0] < a.start()]
-            metric = (before[-1] if before else metrics[0])[1]
+            metric_at, metric = before[-1] if before else metrics[0]
             said = sentence[max(0, (before[-1][0] if before else 0)): a.end()].strip()
             if scale in ("%", "percent"):
                 between = sentence[(before[-1][0] if before else 0): a.end()]
                 value = -value if _DOWN.search(between) else value
                 claims.append({"metric": metric, "kind": "change", "value": value, "unit": "%",
                                "decimals": _decimals(a.group("num")), "said": said})
+                if metric_at in heard_as:
+                    claims[-1]["heard_as"] = heard_as[metric_at]
             else:
                 currency = _CURRENCY_WORDS.get((a.group("dollar") or "").lower()) or \
                     {"d": "USD", "e": "EUR", "p": "GBP"}.get((a.group("currency") or "d")[0].lower(), "USD")
                 unit = f"{currency} {scale}s" if scale else currency
                 claims.append({"metric": metric, "kind": "level", "value": value, "unit": unit,
                                "decimals": _decimals(a.group("num")), "said": said})
+                if metric_at in heard_as:
+                    claims[-1]["heard_as"] = heard_as[metric_at]
     return claims
 
 
@@ -251,15 +306,15 @@ def cross_check(findings: list[Finding]) -> list[Finding]:
             verdict, diff = _judge(claim, claim, figure)
             again = claim.get("heard_again")
             second = _judge(claim, again, figure) if again else None
-            heard = ""
+            heard = f"; the metric was heard as “{claim['heard_as']}”" if claim.get("heard_as") else ""
             if second and second[0] != verdict:
                 # the recognizers heard different figures: believe the hearing that matches the report,
                 # else the plausible one (within 20× of the report)
                 if second[0] == "agrees" or verdict == "check the recording":
-                    heard = f"; first heard as “{claim['said']}”, heard again as “{again['said']}”"
+                    heard += f"; first heard as “{claim['said']}”, heard again as “{again['said']}”"
                     verdict, diff = second
                 elif verdict == "agrees":
-                    heard = f"; heard again as “{again['said']}”"
+                    heard += f"; heard again as “{again['said']}”"
             unit = "points" if claim["kind"] == "change" else figure.unit
             detail = (f"the report shows {figure.text.rstrip('.')} ({figure.locator.describe()}); "
                       f"difference {diff:+,.1f} {unit}{heard}")

@@ -1,32 +1,61 @@
-"""Who writes the answers about CT series and scanned parts: the R1 decoder or the findings.
+"""Who writes the answers, the R1 decoder or the findings, and can the user trust what is shown?
 
-Generated CT phantoms (1–4 nodules) and plates with a dent, asked what a clinician or an engineer
-asks. For each question the built decoder writes a draft from the findings. The grounding check
-keeps it (as written, or with the id of the one evidence line holding its numbers) or refuses
-it with a reason, and then the findings answer is shown. Each kept answer is scored against the
-planted truth. The number that matters most is "kept and wrong": it must stay 0.
+Generated CT phantoms (1–4 nodules), plates with a dent, and quarterly reports with an earnings
+call (some figures misstated on the call), asked the ways clinicians, engineers and analysts ask:
+totals, sizes with and without "and in which lung", yes/no questions that expect "Yes" or "No"
+first, periods and last year, percent changes, margins, whether the call matches the report. For
+each question the same workspace answers twice in one run: from the findings alone, and with the
+decoder writing a draft that the grounding check keeps or refuses (then the findings answer is
+shown). Each shown answer is scored against the planted truth.
+
+Goals: the decoder's "kept and wrong" stays 0, and "shown right" with the decoder is at least the
+findings-only "shown right".
 """
 from __future__ import annotations
 
 import collections
+import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from r1mm.decoder.grounded import CITATION, numbers_in
 
-def _has(text: str, value: float, tolerance: float) -> bool:
-    from r1mm.decoder.grounded import _CITATION, _numbers
-
-    return any(abs(float(n) - value) <= tolerance for n in _numbers(_CITATION.sub("", text)))
-
-
-def _side_ok(text: str, side: str) -> bool:
-    other = "left" if side == "right" else "right"
-    return f"{other} lung" not in text.lower()
+Check = Callable[[str], bool]
+Question = tuple[str, Check]
 
 
-def _ct_questions(seed: int, folder: Path):
+# ---- how a shown answer is scored ------------------------------------------------------------
+
+def has(value: float, tolerance: float) -> Check:
+    """The answer states ``value`` (within ``tolerance``), ignoring evidence ids."""
+    return lambda t: any(abs(float(n) - abs(value)) <= tolerance for n in numbers_in(CITATION.sub("", t)))
+
+
+def side(right_side: str) -> Check:
+    """The answer names the right side, and never the other one."""
+    other = "left" if right_side == "right" else "right"
+    return lambda t: right_side in t.lower() and other not in t.lower()
+
+
+def not_other_side(right_side: str) -> Check:
+    other = "left" if right_side == "right" else "right"
+    return lambda t: f"{other} lung" not in t.lower() or f"{right_side} lung" in t.lower()
+
+
+def opens_with(word: str) -> Check:
+    return lambda t: re.match(rf"\W*{word}\b", t, re.IGNORECASE) is not None
+
+
+def every(*checks: Check) -> Check:
+    return lambda t: all(c(t) for c in checks)
+
+
+# ---- cases -----------------------------------------------------------------------------------
+
+def ct_case(seed: int, folder: Path) -> tuple[Path, list[Question]]:
     from r1mm.bench.ct import _side, make_case
     from r1mm.samples import phantom_volume, write_dicom_series
 
@@ -37,16 +66,30 @@ def _ct_questions(seed: int, folder: Path):
     ph = case.phantom
     write_dicom_series(phantom_volume(ph), ph.spacing_mm, folder, seed=seed, patient_id=f"P{seed}")
     largest = max(ph.nodules, key=lambda n: n.diameter_mm)
+    where = _side(ph, largest)
+    other = "left" if where == "right" else "right"
+    limit = 10.0 if abs(largest.diameter_mm - 10.0) > 1.0 else 20.0
+    count = has(len(ph.nodules), 0)
     return folder, [
-        ("How many nodules are in the lungs?", lambda t: _has(t, len(ph.nodules), 0)),
+        ("How many nodules are in the lungs?", count),
+        ("How many lung nodules are there in total?", count),
+        ("What is the total number of nodules in both lungs?", count),
         ("How large is the largest nodule and in which lung?",
-         lambda t: _has(t, largest.diameter_mm, 0.5) and _side_ok(t, _side(ph, largest))),
-        ("What is the slice thickness?", lambda t: _has(t, case.thickness_mm, 1e-6)),
-        ("How many slices are there?", lambda t: _has(t, ph.shape[0], 0)),
+         every(has(largest.diameter_mm, 0.5), side(where))),
+        ("What is the diameter of the largest nodule, in mm?",
+         every(has(largest.diameter_mm, 0.5), not_other_side(where))),
+        ("Which lung has the largest nodule?", side(where)),
+        ("Are there any nodules?", opens_with("yes")),
+        (f"Is the largest nodule in the {other} lung?", opens_with("no")),
+        (f"Is the largest nodule in the {where} lung?", opens_with("yes")),
+        (f"Is the largest nodule larger than {limit:g} mm?",
+         opens_with("yes" if largest.diameter_mm > limit else "no")),
+        ("What is the slice thickness?", has(case.thickness_mm, 1e-6)),
+        ("How many slices are there?", has(ph.shape[0], 0)),
     ]
 
 
-def _plate_questions(seed: int, folder: Path):
+def plate_case(seed: int, folder: Path) -> tuple[Path, list[Question]]:
     from r1mm.samples import plate_with_dent, write_ply
 
     rng = np.random.default_rng(seed)
@@ -54,48 +97,106 @@ def _plate_questions(seed: int, folder: Path):
     path = folder.with_suffix(".ply")
     write_ply(path, plate_with_dent(40_000, dent_centre=(rng.uniform(20, 100), rng.uniform(15, 65)),
                                     dent_depth=depth, seed=seed))
+    limit = 1.5 if abs(depth - 1.5) > 0.1 else 2.0
     return path, [
-        ("How deep is the deepest dent?", lambda t: _has(t, depth, 0.05)),
-        ("What are the part's dimensions?", lambda t: _has(t, 120.0, 0.5) and _has(t, 80.0, 0.5)),
+        ("How deep is the deepest dent?", has(depth, 0.05)),
+        ("What is the depth of the dent in mm?", has(depth, 0.05)),
+        ("What are the part's dimensions?", every(has(120.0, 0.5), has(80.0, 0.5))),
+        ("Is there a dent?", opens_with("yes")),
+        (f"Is the deepest dent deeper than {limit:g} mm?", opens_with("yes" if depth > limit else "no")),
     ]
 
 
-def run(cases: int = 4) -> dict:
-    """``cases`` CT phantoms and ``cases`` plates."""
+def report_case(seed: int, folder: Path) -> tuple[list[Path], list[Question]]:
+    from r1mm.bench.finance import make_case
+    from r1mm.samples import write_call_audio, write_report_pdf
+
+    case = make_case(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pdf, wav = folder / "report.pdf", folder / "call.wav"
+    write_report_pdf(pdf, case["rows"], case["periods"], unit_phrase=case["unit_phrase"],
+                     number_format=case["format"], intro_pages=case["intro_pages"])
+    write_call_audio(wav, case["script"], words_per_minute=case["speed"])
+    rows = {metric: (cur, prev) for metric, cur, prev in case["rows"]}
+    now, before = case["periods"]
+    revenue, revenue_before = rows["Revenue"]
+    change = 100.0 * (revenue - revenue_before) / abs(revenue_before)
+    margin = 100.0 * rows["Gross profit"][0] / revenue
+    step = 1.0 if "{:,.0f}" in case["format"] else 0.1
+    return [pdf, wav], [
+        (f"What was revenue in {now}?", has(revenue, step / 2)),
+        ("What was net income last year?", has(rows["Net income"][1], step / 2)),
+        ("By what percent did revenue change?", has(change, 0.051)),
+        (f"Did revenue grow from {before} to {now}?", opens_with("yes" if change > 0 else "no")),
+        ("What was the gross profit margin?", has(margin, 0.051)),
+        ("Do the figures stated on the call match the report?", opens_with("no" if case["wrong"] else "yes")),
+    ]
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+def run(cases: int = 4, seed: int = 300) -> dict:
+    """``cases`` each of CT phantoms, plates, and reports with calls; every question answered from the
+    findings alone and by the decoder, in the same workspace."""
+    from tqdm import tqdm
+
     from r1mm.decoder import load_grounded
     from r1mm.workspace import Workspace
 
     decoder = load_grounded()
-    tally = collections.Counter()
-    reasons = collections.Counter()
-    examples = []
+    tally = {"findings": collections.Counter(), "decoder": collections.Counter()}
+    reasons: collections.Counter = collections.Counter()
+    by_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    wrong: list[dict] = []
+    examples: list[dict] = []
+    makers = (("ct", ct_case), ("plate", plate_case), ("report", report_case))
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-answers-") as tmp:
-        for k in range(cases):
-            for kind, make in (("ct", _ct_questions), ("plate", _plate_questions)):
-                path, questions = make(300 + k, Path(tmp) / f"{kind}{k}")
-                ws = Workspace(decoder=decoder)
-                if not ws.add(path).ok:
-                    tally["file_failed"] += 1
+        for k, (kind, make) in tqdm([(k, m) for k in range(cases) for m in makers], desc="answers", unit="case"):
+            paths, questions = make(seed + k, Path(tmp) / f"{kind}{k}")
+            ws = Workspace()
+            if not all(ws.add(p).ok for p in (paths if isinstance(paths, list) else [paths])):
+                tally["decoder"]["file_failed"] += 1
+                continue
+            for question, right in questions:
+                ws.decoder = None
+                findings_answer = ws.ask(question)
+                ws.decoder = decoder
+                stream = ws.ask_stream(question)
+                for _ in stream:
+                    pass
+                shown = stream.answer.text
+                tally["findings"]["questions"] += 1
+                tally["findings"]["shown_right"] += right(findings_answer.text)
+                t = tally["decoder"]
+                t["questions"] += 1
+                t["shown_right"] += right(shown)
+                by_kind[kind]["questions"] += 1
+                by_kind[kind]["findings_shown_right"] += right(findings_answer.text)
+                by_kind[kind]["decoder_shown_right"] += right(shown)
+                if stream.replaced:
+                    reasons[_reason_kind(stream.replaced)] += 1
                     continue
-                for question, right in questions:
-                    stream = ws.ask_stream(question)
-                    for _ in stream:
-                        pass
-                    answer = stream.answer
-                    tally["questions"] += 1
-                    tally["shown_right"] += right(answer.text)  # whoever wrote it
-                    if stream.replaced:
-                        reasons[stream.replaced.split(";")[0].split(" (")[0]] += 1
-                        continue
-                    tally["kept"] += 1
-                    tally["kept_right" if right(answer.text) else "kept_wrong"] += 1
-                    tally["kept_with_added_id" if stream.cited_for_decoder else "kept_citing_itself"] += 1
-                    if len(examples) < 6:
-                        examples.append({"question": question, "answer": answer.text.strip()})
-                ws.close()
-    n = tally["questions"] or 1
-    return {"questions": tally["questions"], "decoder": decoder.name,
-            "kept": tally["kept"], "kept_right": tally["kept_right"], "kept_wrong": tally["kept_wrong"],
-            "kept_citing_itself": tally["kept_citing_itself"], "kept_with_added_id": tally["kept_with_added_id"],
-            "kept_share": round(tally["kept"] / n, 3), "shown_right_share": round(tally["shown_right"] / n, 3),
-            "refused_because": dict(reasons.most_common()), "examples": examples}
+                t["kept"] += 1
+                if right(shown):
+                    t["kept_right"] += 1
+                    if len(examples) < 8:
+                        examples.append({"question": question, "answer": shown.strip()})
+                else:
+                    t["kept_wrong"] += 1
+                    wrong.append({"question": question, "answer": shown.strip()})
+            ws.close()
+    n = tally["decoder"]["questions"] or 1
+    d, f = tally["decoder"], tally["findings"]
+    return {"questions": d["questions"], "decoder": decoder.name,
+            "findings_only": {"shown_right": f["shown_right"], "shown_right_share": round(f["shown_right"] / n, 3)},
+            "with_decoder": {"shown_right": d["shown_right"], "shown_right_share": round(d["shown_right"] / n, 3),
+                             "kept": d["kept"], "kept_right": d["kept_right"], "kept_wrong": d["kept_wrong"],
+                             "kept_share": round(d["kept"] / n, 3), "refused_because": dict(reasons.most_common())},
+            "by_kind": {k: dict(v) for k, v in by_kind.items()},
+            "kept_wrong_answers": wrong, "examples": examples}
+
+
+def _reason_kind(reason: str) -> str:
+    """A refusal reason without its particulars: "the decoder left out 2 (E1), …" → "the decoder left out"."""
+    head = re.split(r"[;(“]|\d", reason)[0]
+    return re.sub(r"\s+", " ", head).strip(" ,")

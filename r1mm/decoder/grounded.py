@@ -29,26 +29,41 @@ EXAMPLE = ("Evidence:\n[E1] Net income, Q2 2026: 52.3 USD millions (page 2, tabl
            "Answer: Net income in Q2 2026 was 52.3 USD millions [E1].\n\n")
 NO_CITATION = "the decoder cited no evidence"
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-_CITATION = re.compile(r"\[(E\d+)\]")
+CITATION = re.compile(r"\[(E\d+)\]")
 # A number's clause: what a side word or a unit next to it refers to.
 _CLAUSE = re.compile(r"[,;()]|\b(?:and|but|while|whereas)\b", re.IGNORECASE)
 _SIDE = re.compile(r"\b(left|right)\b", re.IGNORECASE)
-_WORD_AFTER = re.compile(r"\s*([^\s\d.,;:()\[\]]+)")
+_WORD_AFTER = re.compile(r"\s*([^\s\d.,;:()\[\]\"'“”‘’]+)")
 UNITS = {"mm", "mm²", "mm³", "cm", "m", "ml", "hu", "%", "s", "ms", "min", "usd", "eur", "gbp", "nodule", "slice",
          "dent", "bump", "point", "face", "voxel", "pixel", "px", "in", "inch", "deg", "°"}
 
 
-def prompt_for(question: str, evidence: list[Evidence], media: bool = False) -> str:
+def prompt_for(question: str, evidence: list[Evidence], media: bool = False, lead: str = "") -> str:
     """The decoder's prompt; with ``media``, each evidence line holding a media token ends in a
-    marker where its soft token goes (see soft.py)."""
+    marker where its soft token goes (see soft.py). ``lead`` opens the answer for the decoder
+    (the findings' "Yes," or "No,"), so it continues from there."""
     from r1mm.decoder.soft import MARKER
 
     lines = "\n".join(f"[{e.id}] {e.text}" + (f" {MARKER}" if media and e.latent is not None else "")
                       for e in evidence)
-    return f"{INSTRUCTION}{EXAMPLE}Evidence:\n{lines}\nQuestion: {question}\nAnswer:"
+    return f"{INSTRUCTION}{EXAMPLE}Evidence:\n{lines}\nQuestion: {question}\nAnswer:" + (f" {lead}" if lead else "")
 
 
-def _numbers(text: str) -> set[str]:
+def lead_for(question: str, evidence: list[Evidence]) -> str:
+    """How the answer must open: "Yes," or "No," when the findings settle a yes/no question, else nothing."""
+    from r1mm.decoder.verdict import decide
+
+    verdict = decide(question, [e.finding for e in answering(evidence)])
+    return f"{verdict}," if verdict else ""
+
+
+# A sentence ends at ".", "!" or "?" (not a decimal point), after any citations that follow it, where
+# the next word begins; the draft is cut there.
+_SENTENCE_END = re.compile(r"^(.*?[.!?](?:\s*\[E\d+\]\.?)*)\s+[^\s\[]", re.DOTALL)
+NO_REPEAT_TOKENS = 6  # a run of this many generated tokens is never generated twice
+
+
+def numbers_in(text: str) -> set[str]:
     return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
 
@@ -80,16 +95,16 @@ def _standing_for(written: str, supported: set[str]) -> str | None:
 def evidence_holding_numbers(answer: str, question: str, evidence: list[Evidence]) -> Evidence | None:
     """The first evidence line holding every number the answer states beyond the question's; None
     when the answer states none, or no line holds them all."""
-    wanted = _numbers(_CITATION.sub("", answer)) - _numbers(question)
+    wanted = numbers_in(CITATION.sub("", answer)) - numbers_in(question)
     if not wanted:
         return None
-    return next((e for e in evidence if all(_standing_for(n, _numbers(e.text)) for n in wanted)), None)
+    return next((e for e in evidence if all(_standing_for(n, numbers_in(e.text)) for n in wanted)), None)
 
 
 def _claims(text: str) -> list[tuple[str, str | None, str | None]]:
     """(number, the side named in its clause, the unit right after it) for each number in ``text``."""
     out = []
-    for clause in _CLAUSE.split(_CITATION.sub("", text)):
+    for clause in _CLAUSE.split(CITATION.sub("", text)):
         sides = {m.lower() for m in _SIDE.findall(clause)}
         side = sides.pop() if len(sides) == 1 else None
         for m in _NUMBER.finditer(clause):
@@ -118,27 +133,182 @@ def _misplaced(answer: str, cited: list[Evidence]) -> str | None:
             return (f"the decoder put {number} on the {side} side; the cited evidence "
                     + (f"has it on the {named[0]}" if named else "names no side for it"))
         units = {u for _, u in places}
+        if unit == "%" and "%" not in units:  # a percent is never another unit's number
+            return f"the decoder wrote {number}%; the cited evidence has no {number}%"
         if unit and unit not in units and None not in units:
             return f"the decoder wrote {number} {unit}; the cited evidence has {number} {units.pop()}"
     return None
 
 
 def check_grounding(answer: str, question: str, evidence: list[Evidence]) -> str | None:
-    """None if the answer is supported; otherwise the reason it is not."""
+    """None if the answer is supported and answers what was asked; otherwise the reason it is not.
+
+    The numbers, sides and units it states must stand in the evidence it cites; what the question
+    asks for (the value, its unit, the side, the period, yes or no) must be stated when the
+    findings hold it; and it must read as one finished sentence that neither repeats itself nor
+    restates the question.
+    """
     if not answer.strip():
         return "the decoder wrote nothing"
     ids = {e.id for e in evidence}
-    cited = _CITATION.findall(answer)
+    cited = CITATION.findall(answer)
     if not cited:
         return NO_CITATION
     unknown = [c for c in cited if c not in ids]
     if unknown:
         return f"the decoder cited evidence that does not exist ({', '.join(unknown)})"
-    supported = _numbers(question).union(*(_numbers(e.text) for e in evidence if e.id in cited))
-    unsupported = sorted(n for n in _numbers(_CITATION.sub("", answer)) if _standing_for(n, supported) is None)
+    cited_evidence = [e for e in evidence if e.id in cited]
+    supported = numbers_in(question).union(*(numbers_in(e.text) for e in cited_evidence))
+    unsupported = sorted(n for n in numbers_in(CITATION.sub("", answer)) if _standing_for(n, supported) is None)
     if unsupported:
         return f"the decoder wrote numbers not in the cited evidence ({', '.join(unsupported)})"
-    return _misplaced(answer, [e for e in evidence if e.id in cited])
+    return (_misplaced(answer, cited_evidence) or _unsupported_side(answer, cited_evidence)
+            or _restated(answer, question) or _repeated(answer) or _unfinished(answer)
+            or _wrong_verdict(answer, question, evidence) or _missing(answer, question, evidence))
+
+
+# ---- what the question asks for must be in the draft ---------------------------------------
+
+_ASKS_SIDE = re.compile(r"\b(which|what|where|left or right)\b.*\b(lung|side|lobe)\b|\bwhere\b|\bleft or right\b",
+                        re.IGNORECASE)
+PERIOD = re.compile(r"\b(?:Q[1-4]|H[12]|FY|9M)\s?\d{4}\b", re.IGNORECASE)
+_NUMBER_WORDS = {w: str(k) for k, w in enumerate("zero one two three four five six seven eight nine ten eleven "
+                                                 "twelve".split())}
+# How many of the findings answer's lines must have their values in the draft: the first lines are
+# what the question asked for; later ones are context the draft may leave out.
+REQUIRED_LINES = 2
+
+
+def answering(evidence: list[Evidence]) -> list[Evidence]:
+    """The evidence lines that are findings chosen to answer the question (score 1.0), not retrieved."""
+    return [e for e in evidence if e.finding is not None and e.score >= 1.0]
+
+
+def _values(e: Evidence) -> list[float]:
+    value = e.finding.value if e.finding is not None else None
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [abs(float(v)) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _written_for(value: float, text: str) -> str | None:
+    """How ``text`` (an evidence line) writes ``value``: the number in it that equals or rounds to it."""
+    return next((n for n in numbers_in(text) if _close(float(n), value)), None)
+
+
+def _close(written: float, value: float) -> bool:
+    return abs(written - value) <= 0.051 * max(1.0, 10 ** (len(str(int(abs(value)))) - 3))
+
+
+def _missing(answer: str, question: str, evidence: list[Evidence]) -> str | None:
+    """What the question asks for and the findings hold, but the draft leaves out."""
+    lines = answering(evidence)
+    if not lines:
+        return None
+    body = _words_as_digits(CITATION.sub("", answer))
+    stated = numbers_in(body)
+    claims = _claims(body)
+    for e in [e for e in lines if _values(e)][:REQUIRED_LINES]:
+        for value in _values(e):
+            exact = _written_for(value, e.text)
+            if exact is None:
+                continue
+            written = _standing_for_any(exact, stated)
+            if written is None:
+                return f"the decoder left out {exact} ({e.id}), which the question asks for"
+            want = {u for n, _, u in _claims(e.text) if n == exact and u}
+            got = {u for n, _, u in claims if n == written}
+            if len(want) == 1 and not want & got:
+                return f"the decoder wrote {written} without its unit ({want.pop()})"
+    if _ASKS_SIDE.search(question):
+        sides = {s.lower() for s in _SIDE.findall(lines[0].text)}
+        if len(sides) == 1 and sides.pop() not in body.lower():
+            return f"the decoder did not say which side ({lines[0].id} names it)"
+    held = " ".join(e.text for e in lines)
+    for period in PERIOD.findall(question):
+        if _norm(period) in _norm(held) and _norm(period) not in _norm(body):
+            return f"the decoder left out the period asked for ({period})"
+    for period in PERIOD.findall(body):
+        if _norm(period) not in _norm(" ".join(e.text for e in evidence)) and _norm(period) not in _norm(question):
+            return f"the decoder named a period the evidence does not have ({period})"
+    return None
+
+
+def _standing_for_any(exact: str, stated: set[str]) -> str | None:
+    """The number of ``stated`` that writes ``exact`` (as is, or correctly rounded)."""
+    return next((n for n in sorted(stated) if n == exact or _rounds_to(n, exact)
+                 or (float(n) == float(exact))), None)
+
+
+def _words_as_digits(text: str) -> str:
+    return re.sub(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", lambda m: _NUMBER_WORDS[m.group(1).lower()], text,
+                  flags=re.IGNORECASE)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", text.lower())
+
+
+def _wrong_verdict(answer: str, question: str, evidence: list[Evidence]) -> str | None:
+    """A yes/no answer must open with the findings' verdict, and only then."""
+    from r1mm.decoder.verdict import decide
+
+    verdict = decide(question, [e.finding for e in answering(evidence)])
+    first = re.match(r"\W*(\w+)", answer)
+    opens = first.group(1).capitalize() if first else ""
+    if verdict and opens != verdict:
+        return f"the findings answer {verdict.lower()}; the decoder's draft does not open with it"
+    if not verdict and opens in ("Yes", "No"):
+        return f"the decoder answered {opens.lower()}, which the findings do not settle"
+    return None
+
+
+# ---- the draft must read as one finished sentence -----------------------------------------
+
+_INTERROGATIVES = {"what", "which", "how", "where", "when", "who", "whose", "why"}
+REPEAT_NGRAM = 4  # words
+
+
+def _unfinished(answer: str) -> str | None:
+    body = CITATION.sub("", answer).strip()
+    if not re.search(r"[.!][\s\"'”)]*$", body):  # a draft cut off at the token limit ends mid-phrase
+        return "the decoder's draft stops mid-sentence"
+    return None
+
+
+def _words(text: str) -> list[str]:
+    """Words and numbers, lower-cased, without citations and punctuation."""
+    return re.findall(r"\d[\d,.]*\d|\d|[^\W\d_]+|%", CITATION.sub("", text).lower())
+
+
+def _repeated(answer: str) -> str | None:
+    words = _words(answer)
+    seen = set()
+    for k in range(len(words) - REPEAT_NGRAM + 1):
+        gram = tuple(words[k:k + REPEAT_NGRAM])
+        if gram in seen:
+            return f"the decoder repeated a phrase (“{' '.join(gram)}”)"
+        seen.add(gram)
+    return None
+
+
+def _restated(answer: str, question: str) -> str | None:
+    if "?" in answer:
+        return "the decoder restated the question"
+    asked, said = _words(question), " ".join(_words(answer))
+    for a, b in zip(asked, asked[1:]):
+        if a in _INTERROGATIVES and f"{a} {b}" in said:
+            return f"the decoder restated the question (“{a} {b}”)"
+    return None
+
+
+def _unsupported_side(answer: str, cited: list[Evidence]) -> str | None:
+    """A side the draft names that no cited line names."""
+    named = {s.lower() for s in _SIDE.findall(CITATION.sub("", answer))}
+    held = {s.lower() for e in cited for s in _SIDE.findall(e.text)}
+    extra = sorted(named - held)
+    if extra:
+        return f"the decoder named the {extra[0]} side; the cited evidence does not"
+    return None
 
 
 @dataclass
@@ -177,18 +347,25 @@ class GroundedDecoder:
         evidence (image cells, audio spans, CT cells, point-cloud regions) also enters as soft tokens."""
         latents = [e.latent for e in evidence if e.latent is not None]
         soft = self.soft_projector()(np.stack(latents)) if latents else None
-        yield from self.complete(prompt_for(question, evidence, media=bool(latents)), draft, soft=soft)
+        lead = lead_for(question, evidence)
+        if lead:
+            yield lead
+        yield from self.complete(prompt_for(question, evidence, media=bool(latents), lead=lead), draft, soft=soft,
+                                 one_sentence=True, lead=lead)
 
     def complete(self, prompt: str, draft: Draft, max_new_tokens: int = MAX_NEW_TOKENS,
-                 stop_at_newline: bool = True, soft: torch.Tensor | None = None) -> Iterator[str]:
+                 stop_at_newline: bool = True, soft: torch.Tensor | None = None, one_sentence: bool = False,
+                 lead: str = "") -> Iterator[str]:
         """Continue ``prompt`` greedily, piece by piece (what the model server streams); ``soft``
-        holds one input embedding per media marker in the prompt."""
+        holds one input embedding per media marker in the prompt. With ``one_sentence`` it stops at
+        the end of the first sentence and never repeats a run of tokens; ``lead`` is the text the
+        prompt already put at the start of the answer (kept in ``draft.text``)."""
         with self._lock:
-            yield from self._stream(prompt, draft, max_new_tokens, stop_at_newline, soft)
+            yield from self._stream(prompt, draft, max_new_tokens, stop_at_newline, soft, one_sentence, lead)
 
     @torch.no_grad()
     def _stream(self, prompt: str, draft: Draft, max_new_tokens: int, stop_at_newline: bool,
-                soft: torch.Tensor | None = None) -> Iterator[str]:
+                soft: torch.Tensor | None = None, one_sentence: bool = False, lead: str = "") -> Iterator[str]:
         started = time.perf_counter()
         tok = self.tokenizer
         self.model.record_routing(True)
@@ -210,13 +387,16 @@ class GroundedDecoder:
         eos = self.model.config.eos_token_id
         stops = {tok.eos_token_id, tok.pad_token_id, *(eos if isinstance(eos, (list, tuple)) else [eos])} - {None}
         for _ in range(max_new_tokens):
+            if one_sentence:
+                logits = _ban_repeats(logits, generated, NO_REPEAT_TOKENS)
             next_id = int(logits.argmax(-1))
             if next_id in stops:
                 break
             generated.append(next_id)
             text = tok.decode(generated, skip_special_tokens=True)
-            if stop_at_newline and "\n" in text:
-                text = text.split("\n")[0]
+            end = (_SENTENCE_END.match(text) if one_sentence else None)
+            if (stop_at_newline and "\n" in text) or end:
+                text = end.group(1) if end else text.split("\n")[0]
                 piece = text[len(shown):]
                 if piece:
                     yield piece
@@ -224,17 +404,30 @@ class GroundedDecoder:
                 break
             if not text.endswith("\ufffd"):          # wait for whole characters
                 piece, shown = text[len(shown):], text
-                draft.text = shown.strip()
+                draft.text = f"{lead}{shown}".strip()
                 if piece:
                     yield piece
             out = self.model(input_ids=torch.tensor([[next_id]]), cache=cache, use_cache=True)
             logits = out.logits[:, -1]
             traces.append(self.model.routing_trace())
         self.model.record_routing(False)
-        draft.text = shown.strip()
+        draft.text = f"{lead}{shown}".strip()
         draft.tokens = len(generated)
         draft.seconds = time.perf_counter() - started
         draft.routing = summarise_routing(traces, self.model.config, prompt_tokens, cache)
+
+
+def _ban_repeats(logits: torch.Tensor, generated: list[int], n: int) -> torch.Tensor:
+    """``logits`` with every token masked that would complete a run of ``n`` generated tokens seen before."""
+    if len(generated) < n:
+        return logits
+    tail = tuple(generated[-(n - 1):])
+    banned = {generated[k + n - 1] for k in range(len(generated) - n + 1) if tuple(generated[k:k + n - 1]) == tail}
+    if not banned:
+        return logits
+    logits = logits.clone()
+    logits[..., list(banned)] = float("-inf")
+    return logits
 
 
 def summarise_routing(traces: list[list], config, prompt_tokens: int, cache) -> dict:

