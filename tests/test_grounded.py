@@ -194,6 +194,8 @@ CLAIMS = _answering(
     ("Is the largest nodule in the right lung?", "The largest nodule is 15.0 mm in the right lung [E1].", LARGEST,
      "does not open with it"),
     ("What is the slice thickness?", "Yes, slice thickness is 5 mm [E1].", THICKNESS, "do not settle"),
+    ("Do the figures stated on the call match the report?", "No, the figures stated on the call match the report "
+     "[E1].", CLAIMS, "after it says yes"),
 ])
 def test_a_draft_that_leaves_out_or_garbles_what_was_asked_is_refused(question, answer, evidence, reason):
     assert reason in (check_grounding(answer, question, evidence) or "kept")

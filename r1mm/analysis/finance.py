@@ -194,6 +194,11 @@ def misheard_metrics(sentence: str, taken: list[tuple[int, int]] = ()) -> list[t
     return sorted((start, metric, sentence[start:end]) for start, end, metric in chosen)
 
 
+def states_amount(sentence: str) -> bool:
+    """The sentence states an amount of money or a percentage (not a bare number such as a year)."""
+    return any(a.group("scale") or a.group("dollar") or a.group("currency") for a in _AMOUNT_RE.finditer(sentence))
+
+
 def _sounds(letters: str) -> str:
     """Letters as they sound, roughly: "prophet" and "profit" come closer."""
     letters = letters.replace("ph", "f").replace("ck", "k").replace("qu", "kw")
@@ -307,6 +312,8 @@ def cross_check(findings: list[Finding]) -> list[Finding]:
             again = claim.get("heard_again")
             second = _judge(claim, again, figure) if again else None
             heard = f"; the metric was heard as “{claim['heard_as']}”" if claim.get("heard_as") else ""
+            if claim.get("first_heard"):
+                heard += f"; the metric was named only on the second hearing (first heard “{claim['first_heard']}”)"
             if second and second[0] != verdict:
                 # the recognizers heard different figures: believe the hearing that matches the report,
                 # else the plausible one (within 20× of the report)

@@ -122,7 +122,7 @@ def text_tone(text: str) -> float:
 
 def analyze(item: Item) -> list[Finding]:
     from r1mm.analysis import asr
-    from r1mm.analysis.finance import claims_in, risk_sentences
+    from r1mm.analysis.finance import claims_in, risk_sentences, states_amount
 
     rate = item.meta["sample_rate"]
     duration = item.meta["duration_s"]
@@ -156,11 +156,14 @@ def analyze(item: Item) -> list[Finding]:
     # claims and risks are read per sentence: the recognizer may split one sentence over utterances
     words = [w for u in utterances for w in u.words]
     for sentence, start, end, voice in sentences_of(utterances, voices):
+        s_start, s_end = _sentence_span(sentence, words, start, end)  # the utterances' span may hold more
         claims = claims_in(sentence)
         if claims:
-            _hear_figures_again(item, claims, start, end)
+            _hear_figures_again(item, claims, s_start, s_end)
+        elif states_amount(sentence):  # an amount with no metric heard: the name may be misheard beyond repair
+            claims = _hear_sentence_again(item, sentence, s_start, s_end)
         for claim in claims:
-            c_start, c_end = _span_of(claim["said"], words, start, end)
+            c_start, c_end = _span_of(claim["said"], words, s_start, s_end)
             out.append(Finding("finance.claim", claim, claim["unit"],
                                f"Said by voice {voice} at {c_start:.1f}–{c_end:.1f} s: {claim['said']}.",
                                Locator(src, start_s=c_start, end_s=c_end)))
@@ -187,6 +190,48 @@ def _hear_figures_again(item: Item, claims: list[dict], start_s: float, end_s: f
         if match is not None:
             again.remove(match)
             claim["heard_again"] = {k: match[k] for k in ("value", "unit", "decimals", "said")}
+
+
+def _hear_sentence_again(item: Item, sentence: str, start_s: float, end_s: float) -> list[dict]:
+    """Claims of a sentence whose first hearing states an amount but names no metric ("Ramanu for the
+    quarter was $3.53 billion"): the second model hears the whole sentence again, and when it names
+    one metric, the first hearing's amounts are given to it (the first model hears figures better)."""
+    from r1mm.analysis import asr
+    from r1mm.analysis.finance import canonical_metric, claims_in
+
+    try:
+        heard = asr.hear_again(item.data, item.meta["sample_rate"], start_s, end_s)
+    except Exception as exc:
+        log.warning("%s: second hearing unavailable: %s", item.source, exc)
+        return []
+    again = claims_in(heard)
+    metrics = {c["metric"] for c in again} | ({canonical_metric(heard)} - {None})
+    if len(metrics) != 1:
+        return []
+    metric = metrics.pop()
+    claims = claims_in(f"{metric} {sentence}")
+    for claim in claims:
+        claim["first_heard"] = sentence.strip()
+        match = next((c for c in again if c["kind"] == claim["kind"]), None)
+        if match is not None:
+            claim["heard_again"] = {k: match[k] for k in ("value", "unit", "decimals", "said")}
+    return claims
+
+
+def _sentence_span(sentence: str, words, start: float, end: float) -> tuple[float, float]:
+    """The time span of a sentence's words (letters and digits matched, so "Ramanu" split into word
+    pieces still counts); the given span when they cannot be found."""
+    letters, owner = [], []
+    for k, w in enumerate(words):
+        for c in w.text.lower():
+            if c.isalnum():
+                letters.append(c)
+                owner.append(k)
+    wanted = "".join(c for c in sentence.lower() if c.isalnum())
+    at = "".join(letters).find(wanted) if wanted else -1
+    if at < 0:
+        return start, end
+    return words[owner[at]].start_s, words[owner[at + len(wanted) - 1]].end_s
 
 
 def _span_of(said: str, words, start: float, end: float) -> tuple[float, float]:

@@ -148,6 +148,7 @@ def run(cases: int = 4, seed: int = 300) -> dict:
     reasons: collections.Counter = collections.Counter()
     by_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     wrong: list[dict] = []
+    findings_wrong: list[dict] = []
     examples: list[dict] = []
     makers = (("ct", ct_case), ("plate", plate_case), ("report", report_case))
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-answers-") as tmp:
@@ -167,6 +168,8 @@ def run(cases: int = 4, seed: int = 300) -> dict:
                 shown = stream.answer.text
                 tally["findings"]["questions"] += 1
                 tally["findings"]["shown_right"] += right(findings_answer.text)
+                if not right(findings_answer.text):
+                    findings_wrong.append({"question": question, "answer": findings_answer.text})
                 t = tally["decoder"]
                 t["questions"] += 1
                 t["shown_right"] += right(shown)
@@ -193,7 +196,7 @@ def run(cases: int = 4, seed: int = 300) -> dict:
                              "kept": d["kept"], "kept_right": d["kept_right"], "kept_wrong": d["kept_wrong"],
                              "kept_share": round(d["kept"] / n, 3), "refused_because": dict(reasons.most_common())},
             "by_kind": {k: dict(v) for k, v in by_kind.items()},
-            "kept_wrong_answers": wrong, "examples": examples}
+            "kept_wrong_answers": wrong, "findings_only_wrong_answers": findings_wrong, "examples": examples}
 
 
 def _reason_kind(reason: str) -> str:

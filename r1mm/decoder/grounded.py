@@ -259,7 +259,19 @@ def _wrong_verdict(answer: str, question: str, evidence: list[Evidence]) -> str 
         return f"the findings answer {verdict.lower()}; the decoder's draft does not open with it"
     if not verdict and opens in ("Yes", "No"):
         return f"the decoder answered {opens.lower()}, which the findings do not settle"
+    if verdict == "No" and _echoes(answer, question) and not _NEGATION.search(answer[len(first.group(0)):]):
+        return "the findings answer no; the decoder's sentence after it says yes"
     return None
+
+
+_NEGATION = re.compile(r"\b(not|no|never|none|neither|nor|disagree\w*|differ\w*|contradict\w*|mismatch\w*)\b|n't",
+                       re.IGNORECASE)
+
+
+def _echoes(answer: str, question: str, run: int = 4) -> bool:
+    """The answer repeats ``run`` words in a row of the question."""
+    asked, said = _words(question), " ".join(_words(answer))
+    return any(" ".join(asked[k:k + run]) in said for k in range(len(asked) - run + 1))
 
 
 # ---- the draft must read as one finished sentence -----------------------------------------

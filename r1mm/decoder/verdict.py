@@ -55,10 +55,12 @@ def _agreement(question: str, findings: list[Finding]) -> bool | None:
     if not (_AGREEMENT.search(question) or _DISAGREEMENT.search(question)):
         return None
     verdicts = [f.value["verdict"] for f in findings if f.kind == "finance.claim_check"]
-    settled = [v for v in verdicts if v in ("agrees", "disagrees")]
-    if not settled:
+    if "disagrees" in verdicts:
+        consistent = False
+    elif verdicts and all(v == "agrees" for v in verdicts):
+        consistent = True
+    else:  # a claim to check against the recording, or not in the report: "yes" would claim too much
         return None
-    consistent = "disagrees" not in settled
     return not consistent if _DISAGREEMENT.search(question) else consistent
 
 
