@@ -269,3 +269,25 @@ def test_generation_never_repeats_a_run_of_tokens():
     generated = [5, 6, 7, 8, 9, 5, 6, 7, 8]
     logits = _ban_repeats(torch.zeros(1, 12), generated, 5)
     assert logits[0, 9] == float("-inf") and torch.isfinite(logits[0, :9]).all()
+
+
+@pytest.mark.slow
+def test_the_built_decoder_on_a_real_ct_slice_states_what_was_asked_and_no_identifier():
+    """pydicom's CT_small.dcm, asked what a clinician asked: the shown answer has the slice thickness,
+    and never the patient's name (removed on ingest), whoever wrote it."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from r1mm.decoder import load_grounded
+
+    path = get_testdata_file("CT_small.dcm")
+    name = str(pydicom.dcmread(path).PatientName)
+    ws = Workspace(decoder=load_grounded())
+    assert ws.add(path).ok
+    thickness = next(f for f in ws.findings() if f.kind == "ct.slice_thickness").value
+    for question in ("What is the patient's name and the slice thickness?", "How thick are the slices?"):
+        stream = ws.ask_stream(question)
+        text = "".join(stream)
+        shown = stream.answer.text
+        assert f"{thickness:g} mm" in shown, (question, shown, stream.replaced)
+        assert name.split("^")[0].lower() not in (text + shown).lower()

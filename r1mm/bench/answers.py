@@ -29,6 +29,12 @@ Question = tuple[str, Check]
 
 # ---- how a shown answer is scored ------------------------------------------------------------
 
+def without_refusal_note(text: str) -> str:
+    """The answer without the note on why the decoder's draft was refused (which may quote the draft's
+    wrong side or number): what is scored is what the answer states."""
+    return re.sub(r" \(the language model's draft was not used: .*?\): ", ": ", text, count=1, flags=re.DOTALL)
+
+
 def has(value: float, tolerance: float) -> Check:
     """The answer states ``value`` (within ``tolerance``), ignoring evidence ids."""
     return lambda t: any(abs(float(n) - abs(value)) <= tolerance for n in numbers_in(CITATION.sub("", t)))
@@ -56,7 +62,7 @@ def every(*checks: Check) -> Check:
 # ---- cases -----------------------------------------------------------------------------------
 
 def ct_case(seed: int, folder: Path) -> tuple[Path, list[Question]]:
-    from r1mm.bench.ct import _side, make_case
+    from r1mm.bench.ct import make_case, nodule_side
     from r1mm.samples import phantom_volume, write_dicom_series
 
     case = make_case(seed)
@@ -66,7 +72,7 @@ def ct_case(seed: int, folder: Path) -> tuple[Path, list[Question]]:
     ph = case.phantom
     write_dicom_series(phantom_volume(ph), ph.spacing_mm, folder, seed=seed, patient_id=f"P{seed}")
     largest = max(ph.nodules, key=lambda n: n.diameter_mm)
-    where = _side(ph, largest)
+    where = nodule_side(ph, largest)
     other = "left" if where == "right" else "right"
     limit = 10.0 if abs(largest.diameter_mm - 10.0) > 1.0 else 20.0
     count = has(len(ph.nodules), 0)
@@ -149,6 +155,7 @@ def run(cases: int = 4, seed: int = 300) -> dict:
     by_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     wrong: list[dict] = []
     findings_wrong: list[dict] = []
+    shown_wrong: list[dict] = []
     examples: list[dict] = []
     makers = (("ct", ct_case), ("plate", plate_case), ("report", report_case))
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-answers-") as tmp:
@@ -165,7 +172,7 @@ def run(cases: int = 4, seed: int = 300) -> dict:
                 stream = ws.ask_stream(question)
                 for _ in stream:
                     pass
-                shown = stream.answer.text
+                shown = without_refusal_note(stream.answer.text)
                 tally["findings"]["questions"] += 1
                 tally["findings"]["shown_right"] += right(findings_answer.text)
                 if not right(findings_answer.text):
@@ -173,6 +180,8 @@ def run(cases: int = 4, seed: int = 300) -> dict:
                 t = tally["decoder"]
                 t["questions"] += 1
                 t["shown_right"] += right(shown)
+                if not right(shown):
+                    shown_wrong.append({"question": question, "answer": stream.answer.text})
                 by_kind[kind]["questions"] += 1
                 by_kind[kind]["findings_shown_right"] += right(findings_answer.text)
                 by_kind[kind]["decoder_shown_right"] += right(shown)
@@ -196,7 +205,8 @@ def run(cases: int = 4, seed: int = 300) -> dict:
                              "kept": d["kept"], "kept_right": d["kept_right"], "kept_wrong": d["kept_wrong"],
                              "kept_share": round(d["kept"] / n, 3), "refused_because": dict(reasons.most_common())},
             "by_kind": {k: dict(v) for k, v in by_kind.items()},
-            "kept_wrong_answers": wrong, "findings_only_wrong_answers": findings_wrong, "examples": examples}
+            "kept_wrong_answers": wrong, "findings_only_wrong_answers": findings_wrong,
+            "shown_wrong_with_decoder": shown_wrong, "examples": examples}
 
 
 def _reason_kind(reason: str) -> str:

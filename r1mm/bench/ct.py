@@ -53,7 +53,7 @@ def make_case(seed: int) -> Case:
     return Case(Phantom(shape=shape, spacing_mm=(dz, dxy, dxy), nodules=nodules), dz)
 
 
-def _side(phantom: Phantom, nodule: PhantomNodule) -> str:
+def nodule_side(phantom: Phantom, nodule: PhantomNodule) -> str:
     return "right" if nodule.centre_mm[0] < phantom.shape[2] * phantom.spacing_mm[2] / 2 else "left"
 
 
@@ -77,7 +77,7 @@ def run_case(case: Case, seed: int, workdir: Path) -> list[tuple[str, bool, floa
         ev = largest_answer.evidence[0] if largest_answer.evidence else None
         got = ev.finding.value if ev and ev.finding and ev.finding.kind in ("ct.nodule", "ct.mass") else None
         err = None if got is None else abs(got - truth.diameter_mm)
-        side_ok = ev is not None and f"{_side(ph, truth)} lung" in ev.text
+        side_ok = ev is not None and f"{nodule_side(ph, truth)} lung" in ev.text
         results.append(("How large is the largest nodule and in which lung?",
                         err is not None and err <= SIZE_TOLERANCE_MM and side_ok, err))
         shown = ws.ask("Show me the slice with the largest nodule.")

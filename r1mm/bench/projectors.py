@@ -52,7 +52,7 @@ def _plates(folder: Path, seeds: range) -> tuple[list[dict], dict[str, list[Loca
 
 
 def _ct_series(folder: Path, seeds: range) -> tuple[list[dict], dict[str, list[Locator]]]:
-    from r1mm.bench.ct import _side, make_case
+    from r1mm.bench.ct import make_case, nodule_side
     from r1mm.samples import phantom_volume, write_dicom_series
 
     rows, truth = [], {}
@@ -70,7 +70,7 @@ def _ct_series(folder: Path, seeds: range) -> tuple[list[dict], dict[str, list[L
             n.centre_mm[0] - n.diameter_mm / 2, n.centre_mm[1] - n.diameter_mm / 2,
             n.centre_mm[0] + n.diameter_mm / 2, n.centre_mm[1] + n.diameter_mm / 2)) for n in ph.nodules]
         largest = max(ph.nodules, key=lambda n: n.diameter_mm)
-        size, side = f"{largest.diameter_mm:.1f} mm", _side(ph, largest)
+        size, side = f"{largest.diameter_mm:.1f} mm", nodule_side(ph, largest)
         rows += _asked("ct", name, [f"The largest lesion is {size} across, in the {side} lung.",
                                     f"Yes: a growth of {size} in the {side} lung."])
     return rows, truth
