@@ -15,7 +15,8 @@ setup: system-deps $(VENV)/.installed models
 
 # What the project trains itself is built once and cached in ~/.cache/r1mm (or $$R1MM_CACHE):
 # the R1 decoder from the packaged Gemma 3 270M (about 5 min) and the projectors into the
-# shared space (about 3 min). Later runs find them and skip this.
+# shared space (about 3 min). Later runs find a build made from the same inputs (code, config,
+# package versions: see r1mm/builds.py) and skip this; a build made by older code is rebuilt.
 models: $(VENV)/.installed
 	$(BIN)/python -m r1mm.decoder.build --if-missing
 	$(BIN)/python -m r1mm.latent.align --if-missing

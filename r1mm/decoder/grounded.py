@@ -63,6 +63,13 @@ _SENTENCE_END = re.compile(r"^(.*?[.!?](?:\s*\[E\d+\]\.?)*)\s+[^\s\[]", re.DOTAL
 NO_REPEAT_TOKENS = 6  # a run of this many generated tokens is never generated twice
 
 
+def first_sentence(text: str) -> str | None:
+    """``text`` cut after its first sentence (and the citations right after it), once the next
+    sentence has begun; None while the first sentence may still go on."""
+    end = _SENTENCE_END.match(text)
+    return end.group(1) if end else None
+
+
 def numbers_in(text: str) -> set[str]:
     return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
@@ -368,10 +375,11 @@ class GroundedDecoder:
     def complete(self, prompt: str, draft: Draft, max_new_tokens: int = MAX_NEW_TOKENS,
                  stop_at_newline: bool = True, soft: torch.Tensor | None = None, one_sentence: bool = False,
                  lead: str = "") -> Iterator[str]:
-        """Continue ``prompt`` greedily, piece by piece (what the model server streams); ``soft``
-        holds one input embedding per media marker in the prompt. With ``one_sentence`` it stops at
-        the end of the first sentence and never repeats a run of tokens; ``lead`` is the text the
-        prompt already put at the start of the answer (kept in ``draft.text``)."""
+        """Continue ``prompt`` greedily, piece by piece (what the model server streams), never
+        generating the same run of ``NO_REPEAT_TOKENS`` tokens twice; ``soft`` holds one input
+        embedding per media marker in the prompt. With ``one_sentence`` it stops at the end of the
+        first sentence; ``lead`` is the text the prompt already put at the start of the answer
+        (kept in ``draft.text``)."""
         with self._lock:
             yield from self._stream(prompt, draft, max_new_tokens, stop_at_newline, soft, one_sentence, lead)
 
@@ -399,16 +407,15 @@ class GroundedDecoder:
         eos = self.model.config.eos_token_id
         stops = {tok.eos_token_id, tok.pad_token_id, *(eos if isinstance(eos, (list, tuple)) else [eos])} - {None}
         for _ in range(max_new_tokens):
-            if one_sentence:
-                logits = _ban_repeats(logits, generated, NO_REPEAT_TOKENS)
+            logits = _ban_repeats(logits, generated, NO_REPEAT_TOKENS)
             next_id = int(logits.argmax(-1))
             if next_id in stops:
                 break
             generated.append(next_id)
             text = tok.decode(generated, skip_special_tokens=True)
-            end = (_SENTENCE_END.match(text) if one_sentence else None)
-            if (stop_at_newline and "\n" in text) or end:
-                text = end.group(1) if end else text.split("\n")[0]
+            sentence = first_sentence(text) if one_sentence else None
+            if (stop_at_newline and "\n" in text) or sentence is not None:
+                text = sentence if sentence is not None else text.split("\n")[0]
                 piece = text[len(shown):]
                 if piece:
                     yield piece

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from r1mm.decoder.grounded import MAX_NEW_TOKENS, Draft, prompt_for
+from r1mm.decoder.grounded import MAX_NEW_TOKENS, Draft, first_sentence, lead_for, prompt_for
 from r1mm.errors import R1Error
 from r1mm.types import Evidence
 
@@ -47,17 +47,33 @@ class RemoteDecoder:
         return f"{self.model_name}, served at {self.url} (OpenAI-compatible)"
 
     def stream(self, question: str, evidence: list[Evidence], draft: Draft) -> Iterator[str]:
+        """As the local decoder does: the findings' "Yes,"/"No," opens the answer, and the answer ends
+        with its first sentence (the rest of the server's stream is not read)."""
         started = time.perf_counter()
+        lead = lead_for(question, evidence)
+        draft.text = lead
+        if lead:
+            yield lead
         try:
             chunks = self.client.chat.completions.create(
-                model=self.model_name, messages=[{"role": "user", "content": prompt_for(question, evidence)}],
+                model=self.model_name, messages=[{"role": "user", "content": prompt_for(question, evidence, lead=lead)}],
                 max_tokens=MAX_NEW_TOKENS, temperature=0, stop=["\n"], stream=True)
+            written = ""
             for chunk in chunks:
                 piece = chunk.choices[0].delta.content if chunk.choices else None
+                if not piece:
+                    continue
+                draft.tokens += 1
+                sentence = first_sentence(written + piece)
+                if sentence is not None:
+                    piece = sentence[len(written):]
+                written += piece
+                draft.text = lead + written
                 if piece:
-                    draft.text += piece
-                    draft.tokens += 1
                     yield piece
+                if sentence is not None:
+                    chunks.close()
+                    break
         except R1Error:
             raise
         except Exception as exc:  # connection refused, timeout, a 5xx: say which server and why
