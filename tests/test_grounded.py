@@ -159,6 +159,8 @@ def _answering(*lines):
 
 COUNT = _answering(("ct.nodule_count", 2, "nodules", "2 lung nodules found (1 in the right lung, 1 in the left); "
                                                         "candidates under 3 mm are not reported."))
+COUNT_OF_3 = _answering(("ct.nodule_count", 3, "nodules", "3 lung nodules found (2 in the right lung, 1 in the left); "
+                                                          "candidates under 3 mm are not reported."))
 LARGEST = _answering(("ct.nodule", 15.0, "mm", "Nodule 1 in the right lung: 15.0 mm diameter (longest axial 16.0 mm), "
                                                "volume 1765 mm³, mean 30 HU, slices 30–36."))
 THICKNESS = _answering(("ct.slice_thickness", 5.0, "mm", "Slice thickness is 5 mm (slice spacing 5 mm)."))
@@ -205,6 +207,8 @@ def test_a_draft_that_leaves_out_or_garbles_what_was_asked_is_refused(question, 
     ("How many nodules are in the lungs?", "There are 2 lung nodules, 1 in the right lung and 1 in the left [E1].",
      COUNT),
     ("How many nodules are in the lungs?", "Two nodules were found, one in each lung [E1].", COUNT),
+    # what the built decoder wrote in the app: the count has no unit, though "under 3 mm" shares its number
+    ("How many nodules are in the lungs?", "3 lung nodules are in the lungs. [E1]", COUNT_OF_3),
     ("How large is the largest nodule and in which lung?", "The largest nodule, in the right lung, is 15.0 mm "
      "across [E1].", LARGEST),
     ("Is the largest nodule in the right lung?", "Yes, nodule 1 is in the right lung and measures 15 mm [E1].",

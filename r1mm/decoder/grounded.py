@@ -222,9 +222,11 @@ def _missing(answer: str, question: str, evidence: list[Evidence]) -> str | None
             written = _standing_for_any(exact, stated)
             if written is None:
                 return f"the decoder left out {exact} ({e.id}), which the question asks for"
-            want = {u for n, _, u in _claims(e.text) if n == exact and u}
+            # the finding's own unit, where the line writes the value with it ("15.0 mm"; a count's
+            # "3 lung nodules" has none, even when "under 3 mm" stands in the same line)
+            want = {u for n, _, u in _claims(e.text) if n == exact and u} & {_unit_word(e.finding.unit)}
             got = {u for n, _, u in claims if n == written}
-            if len(want) == 1 and not want & got:
+            if want and not want & got:
                 return f"the decoder wrote {written} without its unit ({want.pop()})"
     if _ASKS_SIDE.search(question):
         sides = {s.lower() for s in _SIDE.findall(lines[0].text)}
@@ -238,6 +240,11 @@ def _missing(answer: str, question: str, evidence: list[Evidence]) -> str | None
         if _norm(period) not in _norm(" ".join(e.text for e in evidence)) and _norm(period) not in _norm(question):
             return f"the decoder named a period the evidence does not have ({period})"
     return None
+
+
+def _unit_word(unit: str | None) -> str | None:
+    """A finding's unit as the grounding check reads units after a number: "USD millions" → "usd"."""
+    return unit.split()[0].lower() if unit else None
 
 
 def _standing_for_any(exact: str, stated: set[str]) -> str | None:
