@@ -29,9 +29,12 @@ if question:
     st.chat_message("user").write(question)
     with st.chat_message("assistant"):
         stream = ws.ask_stream(question)
-        st.write_stream(stream)
+        draft_box = st.empty()
+        with draft_box.container():
+            draft = st.write_stream(stream)
         answer = stream.answer
-        if stream.replaced:
+        if stream.replaced:  # a refused draft stays visible only struck through, never as an answer
+            draft_box.caption(f"Draft not used: ~~{str(draft).strip()}~~")
             st.warning(f"The language model's draft was replaced by the findings: {stream.replaced}.")
             st.write(answer.text)
         st.caption(f"{answer.model} · {answer.timings.get('total_s', 0) * 1000:.0f} ms")
