@@ -260,9 +260,10 @@ def test_the_findings_answer_opens_with_the_verdict():
 def test_generation_stops_at_the_end_of_the_first_sentence():
     from r1mm.decoder.grounded import _SENTENCE_END
 
-    assert _SENTENCE_END.match("Revenue was 52.3 USD millions [E1]. The") .group(1) == \
+    assert _SENTENCE_END.match("Revenue was 52.3 USD millions [E1]. The").group(1) == \
         "Revenue was 52.3 USD millions [E1]."
-    assert _SENTENCE_END.match("Revenue was 52.3 USD millions. [E1] It").group(1) == "Revenue was 52.3 USD millions. [E1]"
+    assert _SENTENCE_END.match("Revenue was 52.3 USD millions. [E1] It").group(1) == \
+        "Revenue was 52.3 USD millions. [E1]"
     assert _SENTENCE_END.match("Revenue was 52.") is None and _SENTENCE_END.match("Revenue was 52.3 USD") is None
     assert _SENTENCE_END.match("It is 5 mm. [") is None  # a citation may still follow
 

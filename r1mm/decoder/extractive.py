@@ -15,6 +15,9 @@ from r1mm.types import Answer, Evidence, Finding
 MODEL_NAME = "findings only (no language model loaded)"
 NO_MODEL_NOTE = "no language model is loaded"
 PREFIX = f"From the measured findings ({NO_MODEL_NOTE}): "
+# The score of a finding chosen by a rule to answer the question; retrieved evidence scores below it
+# (fused reciprocal ranks, cosine similarities), so the grounding check can tell them apart.
+ANSWERING_SCORE = 1.0
 
 Rule = tuple[re.Pattern, Callable[[str, list[Finding]], list[Finding]]]
 
@@ -128,7 +131,8 @@ def answer_from_findings(question: str, findings: list[Finding], retrieve: Calla
     if not chosen:
         chosen = _metric(q, findings)
     if chosen:
-        evidence = [Evidence(f"E{i}", f.text, f.locator, 1.0, f) for i, f in enumerate(chosen[:8], start=1)]
+        evidence = [Evidence(f"E{i}", f.text, f.locator, ANSWERING_SCORE, f)
+                    for i, f in enumerate(chosen[:8], start=1)]
         verdict = decide(question, chosen[:8])  # a yes/no question gets the findings' yes or no first
         text = (f"{verdict}. " if verdict else "") + PREFIX + " ".join(f"{e.text} [{e.id}]" for e in evidence)
         return Answer(text, evidence, model=MODEL_NAME)

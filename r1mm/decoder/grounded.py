@@ -187,8 +187,10 @@ REQUIRED_LINES = 2
 
 
 def answering(evidence: list[Evidence]) -> list[Evidence]:
-    """The evidence lines that are findings chosen to answer the question (score 1.0), not retrieved."""
-    return [e for e in evidence if e.finding is not None and e.score >= 1.0]
+    """The evidence lines that are findings chosen to answer the question, not retrieved."""
+    from r1mm.decoder.extractive import ANSWERING_SCORE
+
+    return [e for e in evidence if e.finding is not None and e.score >= ANSWERING_SCORE]
 
 
 def _values(e: Evidence) -> list[float]:
@@ -199,10 +201,12 @@ def _values(e: Evidence) -> list[float]:
 
 def _written_for(value: float, text: str) -> str | None:
     """How ``text`` (an evidence line) writes ``value``: the number in it that equals or rounds to it."""
-    return next((n for n in numbers_in(text) if _close(float(n), value)), None)
+    return next((n for n in sorted(numbers_in(text)) if _close(float(n), value)), None)
 
 
 def _close(written: float, value: float) -> bool:
+    """``written`` is ``value`` as a finding's text shows it: to 0.1, or to 3 significant digits for
+    values of 1,000 and more ("1,765 mL" for 1765.3)."""
     return abs(written - value) <= 0.051 * max(1.0, 10 ** (len(str(int(abs(value)))) - 3))
 
 
@@ -249,8 +253,7 @@ def _unit_word(unit: str | None) -> str | None:
 
 def _standing_for_any(exact: str, stated: set[str]) -> str | None:
     """The number of ``stated`` that writes ``exact`` (as is, or correctly rounded)."""
-    return next((n for n in sorted(stated) if n == exact or _rounds_to(n, exact)
-                 or (float(n) == float(exact))), None)
+    return next((n for n in sorted(stated) if _rounds_to(n, exact)), None)
 
 
 def _words_as_digits(text: str) -> str:

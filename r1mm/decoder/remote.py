@@ -54,9 +54,10 @@ class RemoteDecoder:
         draft.text = lead
         if lead:
             yield lead
+        prompt = prompt_for(question, evidence, lead=lead)
         try:
             chunks = self.client.chat.completions.create(
-                model=self.model_name, messages=[{"role": "user", "content": prompt_for(question, evidence, lead=lead)}],
+                model=self.model_name, messages=[{"role": "user", "content": prompt}],
                 max_tokens=MAX_NEW_TOKENS, temperature=0, stop=["\n"], stream=True)
             written = ""
             for chunk in chunks:
