@@ -12,6 +12,7 @@ with torch's deterministic algorithms, so two machines of one kind build the sam
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -141,6 +142,7 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
+@functools.lru_cache(maxsize=None)  # a subprocess per lookup would run on every projector_path() call
 def _tool_version(command: str) -> str:
     try:
         out = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=30)

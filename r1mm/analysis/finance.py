@@ -234,16 +234,14 @@ def claims_in(text: str, misheard: bool = True) -> list[dict]:
                 value = -value if _DOWN.search(between) else value
                 claims.append({"metric": metric, "kind": "change", "value": value, "unit": "%",
                                "decimals": _decimals(a.group("num")), "said": said})
-                if metric_at in heard_as:
-                    claims[-1]["heard_as"] = heard_as[metric_at]
             else:
                 currency = _CURRENCY_WORDS.get((a.group("dollar") or "").lower()) or \
                     {"d": "USD", "e": "EUR", "p": "GBP"}.get((a.group("currency") or "d")[0].lower(), "USD")
                 unit = f"{currency} {scale}s" if scale else currency
                 claims.append({"metric": metric, "kind": "level", "value": value, "unit": unit,
                                "decimals": _decimals(a.group("num")), "said": said})
-                if metric_at in heard_as:
-                    claims[-1]["heard_as"] = heard_as[metric_at]
+            if metric_at in heard_as:
+                claims[-1]["heard_as"] = heard_as[metric_at]
     return claims
 
 

@@ -23,7 +23,8 @@ def load_grounded(name: str | None = None):
     remote = RemoteDecoder.from_env()
     if remote is not None:
         return remote
-    config_file = decoder_dir(name or DEFAULT_NAME) / "config.json"
+    folder = decoder_dir(name or DEFAULT_NAME)  # hashes the build's inputs: once
+    config_file = folder / "config.json"
     if config_file.exists():
         import json
 
@@ -32,7 +33,7 @@ def load_grounded(name: str | None = None):
             return RemoteDecoder(config["backend_url"], config.get("backend_model"))
 
     model, tokenizer = load(name or DEFAULT_NAME)
-    return GroundedDecoder(model, tokenizer, name or DEFAULT_NAME, folder=decoder_dir(name or DEFAULT_NAME))
+    return GroundedDecoder(model, tokenizer, name or DEFAULT_NAME, folder=folder)
 
 
 def default_decoder():
