@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from r1mm import render
-from r1mm.analysis.geometry import MAX_ANALYSED, inspect_surfaces, raw_noise, voxel_downsample
+from r1mm.analysis.geometry import inspect
 from r1mm.types import Modality
 from r1mm.ui import common
 
@@ -31,10 +31,10 @@ colour = st.toggle("Colour by deviation from the fitted surfaces", value=True)
 
 @st.cache_data(show_spinner="Fitting the part's surfaces…")
 def surfaces_of(item_id: int) -> tuple[np.ndarray, np.ndarray, str]:
-    raw = ws.item(item_id).data
-    points = voxel_downsample(raw, MAX_ANALYSED)
-    fit = inspect_surfaces(points, raw_noise(raw))
-    return points, np.nan_to_num(fit.deviation), fit.description
+    seen = inspect(ws.item(item_id).data)  # the points and fit the findings were measured on
+    if seen.fit is None:
+        return seen.points, np.zeros(len(seen.points)), "none (too few points to fit)"
+    return seen.points, np.nan_to_num(seen.fit.deviation), seen.fit.description
 
 
 if colour:

@@ -185,7 +185,8 @@ def grounded_questions(examples: list[QAExample], projectors: dict | None = None
 def cite(answer: str, evidence) -> str:
     """The answer with an evidence id before its final full stop, unless it already cites one: the
     evidence holding its numbers, else the one sharing most of them (people round), else the first."""
-    from r1mm.decoder.grounded import CITATION, evidence_holding_numbers
+    from r1mm.decoder.grounded import evidence_holding_numbers
+    from r1mm.types import CITATION
     from r1mm.latent.tune import most_numbers_shared
 
     if CITATION.search(answer) or not evidence:
@@ -402,7 +403,7 @@ class R1Model:
     def _finetune_projectors(self, examples: list[QAExample], epochs: int, seed: int,
                              progress: bool) -> dict[str, dict]:
         """Train the projectors of the towers the media questions touch; per tower, what changed."""
-        from r1mm.latent.align import projectors as cached
+        from r1mm.encoders.projector import trained as cached
         from r1mm.latent.tune import tune_projectors
 
         questions, features = grounded_questions(examples, self.projectors)
@@ -453,7 +454,7 @@ class R1Model:
     @torch.no_grad()
     def _refit_routers(self, prompts: list[str], progress: bool) -> None:
         """Re-fit each router to the expert shares on the fine-tuning prompts (with the adapters on)."""
-        from r1mm.decoder.model import _train_router
+        from r1mm.decoder.model import train_router
 
         layers = self.model.moe_layers()
         inputs: list[list[torch.Tensor]] = [[] for _ in layers]
@@ -468,7 +469,7 @@ class R1Model:
         for i, moe in enumerate(layers):
             moe.router.requires_grad_(True)  # peft froze every non-adapter weight
             with torch.enable_grad():
-                loss = _train_router(moe, torch.cat(inputs[i]).float(), steps=150, seed=i)
+                loss = train_router(moe, torch.cat(inputs[i]).float(), steps=150, seed=i)
             moe.router.requires_grad_(False)
             if progress:
                 print(f"router {i + 1}/{len(layers)} re-fit: loss {loss:.3f}", file=sys.stderr)

@@ -1,4 +1,6 @@
-"""Persistence: SQLite (WAL) for files, items, findings and answers; item data as files.
+"""Persistence: SQLite (WAL) for files, items, findings, passages and answers; item data as files.
+
+All SQL of a workspace is here, behind `Repository`; the rest of R1-MM reads and writes records.
 
 Only de-identified, derived data is stored: the volume of a CT series rather than its DICOM
 files, so patient identifiers never reach the disk unless the user opted in. Every file is
@@ -12,14 +14,14 @@ import os
 import sqlite3
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from r1mm.types import Answer, Document, Finding, Item, Modality, Page, Table
+from r1mm.types import Answer, Document, Evidence, Finding, Item, Locator, Modality, Page, Table
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -38,7 +40,15 @@ CREATE TABLE IF NOT EXISTS tokens (
     vector BLOB NOT NULL, locator_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (
     id INTEGER PRIMARY KEY, question TEXT NOT NULL, answer_json TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY, item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    finding_id INTEGER REFERENCES findings(id) ON DELETE CASCADE,
+    text TEXT NOT NULL, locator_json TEXT NOT NULL, vector BLOB);
+CREATE INDEX IF NOT EXISTS passages_by_item ON passages(item_id);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# Columns added after the first release: (table, column, declaration). Added on open when missing.
+MIGRATIONS = [("items", "indexed", "INTEGER NOT NULL DEFAULT 0")]  # 1: its passages are in `passages`
 
 STATUS_PROCESSING, STATUS_READY, STATUS_FAILED, STATUS_INTERRUPTED = \
     "processing", "ready", "failed", "interrupted"
@@ -52,6 +62,9 @@ def connect(path: Path | str) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(SCHEMA)
+    for table, column, declaration in MIGRATIONS:
+        if column not in {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
     mark_interrupted(conn)
     return conn
 
@@ -161,3 +174,261 @@ def finding_json(f: Finding) -> str:
 
 def answer_json(a: Answer) -> str:
     return dumps(a.to_dict())
+
+
+# ---- records ---------------------------------------------------------------------------------
+
+@dataclass
+class FileRecord:
+    id: int
+    name: str
+    status: str  # processing, ready, failed, interrupted
+    error: str | None
+    size_bytes: int
+    timings: dict[str, float]
+    retryable: bool
+    stage: str | None = None  # while processing: parsing, analysing, encoding, indexing
+    progress: float = 0.0  # while processing: 0..1
+    added_at: float = 0.0  # when the upload arrived (seconds since the epoch)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_READY
+
+
+@dataclass
+class ItemRecord:
+    id: int
+    file_id: int
+    modality: Modality
+    source: str
+    meta: dict[str, Any]
+    data_path: str | None
+
+
+@dataclass
+class Exchange:
+    question: str
+    answer: Answer
+    created_at: float = field(default=0.0)
+
+
+@dataclass
+class ItemResult:
+    """What processing one item produced, saved in one transaction with the other items of its file."""
+    item: Item
+    findings: list[Finding]
+    data_path: str | None
+    token_vectors: np.ndarray | None  # (n, d) in the shared space, one per locator
+    token_locators: list[Locator]
+    # retrievable text: (text, locator, index into `findings` or None, unit vector) per passage
+    passages: list[tuple[str, Locator, int | None, np.ndarray]]
+
+
+@dataclass
+class StoredPassage:
+    id: int
+    item_id: int
+    text: str
+    locator: Locator
+    finding: Finding | None
+    vector: np.ndarray | None
+
+
+@dataclass
+class StoredToken:
+    id: int
+    item_id: int
+    modality: Modality
+    vector: np.ndarray
+    locator: Locator
+
+
+class Repository:
+    """Every query of a workspace's database. `generation` grows whenever items are added or
+    removed, so readers that keep indexes in memory know when to catch up."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ---- files -----------------------------------------------------------------------------
+    def insert_file(self, name: str, size_bytes: int) -> int:
+        now = time.time()
+        cur = self.conn.execute(
+            "INSERT INTO files (name, size_bytes, status, stage, progress, worker_pid, added_at, updated_at) "
+            "VALUES (?, ?, ?, 'queued', 0, ?, ?, ?)", (name, size_bytes, STATUS_PROCESSING, os.getpid(), now, now))
+        return int(cur.lastrowid)
+
+    def file_name(self, file_id: int) -> str | None:
+        row = self.conn.execute("SELECT name FROM files WHERE id = ?", (file_id,)).fetchone()
+        return row["name"] if row else None
+
+    def upload_path(self, file_id: int) -> str | None:
+        row = self.conn.execute("SELECT upload_path FROM files WHERE id = ?", (file_id,)).fetchone()
+        return row["upload_path"] if row else None
+
+    def set_upload_path(self, file_id: int, path: str | None) -> None:
+        self.conn.execute("UPDATE files SET upload_path = ? WHERE id = ?", (path, file_id))
+
+    def claim(self, file_id: int) -> None:
+        """This process works on the file now (a crash of it marks the file interrupted)."""
+        self.conn.execute("UPDATE files SET worker_pid = ? WHERE id = ?", (os.getpid(), file_id))
+
+    def reset_for_retry(self, file_id: int) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.execute("DELETE FROM items WHERE file_id = ?", (file_id,))
+            self.conn.execute("UPDATE files SET status = ?, error = NULL, stage = 'queued', progress = 0, "
+                              "worker_pid = ?, updated_at = ? WHERE id = ?",
+                              (STATUS_PROCESSING, os.getpid(), time.time(), file_id))
+            self._bump()
+
+    def delete_file(self, file_id: int) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+            self._bump()
+
+    def set_stage(self, file_id: int, stage: str, fraction: float) -> None:
+        self.conn.execute("UPDATE files SET stage = ?, progress = ?, updated_at = ? WHERE id = ?",
+                          (stage, fraction, time.time(), file_id))
+
+    def finish(self, file_id: int, status: str, error: str | None, timings: dict[str, float]) -> None:
+        self.conn.execute("UPDATE files SET status = ?, error = ?, timings_json = ?, stage = NULL, progress = ?, "
+                          "updated_at = ? WHERE id = ?",
+                          (status, error, dumps(timings), 1.0 if status == STATUS_READY else 0.0, time.time(),
+                           file_id))
+
+    def files(self, file_id: int | None = None) -> list[FileRecord]:
+        sql, args = "SELECT * FROM files", ()
+        if file_id is not None:
+            sql, args = sql + " WHERE id = ?", (file_id,)
+        return [FileRecord(r["id"], r["name"], r["status"], r["error"], r["size_bytes"] or 0,
+                           json.loads(r["timings_json"] or "{}"),
+                           bool(r["upload_path"]) and Path(r["upload_path"]).exists(),
+                           r["stage"], r["progress"] or 0.0, r["added_at"])
+                for r in self.conn.execute(sql + " ORDER BY id", args).fetchall()]
+
+    # ---- items, findings and what is retrieved from them ----------------------------------
+    def items(self, file_id: int | None = None, item_id: int | None = None) -> list[ItemRecord]:
+        sql, args = "SELECT * FROM items", ()
+        if file_id is not None:
+            sql, args = sql + " WHERE file_id = ?", (file_id,)
+        elif item_id is not None:
+            sql, args = sql + " WHERE id = ?", (item_id,)
+        return [ItemRecord(r["id"], r["file_id"], Modality(r["modality"]), r["source"], json.loads(r["meta_json"]),
+                           r["data_path"]) for r in self.conn.execute(sql + " ORDER BY id", args).fetchall()]
+
+    def findings(self, item_id: int | None = None, file_ids: list[int] | None = None) -> list[Finding]:
+        sql, args = "SELECT f.finding_json FROM findings f JOIN items i ON i.id = f.item_id", []
+        if item_id is not None:
+            sql += " WHERE f.item_id = ?"
+            args.append(item_id)
+        elif file_ids is not None:
+            sql += f" WHERE i.file_id IN ({','.join('?' * len(file_ids))})"
+            args += list(file_ids)
+        return [Finding.from_dict(json.loads(r[0])) for r in self.conn.execute(sql + " ORDER BY f.id", args)]
+
+    def save_results(self, file_id: int, results: list[ItemResult]) -> list[int]:
+        """All items of a file with their findings, tokens and passages, in one transaction (or none)."""
+        ids = []
+        with self.conn:
+            self.conn.execute("BEGIN")
+            for r in results:
+                cur = self.conn.execute(
+                    "INSERT INTO items (file_id, modality, source, meta_json, data_path, indexed) "
+                    "VALUES (?, ?, ?, ?, ?, 1)",
+                    (file_id, r.item.modality.value, r.item.source, dumps(_meta_with_geometry(r.item)), r.data_path))
+                item_id = int(cur.lastrowid)
+                finding_ids = [int(self.conn.execute(
+                    "INSERT INTO findings (item_id, kind, finding_json) VALUES (?, ?, ?)",
+                    (item_id, f.kind, finding_json(f))).lastrowid) for f in r.findings]
+                if r.token_vectors is not None:
+                    self.conn.executemany(
+                        "INSERT INTO tokens (item_id, vector, locator_json) VALUES (?, ?, ?)",
+                        [(item_id, v.astype(np.float32).tobytes(), json.dumps(loc.to_dict()))
+                         for v, loc in zip(r.token_vectors, r.token_locators)])
+                self._insert_passages(item_id, finding_ids, r.passages)
+                ids.append(item_id)
+            self._bump()
+        return ids
+
+    def unindexed_items(self) -> list[ItemRecord]:
+        """Items saved before passages were kept in the database (workspaces of older versions)."""
+        rows = self.conn.execute("SELECT id FROM items WHERE indexed = 0 ORDER BY id").fetchall()
+        return [rec for r in rows for rec in self.items(item_id=r["id"])]
+
+    def finding_ids(self, item_id: int) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM findings WHERE item_id = ? ORDER BY id", (item_id,))]
+
+    def save_passages(self, item_id: int, passages: list[tuple[str, Locator, int | None, np.ndarray]]) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.execute("DELETE FROM passages WHERE item_id = ?", (item_id,))
+            self._insert_passages(item_id, self.finding_ids(item_id), passages)
+            self.conn.execute("UPDATE items SET indexed = 1 WHERE id = ?", (item_id,))
+            self._bump()
+
+    def _insert_passages(self, item_id: int, finding_ids: list[int],
+                         passages: list[tuple[str, Locator, int | None, np.ndarray]]) -> None:
+        self.conn.executemany(
+            "INSERT INTO passages (item_id, finding_id, text, locator_json, vector) VALUES (?, ?, ?, ?, ?)",
+            [(item_id, None if k is None else finding_ids[k], text, json.dumps(loc.to_dict()),
+              None if vector is None else np.asarray(vector, np.float32).tobytes())
+             for text, loc, k, vector in passages])
+
+    # ---- what readers keep in memory, caught up by id ------------------------------------
+    def generation(self) -> int:
+        row = self.conn.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
+        return row[0] if row else 0
+
+    def _bump(self) -> None:
+        self.conn.execute("INSERT INTO state (key, value) VALUES ('generation', 1) "
+                          "ON CONFLICT(key) DO UPDATE SET value = value + 1")
+
+    def item_files(self) -> dict[int, int]:
+        """item id -> file id, for every item of the workspace."""
+        return {r[0]: r[1] for r in self.conn.execute("SELECT id, file_id FROM items")}
+
+    def findings_after(self, last_id: int) -> list[tuple[int, int, Finding]]:
+        return [(r[0], r[1], Finding.from_dict(json.loads(r[2]))) for r in self.conn.execute(
+            "SELECT id, item_id, finding_json FROM findings WHERE id > ? ORDER BY id", (last_id,))]
+
+    def passages_after(self, last_id: int) -> list[StoredPassage]:
+        rows = self.conn.execute(
+            "SELECT p.id, p.item_id, p.text, p.locator_json, p.vector, f.finding_json FROM passages p "
+            "LEFT JOIN findings f ON f.id = p.finding_id WHERE p.id > ? ORDER BY p.id", (last_id,))
+        return [StoredPassage(r[0], r[1], r[2], Locator.from_dict(json.loads(r[3])),
+                              Finding.from_dict(json.loads(r[5])) if r[5] else None,
+                              np.frombuffer(r[4], np.float32) if r[4] is not None else None) for r in rows]
+
+    def tokens_after(self, last_id: int) -> list[StoredToken]:
+        rows = self.conn.execute(
+            "SELECT t.id, t.item_id, i.modality, t.vector, t.locator_json FROM tokens t "
+            "JOIN items i ON i.id = t.item_id WHERE t.id > ? ORDER BY t.id", (last_id,))
+        return [StoredToken(r[0], r[1], Modality(r[2]), np.frombuffer(r[3], np.float32),
+                            Locator.from_dict(json.loads(r[4]))) for r in rows]
+
+    # ---- answers ---------------------------------------------------------------------------
+    def remember(self, question: str, answer: Answer) -> None:
+        self.conn.execute("INSERT INTO answers (question, answer_json, created_at) VALUES (?, ?, ?)",
+                          (question, answer_json(answer), time.time()))
+
+    def history(self) -> list[Exchange]:
+        out = []
+        for r in self.conn.execute("SELECT question, answer_json, created_at FROM answers ORDER BY id").fetchall():
+            d = json.loads(r["answer_json"])
+            answer = Answer(d["answer"], [Evidence.from_dict(e) for e in d["evidence"]], d.get("routing", {}),
+                            d.get("timings", {}), d.get("model", ""))
+            out.append(Exchange(r["question"], answer, r["created_at"]))
+        return out
+
+
+def _meta_with_geometry(item: Item) -> dict[str, Any]:
+    meta = dict(item.meta)
+    if item.spacing_mm is not None:
+        meta["spacing_mm"] = [float(v) for v in item.spacing_mm]
+    return meta

@@ -6,6 +6,7 @@ or a region of a point cloud.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
@@ -163,6 +164,9 @@ class Finding:
     def from_dict(cls, d: dict[str, Any]) -> Finding:
         return cls(kind=d["kind"], value=d["value"], unit=d.get("unit"), text=d["text"],
                    locator=Locator.from_dict(d["locator"]))
+
+
+CITATION = re.compile(r"\[(E\d+)\]")  # how an answer cites its evidence: [E1], [E2], …
 
 
 @dataclass

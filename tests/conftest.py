@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from r1mm.samples import Phantom, PhantomNodule, phantom_volume, write_dicom_series, write_samples
+from r1mm.cases.ct import Phantom, PhantomNodule, phantom_volume, write_dicom_series
+from r1mm.samples import write_samples
 
 
 # Answers are findings-only unless a test asks for a decoder, so the app, CLI and API tests are

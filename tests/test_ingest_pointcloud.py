@@ -6,7 +6,7 @@ import pytest
 
 from r1mm.errors import IngestError
 from r1mm.ingest import Limits, load
-from r1mm.samples import write_ply
+from r1mm.cases.parts import write_ply
 from r1mm.types import Modality
 
 POINTS = np.random.default_rng(0).uniform(-5, 5, (500, 3)).round(4)

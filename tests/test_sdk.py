@@ -121,7 +121,7 @@ def _plates(folder, seeds, n_points=20_000):
     answers give the dent's depth and centre as a user reads them off, rounded."""
     import numpy as np
 
-    from r1mm.samples import plate_with_dent, write_ply
+    from r1mm.cases.parts import plate_with_dent, write_ply
 
     folder.mkdir(parents=True, exist_ok=True)
     rows, dents = [], {}

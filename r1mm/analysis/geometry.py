@@ -11,6 +11,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from r1mm.points import point_spacing, voxel_downsample
 from r1mm.types import Finding, Item, Locator
 
 MAX_ANALYSED = 400_000  # points used for fitting; larger clouds are voxel-downsampled first
@@ -29,37 +30,6 @@ class Defect:
 
 
 # ---- clean-up and structure ------------------------------------------------------------------
-
-def _voxel_keys(points: np.ndarray, origin: np.ndarray, voxel: float) -> np.ndarray:
-    """One int64 key per point for its voxel (row-major over the grid)."""
-    ijk = np.floor((points - origin) / voxel).astype(np.int64)
-    dims = ijk.max(axis=0) + 1
-    return (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
-
-
-def voxel_downsample(points: np.ndarray, target: int, seed: int = 0) -> np.ndarray:
-    """Centroids of occupied voxels, the voxel size chosen so about `target` points remain.
-
-    The size is tuned on a subsample of at most 1M points; the full cloud is then binned once
-    (linear time: one sort of integer keys).
-    """
-    if len(points) <= target:
-        return points
-    origin = points.min(axis=0)
-    sample = points if len(points) <= 1_000_000 else \
-        points[np.random.default_rng(seed).choice(len(points), 1_000_000, replace=False)]
-    extent = np.ptp(points, axis=0)
-    voxel = float(np.sqrt(np.sort(extent)[1:].prod() / target)) or 1e-6  # surfaces: points ~ area / voxel²
-    voxel = max(voxel, float(extent.max()) / 2e6)  # keeps the int64 keys from overflowing
-    for _ in range(12):
-        if len(np.unique(_voxel_keys(sample, origin, voxel))) <= 1.1 * target:
-            break
-        voxel *= 1.2
-    _, inverse, counts = np.unique(_voxel_keys(points, origin, voxel), return_inverse=True, return_counts=True)
-    centroids = np.stack([np.bincount(inverse, weights=points[:, k], minlength=len(counts)) for k in range(3)],
-                         axis=1)
-    return centroids / counts[:, None]
-
 
 def remove_outliers(points: np.ndarray, k: int = 16, std_ratio: float = 3.0) -> tuple[np.ndarray, int]:
     """Statistical outlier removal: drop points whose mean distance to k neighbours is unusually large."""
@@ -307,6 +277,23 @@ def inspect_surfaces(points: np.ndarray, noise: float | None = None) -> SurfaceF
     return SurfaceFit(description, noise, deviation, defects)
 
 
+@dataclass
+class Inspection:
+    points: np.ndarray  # what is measured: voxel centroids of the scan (at most MAX_ANALYSED), outliers removed
+    noise: float  # the raw scan's noise sigma, file units
+    outliers: int  # points removed as outliers
+    fit: SurfaceFit | None  # None under 100 points
+
+
+def inspect(points: np.ndarray) -> Inspection:
+    """The one inspection path (analysis, bench and the page): the raw scan's noise, voxel
+    centroids, outliers removed, then the surfaces fitted and their defects found."""
+    noise = raw_noise(points)
+    work, outliers = remove_outliers(voxel_downsample(points, MAX_ANALYSED))
+    fit = inspect_surfaces(work, noise) if len(work) >= 100 else None
+    return Inspection(work, noise, outliers, fit)
+
+
 def deviation_from_reference(points: np.ndarray, reference: np.ndarray,
                              max_iterations: int = 50) -> tuple[np.ndarray, np.ndarray, float]:
     """Align the scan to a reference (ICP, open3d) and measure each point's signed distance to it.
@@ -357,7 +344,7 @@ def compare_to_reference(points: np.ndarray, reference: np.ndarray, source: str,
     off = np.flatnonzero(judged & (np.abs(np.nan_to_num(deviation)) > limit))
     found: list[Defect] = []
     if len(off) >= 10:
-        spacing = _spacing(aligned)
+        spacing = point_spacing(aligned)
         labels = clusters(aligned[off], eps=3 * spacing, min_points=4)
         for label in set(labels.tolist()) - {-1}:
             idx = off[labels == label]
@@ -382,11 +369,6 @@ def _unit_suffix(unit: str) -> str:
     return "" if unit.startswith("file units") else f" {unit}"
 
 
-def _spacing(points: np.ndarray) -> float:
-    """Median distance between neighbouring points (from at most 5,000 of them)."""
-    return float(np.median(cKDTree(points).query(points[: min(len(points), 5000)], k=2)[0][:, 1]))
-
-
 def _defect_findings(defects: list[Defect], source: str, unit: str, frame: str = "") -> list[Finding]:
     u = _unit_suffix(unit)
     out = []
@@ -409,27 +391,27 @@ def analyze(item: Item) -> list[Finding]:
     lo, hi = points.min(axis=0), points.max(axis=0)
     whole = Locator(src, region=tuple(float(v) for v in (*lo, *hi)))
     out = [Finding("pointcloud.points", int(len(points)), "points", f"The cloud has {len(points):,} points.", whole)]
-    noise = raw_noise(points)
-    work = voxel_downsample(points, MAX_ANALYSED)
-    if len(work) < len(points):
-        out.append(Finding("pointcloud.downsampled", len(work), "points",
-                           f"Analysed on {len(work):,} voxel centroids of the {len(points):,} points.", whole))
-    work, n_outliers = remove_outliers(work)
-    if n_outliers:
-        out.append(Finding("pointcloud.outliers", n_outliers, "points",
-                           f"{n_outliers:,} outlier points removed before measuring.", whole))
+    seen = inspect(points)
+    work, noise = seen.points, seen.noise
+    if len(work) + seen.outliers < len(points):
+        out.append(Finding("pointcloud.downsampled", len(work) + seen.outliers, "points",
+                           f"Analysed on {len(work) + seen.outliers:,} voxel centroids of the {len(points):,} points.",
+                           whole))
+    if seen.outliers:
+        out.append(Finding("pointcloud.outliers", seen.outliers, "points",
+                           f"{seen.outliers:,} outlier points removed before measuring.", whole))
     extents = oriented_dimensions(work)
     out.append(Finding("pointcloud.dimensions", [round(float(e), 3) for e in extents], unit,
                        f"Part dimensions (oriented box): {extents[0]:.2f} × {extents[1]:.2f} × {extents[2]:.2f}{u}.",
                        whole))
     if len(work) < 100:
         return out
-    spacing = _spacing(work)
+    spacing = point_spacing(work)
     n_parts = count_parts(work, spacing) if len(work) <= 200_000 else 1
     if n_parts > 1:
         out.append(Finding("pointcloud.parts", n_parts, "parts",
                            f"The scan holds {n_parts} separate parts (DBSCAN clusters).", whole))
-    fit = inspect_surfaces(work, noise)
+    fit = seen.fit
     defects, surfaces = fit.defects, fit.description
     out.append(Finding("pointcloud.surfaces", surfaces, None, f"Fitted surfaces: {surfaces}.", whole))
     out.append(Finding("pointcloud.defect_count", len(defects), "defects",

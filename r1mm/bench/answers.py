@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from r1mm.decoder.grounded import CITATION, numbers_in
+from r1mm.numbers import numbers_in
+from r1mm.types import CITATION
 
 Check = Callable[[str], bool]
 Question = tuple[str, Check]
@@ -62,8 +63,8 @@ def every(*checks: Check) -> Check:
 # ---- cases -----------------------------------------------------------------------------------
 
 def ct_case(seed: int, folder: Path) -> tuple[Path, list[Question]]:
-    from r1mm.bench.ct import make_case, nodule_side
-    from r1mm.samples import phantom_volume, write_dicom_series
+    from r1mm.bench.ct import make_case
+    from r1mm.cases.ct import nodule_side, phantom_volume, write_dicom_series
 
     case = make_case(seed)
     while not case.phantom.nodules:
@@ -96,7 +97,7 @@ def ct_case(seed: int, folder: Path) -> tuple[Path, list[Question]]:
 
 
 def plate_case(seed: int, folder: Path) -> tuple[Path, list[Question]]:
-    from r1mm.samples import plate_with_dent, write_ply
+    from r1mm.cases.parts import plate_with_dent, write_ply
 
     rng = np.random.default_rng(seed)
     depth = float(rng.uniform(0.8, 2.5))
@@ -115,7 +116,7 @@ def plate_case(seed: int, folder: Path) -> tuple[Path, list[Question]]:
 
 def report_case(seed: int, folder: Path) -> tuple[list[Path], list[Question]]:
     from r1mm.bench.finance import make_case
-    from r1mm.samples import write_call_audio, write_report_pdf
+    from r1mm.cases.finance import write_call_audio, write_report_pdf
 
     case = make_case(seed)
     folder.mkdir(parents=True, exist_ok=True)

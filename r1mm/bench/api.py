@@ -35,7 +35,7 @@ def _ask(conn: http.client.HTTPConnection, key: str, question: str) -> tuple[int
 
 
 def run(clients: int = 50, seconds: float = 60.0, keys: int = 5, requests_per_minute: int = 3000) -> dict:
-    from r1mm.samples import write_report_pdf
+    from r1mm.cases.finance import write_report_pdf
 
     names = {f"sk-load-{k}": f"load{k}" for k in range(keys)}
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-api-") as tmp:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 def run(cases: int = 8, jobs: int = 2) -> dict:
     from r1mm.batch import analyze_parallel
-    from r1mm.samples import plate_with_dent, write_chart, write_ply, write_report_pdf
+    from r1mm.cases.charts import write_chart
+    from r1mm.cases.finance import write_report_pdf
+    from r1mm.cases.parts import plate_with_dent, write_ply
     from r1mm.workspace import Workspace
 
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-batch-") as tmp:

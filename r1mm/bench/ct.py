@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from r1mm.samples import Phantom, PhantomNodule, phantom_volume, write_dicom_series, zip_folder
+from r1mm.cases.ct import Phantom, PhantomNodule, nodule_side, phantom_volume, write_dicom_series, zip_folder
 from r1mm.workspace import Workspace
 
 SIZE_TOLERANCE_MM = 1.5
@@ -51,10 +51,6 @@ def make_case(seed: int) -> Case:
             nodules.append(PhantomNodule((x, y, z), round(diameter, 1)))
             break
     return Case(Phantom(shape=shape, spacing_mm=(dz, dxy, dxy), nodules=nodules), dz)
-
-
-def nodule_side(phantom: Phantom, nodule: PhantomNodule) -> str:
-    return "right" if nodule.centre_mm[0] < phantom.shape[2] * phantom.spacing_mm[2] / 2 else "left"
 
 
 def run_case(case: Case, seed: int, workdir: Path) -> list[tuple[str, bool, float | None]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from r1mm.analysis import analyze, asr
 from r1mm.analysis.finance import canonical_metric, cross_check, metric_and_period
 from r1mm.ingest import load
-from r1mm.samples import write_call_audio, write_report_pdf
+from r1mm.cases.finance import write_call_audio, write_report_pdf
 from r1mm.workspace import Workspace
 
 LAYOUTS = [  # (unit phrase, unit as extracted, number format)

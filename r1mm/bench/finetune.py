@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from r1mm.bench.finance import METRICS, make_case
-from r1mm.samples import write_report_pdf
+from r1mm.cases.finance import write_report_pdf
 
 
 def house_answer(metric: str, period: str, value: float, unit: str) -> str:
@@ -48,7 +48,8 @@ def _norm(text: str) -> str:
 
 def evaluate(model, folder: Path, rows: list[dict]) -> dict:
     """Exact and value accuracy of ``model`` on ``rows``, asked as the app asks."""
-    from r1mm.decoder.grounded import check_grounding, numbers_in
+    from r1mm.decoder.grounded import check_grounding
+    from r1mm.numbers import numbers_in
     from r1mm.sdk import cite
     from r1mm.workspace import Workspace
 

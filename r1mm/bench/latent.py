@@ -15,8 +15,8 @@ import time
 import numpy as np
 import torch
 
-from r1mm.encoders.projector import Projector, encoder_dims
-from r1mm.latent.align import CLASSES, class_texts, pairs, projectors
+from r1mm.encoders.projector import CLASSES, Projector, encoder_dims, trained
+from r1mm.latent.align import class_texts, pairs
 
 
 def _scores(latent: torch.Tensor, labels: np.ndarray, modality: str) -> dict:
@@ -39,10 +39,10 @@ def _text_only(modality: str, labels: np.ndarray) -> dict:
     """Rank with the words an item carries without any encoder: its file name (or, for audio, the
     line that was spoken, as a perfect transcript would give)."""
     from r1mm.encoders.text import embed
-    from r1mm.latent.align import _AUDIO_LINES
+    from r1mm.latent.align import AUDIO_LINES
 
     if modality == "audio":
-        words = [_AUDIO_LINES[label][0] for label in labels]
+        words = [AUDIO_LINES[label][0] for label in labels]
     else:
         words = [f"{modality}_{k}" for k in range(len(labels))]
     return _scores(torch.from_numpy(embed(words)), labels, modality)
@@ -81,7 +81,7 @@ def _throughput() -> dict:
 
 
 def run(cases: int | None = None) -> dict:
-    trained = projectors()
+    projectors = trained()
     result = {"descriptions": sum(len(v) for v in CLASSES.values()), "modalities": {}}
     for modality, d_in in encoder_dims().items():
         features, labels = pairs(modality, "heldout", cases)
@@ -91,7 +91,7 @@ def run(cases: int | None = None) -> dict:
         with torch.no_grad():
             result["modalities"][modality] = {
                 "heldout_tokens": len(labels), "classes": len(CLASSES[modality]),
-                "trained": _scores(trained[modality](x), labels, modality),
+                "trained": _scores(projectors[modality](x), labels, modality),
                 "random_projection": _scores(random_projection(x), labels, modality),
                 "text_only": _text_only(modality, labels),
             }

@@ -4,66 +4,10 @@ per million points (linear time shows as a flat ratio)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-
 import numpy as np
 
-from r1mm.analysis.geometry import MAX_ANALYSED, inspect_surfaces, oriented_dimensions, raw_noise, voxel_downsample
-
-
-@dataclass
-class PlantedDefect:
-    centre: np.ndarray
-    radius: float
-    depth: float  # positive: dent, negative: bump
-
-
-def _cap(dist: np.ndarray, radius: float, depth: float) -> np.ndarray:
-    """Inward displacement of a spherical-cap-like dent (positive depth) or bump (negative)."""
-    return np.where(dist < radius, depth * (1 - (dist / radius) ** 2), 0.0)
-
-
-def plate(n: int, rng, defects=(), size=(120.0, 80.0)) -> tuple[np.ndarray, np.ndarray]:
-    xy = rng.uniform((0, 0), size, (n, 2))
-    z = np.full(n, 10.0)
-    for d in defects:
-        z -= _cap(np.hypot(xy[:, 0] - d.centre[0], xy[:, 1] - d.centre[1]), d.radius, d.depth)
-    return np.column_stack([xy, z]), np.array([size[0], size[1], 0.0])
-
-
-def box(n: int, rng, defects=(), size=(100.0, 60.0, 40.0)) -> tuple[np.ndarray, np.ndarray]:
-    """All six faces sampled by area; defects on the top face (z = size[2])."""
-    sx, sy, sz = size
-    areas = np.array([sx * sy, sx * sy, sx * sz, sx * sz, sy * sz, sy * sz])
-    face = rng.choice(6, n, p=areas / areas.sum())
-    p = rng.uniform(0, 1, (n, 3)) * size
-    p[face == 0, 2], p[face == 1, 2] = sz, 0.0
-    p[face == 2, 1], p[face == 3, 1] = 0.0, sy
-    p[face == 4, 0], p[face == 5, 0] = 0.0, sx
-    top = face == 0
-    for d in defects:
-        p[top, 2] -= _cap(np.hypot(p[top, 0] - d.centre[0], p[top, 1] - d.centre[1]), d.radius, d.depth)
-    return p, np.array(size)
-
-
-def cylinder(n: int, rng, defects=(), radius: float = 25.0, length: float = 150.0) -> tuple[np.ndarray, np.ndarray]:
-    """The lateral surface; defect centres given as (angle·radius, z, 0)."""
-    angle = rng.uniform(-np.pi, np.pi, n)
-    z = rng.uniform(0, length, n)
-    r = np.full(n, radius)
-    for d in defects:
-        arc = (angle * radius - d.centre[0] + np.pi * radius) % (2 * np.pi * radius) - np.pi * radius
-        r -= _cap(np.hypot(arc, z - d.centre[1]), d.radius, d.depth)
-    pts = np.column_stack([r * np.cos(angle), r * np.sin(angle), z])
-    return pts, np.array([length, 2 * radius, 2 * radius])
-
-
-SHAPES = {"plate": plate, "box": box, "cylinder": cylinder}
-
-
-def inspect(points: np.ndarray):
-    """What `analyze` does: fit on voxel centroids, judge against the raw scan's noise."""
-    return inspect_surfaces(voxel_downsample(points, MAX_ANALYSED), raw_noise(points))
+from r1mm.analysis.geometry import inspect, oriented_dimensions
+from r1mm.cases.parts import SHAPES, PlantedDefect
 
 
 def make_case(seed: int, n_points: int) -> dict:
@@ -99,7 +43,8 @@ def surface_point(shape: str, d: PlantedDefect) -> np.ndarray:
 
 
 def score(case: dict) -> dict:
-    found = inspect(case["points"]).defects
+    seen = inspect(case["points"])  # what `analyze` measures
+    found = seen.fit.defects
     planted = case["defects"]
     matched, depth_errors = set(), []
     for d, centre in zip(planted, case["centres"]):
@@ -115,7 +60,7 @@ def score(case: dict) -> dict:
         if best is not None:
             matched.add(best)
             depth_errors.append(abs(found[best].depth - abs(d.depth)))
-    extents = oriented_dimensions(voxel_downsample(case["points"], MAX_ANALYSED))
+    extents = oriented_dimensions(seen.points)
     dims = np.sort(case["dims"])[::-1]
     return {"tp": len(matched), "fp": len(found) - len(matched), "fn": len(planted) - len(matched),
             "depth_errors": depth_errors, "dim_error": float(np.abs(extents[: 2] - dims[:2]).max())}

@@ -36,7 +36,7 @@ def _asked(modality: str, name: str, answers: list[str]) -> list[dict]:
 
 
 def _plates(folder: Path, seeds: range) -> tuple[list[dict], dict[str, list[Locator]]]:
-    from r1mm.samples import plate_with_dent, write_ply
+    from r1mm.cases.parts import plate_with_dent, write_ply
 
     rows, truth = [], {}
     for seed in seeds:
@@ -52,8 +52,8 @@ def _plates(folder: Path, seeds: range) -> tuple[list[dict], dict[str, list[Loca
 
 
 def _ct_series(folder: Path, seeds: range) -> tuple[list[dict], dict[str, list[Locator]]]:
-    from r1mm.bench.ct import make_case, nodule_side
-    from r1mm.samples import phantom_volume, write_dicom_series
+    from r1mm.bench.ct import make_case
+    from r1mm.cases.ct import nodule_side, phantom_volume, write_dicom_series
 
     rows, truth = [], {}
     seed = seeds.start
@@ -80,7 +80,7 @@ def _calls(folder: Path, seeds: range) -> tuple[list[dict], dict[str, list[Locat
     """Calls spoken by espeak-ng: a welcome, revenue, net income, risks; the team's answers give the
     figures as they were said, and the truth is the stretch where revenue and net income are spoken."""
     from r1mm.bench.finance import spoken_amount
-    from r1mm.samples import write_call_audio
+    from r1mm.cases.finance import write_call_audio
 
     rows, truth = [], {}
     for seed in seeds:
@@ -131,7 +131,7 @@ def _score(folder: Path, truth: dict[str, list[Locator]], questions: list[str], 
 
 def run(cases: int = 16) -> dict:
     """``cases`` files per modality: 60% to fine-tune on, the rest held out."""
-    from r1mm.latent.align import projectors as cached
+    from r1mm.encoders.projector import trained as cached
     from r1mm.latent.tune import tune_projectors
     from r1mm.sdk import QUESTIONS_FILE, grounded_questions, read_dataset
 

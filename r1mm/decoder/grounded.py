@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from r1mm.types import Evidence
+from r1mm.numbers import NUMBER, numbers_in
+from r1mm.types import CITATION, Evidence
 
 MAX_NEW_TOKENS = 64
 INSTRUCTION = "Answer the question from the evidence only, in one sentence, citing evidence ids like [E1].\n\n"
@@ -28,8 +29,6 @@ EXAMPLE = ("Evidence:\n[E1] Net income, Q2 2026: 52.3 USD millions (page 2, tabl
            "Question: What was net income in Q2 2026?\n"
            "Answer: Net income in Q2 2026 was 52.3 USD millions [E1].\n\n")
 NO_CITATION = "the decoder cited no evidence"
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-CITATION = re.compile(r"\[(E\d+)\]")
 # A number's clause: what a side word or a unit next to it refers to.
 _CLAUSE = re.compile(r"[,;()]|\b(?:and|but|while|whereas)\b", re.IGNORECASE)
 _SIDE = re.compile(r"\b(left|right)\b", re.IGNORECASE)
@@ -68,10 +67,6 @@ def first_sentence(text: str) -> str | None:
     sentence has begun; None while the first sentence may still go on."""
     end = _SENTENCE_END.match(text)
     return end.group(1) if end else None
-
-
-def numbers_in(text: str) -> set[str]:
-    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
 
 def _rounds_to(written: str, exact: str) -> bool:
@@ -114,7 +109,7 @@ def _claims(text: str) -> list[tuple[str, str | None, str | None]]:
     for clause in _CLAUSE.split(CITATION.sub("", text)):
         sides = {m.lower() for m in _SIDE.findall(clause)}
         side = sides.pop() if len(sides) == 1 else None
-        for m in _NUMBER.finditer(clause):
+        for m in NUMBER.finditer(clause):
             word = _WORD_AFTER.match(clause, m.end())
             unit = word.group(1).lower() if word else None
             unit = unit[:-1] if unit and unit.endswith("s") and unit[:-1] in UNITS else unit

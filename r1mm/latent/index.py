@@ -14,6 +14,8 @@ import numpy as np
 
 from r1mm.types import Document, Finding, Item, Locator, Modality
 
+DIM = 384  # the text tower's width (all-MiniLM-L6-v2)
+
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
@@ -59,65 +61,135 @@ def passages_of(item: Item) -> list[Passage]:
 
 
 class KeywordIndex:
-    """BM25 over passages (k1=1.5, b=0.75)."""
+    """BM25 (k1=1.5, b=0.75) over an inverted index: a query reads only the postings of its terms,
+    and passages are added and removed in place, so the index is kept, never rebuilt."""
 
-    def __init__(self, passages: list[Passage]):
-        self.passages = passages
-        self._docs = [Counter(tokenize(p.text)) for p in passages]
-        self._lengths = [sum(d.values()) for d in self._docs]
-        self._avg = sum(self._lengths) / max(len(self._lengths), 1)
-        df: Counter[str] = Counter()
-        for d in self._docs:
-            df.update(d.keys())
-        n = len(passages)
-        self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+    def __init__(self, passages: list[Passage] = ()):
+        self.passages: dict[int, Passage] = {}  # slot -> passage; slots grow with each addition
+        self._postings: dict[str, dict[int, int]] = {}  # term -> {slot: term count}
+        self._lengths: dict[int, int] = {}
+        self._total_length = 0
+        self._next_slot = 0
+        self.add(passages)
+
+    def add(self, passages: list[Passage]) -> list[int]:
+        slots = []
+        for passage in passages:
+            slot, self._next_slot = self._next_slot, self._next_slot + 1
+            counts = Counter(tokenize(passage.text))
+            for term, tf in counts.items():
+                self._postings.setdefault(term, {})[slot] = tf
+            self.passages[slot] = passage
+            self._lengths[slot] = sum(counts.values())
+            self._total_length += self._lengths[slot]
+            slots.append(slot)
+        return slots
+
+    def remove(self, slots: list[int]) -> None:
+        for slot in slots:
+            passage = self.passages.pop(slot, None)
+            if passage is None:
+                continue
+            for term in set(tokenize(passage.text)):
+                posting = self._postings[term]
+                del posting[slot]
+                if not posting:
+                    del self._postings[term]
+            self._total_length -= self._lengths.pop(slot)
+
+    def ranked(self, query: str, k: int = 5, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        """(slot, score) of the best passages, ties in the order they were added."""
+        n = len(self.passages)
+        avg = max(self._total_length / max(n, 1), 1)
+        scores: dict[int, float] = {}
+        for term in tokenize(query):
+            posting = self._postings.get(term)
+            if not posting:
+                continue
+            idf = math.log(1 + (n - len(posting) + 0.5) / (len(posting) + 0.5))
+            for slot, tf in posting.items():
+                if allowed is None or slot in allowed:
+                    scores[slot] = scores.get(slot, 0.0) + \
+                        idf * tf * 2.5 / (tf + 1.5 * (0.25 + 0.75 * self._lengths[slot] / avg))
+        return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
     def search(self, query: str, k: int = 5) -> list[tuple[Passage, float]]:
-        terms = tokenize(query)
-        scored = []
-        for passage, doc, length in zip(self.passages, self._docs, self._lengths):
-            score = 0.0
-            for t in terms:
-                tf = doc.get(t, 0)
-                if tf:
-                    score += self._idf[t] * tf * 2.5 / (tf + 1.5 * (0.25 + 0.75 * length / max(self._avg, 1)))
-            if score > 0:
-                scored.append((passage, score))
-        scored.sort(key=lambda ps: ps[1], reverse=True)
-        return scored[:k]
+        return [(self.passages[slot], score) for slot, score in self.ranked(query, k)]
 
 
 class HybridIndex:
     """BM25 and sentence-embedding rankings fused by reciprocal rank (k=60).
 
     The dense half finds passages that say the same thing in other words ("how much money did
-    they make" -> revenue); the keyword half keeps exact names and numbers on top.
+    they make" -> revenue); the keyword half keeps exact names and numbers on top. Passages come
+    with their vectors where they were embedded before (a workspace embeds them once, when the
+    file is added); the others are embedded here.
     """
 
-    def __init__(self, passages: list[Passage]):
-        self.passages = passages
-        self.keyword = KeywordIndex(passages)
-        self._vectors = None
-        if passages:
-            try:
-                from r1mm.encoders.text import embed
+    def __init__(self, passages: list[Passage] = (), vectors: np.ndarray | None = None):
+        self.keyword = KeywordIndex()
+        self._dense = True
+        self._vectors = np.zeros((0, DIM), np.float32)  # row = slot; rows of removed slots are zero
+        self._alive = np.zeros(0, bool)
+        self.add(list(passages), vectors)
 
-                self._vectors = embed([p.text for p in passages])
-            except ImportError as exc:  # the text tower's package is missing: keywords alone
-                log.warning("dense retrieval off (%s); using keywords only", exc)
+    @property
+    def passages(self) -> dict[int, Passage]:
+        return self.keyword.passages
 
-    def search(self, query: str, k: int = 5, rrf_k: int = 60) -> list[tuple[Passage, float]]:
-        ranked = self.keyword.search(query, k=50)
+    def add(self, passages: list[Passage], vectors: np.ndarray | None = None) -> list[int]:
+        slots = self.keyword.add(passages)
+        if not slots:
+            return slots
+        if vectors is None:
+            vectors = embed_passages([p.text for p in passages])
+        if vectors is None:
+            self._dense = False
+        else:
+            grown = np.zeros((slots[-1] + 1, DIM), np.float32)
+            grown[:len(self._vectors)] = self._vectors
+            grown[slots] = vectors
+            alive = np.zeros(slots[-1] + 1, bool)
+            alive[:len(self._alive)] = self._alive
+            alive[slots] = True
+            self._vectors, self._alive = grown, alive
+        return slots
+
+    def remove(self, slots: list[int]) -> None:
+        self.keyword.remove(slots)
+        live = [s for s in slots if s < len(self._alive)]
+        self._alive[live] = False
+        self._vectors[live] = 0.0
+
+    def ranked(self, query: str, k: int = 5, rrf_k: int = 60,
+               allowed: set[int] | None = None) -> list[tuple[int, float]]:
         scores: dict[int, float] = {}
-        ids = {id(p): n for n, p in enumerate(self.passages)}
-        for rank, (p, _) in enumerate(ranked):
-            scores[ids[id(p)]] = 1.0 / (rrf_k + rank + 1)
-        if self._vectors is not None:
-            from r1mm.encoders.text import embed
+        for rank, (slot, _) in enumerate(self.keyword.ranked(query, k=50, allowed=allowed)):
+            scores[slot] = 1.0 / (rrf_k + rank + 1)
+        if self._dense and self._alive.any():
+            query_vector = embed_passages([query])
+            if query_vector is not None:
+                candidates = np.flatnonzero(self._alive)
+                if allowed is not None:
+                    candidates = candidates[np.isin(candidates, list(allowed))]
+                similarity = self._vectors[candidates] @ query_vector[0]
+                for rank, n in enumerate(np.argsort(-similarity, kind="stable")[:50]):
+                    if similarity[n] > 0.2:  # below this the passage is unrelated
+                        slot = int(candidates[n])
+                        scores[slot] = scores.get(slot, 0.0) + 1.0 / (rrf_k + rank + 1)
+        return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:k]
 
-            similarity = self._vectors @ embed([query])[0]
-            for rank, n in enumerate(np.argsort(-similarity)[:50]):
-                if similarity[n] > 0.2:  # below this the passage is unrelated
-                    scores[int(n)] = scores.get(int(n), 0.0) + 1.0 / (rrf_k + rank + 1)
-        best = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:k]
-        return [(self.passages[n], s) for n, s in best]
+    def search(self, query: str, k: int = 5, rrf_k: int = 60,
+               allowed: set[int] | None = None) -> list[tuple[Passage, float]]:
+        return [(self.passages[slot], score) for slot, score in self.ranked(query, k, rrf_k, allowed)]
+
+
+def embed_passages(texts: list[str]) -> np.ndarray | None:
+    """Unit vectors of the text tower; None when its package is missing (retrieval is then by keywords)."""
+    try:
+        from r1mm.encoders.text import embed
+
+        return embed(texts)
+    except ImportError as exc:
+        log.warning("dense retrieval off (%s); using keywords only", exc)
+        return None

@@ -11,20 +11,18 @@ projector put it, so the descriptions that already worked keep working.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from r1mm.decoder.grounded import CITATION
 from r1mm.encoders.projector import Projector
-from r1mm.types import Evidence, Finding, Locator
+from r1mm.numbers import values_in
+from r1mm.types import CITATION, Evidence, Finding, Locator
 
 TEMPERATURE = 0.07
 KEEP_WEIGHT = 1.0          # weight of "stay near the original projection" against InfoNCE
 STEPS_PER_EPOCH = 40
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
 @dataclass
@@ -51,17 +49,13 @@ class TowerReport:
 
 # ---- where an answer points -----------------------------------------------------------------
 
-def _values(text: str) -> list[float]:
-    return [float(n.replace(",", "")) for n in _NUMBER.findall(text) if n.replace(",", "").strip("-")]
-
-
 def most_numbers_shared(answer: str, texts: list[str]) -> int | None:
     """Index of the text sharing most of the answer's numbers (within 2%: people round, and measure
     a little differently); None when the answer has no numbers or no text shares one."""
-    wanted = _values(CITATION.sub("", answer))
+    wanted = values_in(CITATION.sub("", answer))
 
     def shared(text: str) -> int:
-        have = _values(text)
+        have = values_in(text)
         return sum(any(abs(w - h) <= max(0.02 * abs(h), 0.005) for h in have) for w in wanted)
 
     scores = [shared(t) for t in texts] if wanted else []

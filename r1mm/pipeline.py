@@ -1,0 +1,134 @@
+"""Processing one file: ingest → analyse → encode → index, with progress, saved in one transaction.
+
+A file that cannot be read is recorded as failed with its reason; an analysis bug is recorded
+the same way, naming the file. Either way the other files of the workspace are untouched.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from r1mm import store
+from r1mm.analysis import analyze
+from r1mm.encoders import encode
+from r1mm.errors import IngestError
+from r1mm.ingest import Limits, load
+from r1mm.latent.index import embed_passages, passages_of
+from r1mm.store import ItemRecord, ItemResult, Repository
+from r1mm.types import Finding, Item, Locator, Tokens
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
+
+
+@dataclass
+class Options:
+    """How a workspace processes its files."""
+    root: Path | None  # where item data is kept; None: in memory only
+    limits: Limits
+    keep_phi: bool = False
+    projectors: dict | None = None  # tower name -> projector, replacing the cached ones (a fine-tune's)
+
+
+def process(repo: Repository, file_id: int, path: Path, name: str, options: Options,
+            progress: Progress | None = None) -> list[tuple[int, Item]]:
+    """Parse, analyse, encode and index a registered file; returns (item id, item) of what was saved.
+
+    Failures are recorded on the file's row, not raised.
+    """
+    def report(stage: str, fraction: float) -> None:
+        repo.set_stage(file_id, stage, fraction)
+        if progress is not None:
+            progress(stage, fraction)
+
+    timings: dict[str, float] = {}
+    try:
+        report("parsing", 0.1)
+        t0 = time.perf_counter()
+        items = load(path, source=name, limits=options.limits, keep_phi=options.keep_phi)
+        timings["parse_s"] = round(time.perf_counter() - t0, 3)
+        report("analysing", 0.5)
+        t0 = time.perf_counter()
+        analysed = [(item, analyze(item)) for item in items]
+        timings["analyse_s"] = round(time.perf_counter() - t0, 3)
+        report("encoding", 0.7)
+        t0 = time.perf_counter()
+        tokens = [_encode(item, options.projectors) for item, _ in analysed]
+        passages = [passages_for(item, findings) for item, findings in analysed]
+        timings["encode_s"] = round(time.perf_counter() - t0, 3)
+        report("indexing", 0.9)
+        saved = _save(repo, file_id, analysed, tokens, passages, path, options.root)
+    except IngestError as exc:
+        log.info("file %d failed: %s", file_id, exc.reason)
+        repo.finish(file_id, store.STATUS_FAILED, str(exc), timings)
+        return []
+    except Exception as exc:  # an analysis bug must not take the workspace down
+        log.exception("file %d: unexpected error", file_id)
+        repo.finish(file_id, store.STATUS_FAILED,
+                    f"{name}: internal error while analysing ({type(exc).__name__}: {exc})", timings)
+        return []
+    _drop_upload(repo, file_id)
+    repo.finish(file_id, store.STATUS_READY, None, timings)
+    if progress is not None:
+        progress("ready", 1.0)  # the row's stage stays NULL: stages are for work under way
+    return saved
+
+
+def passages_for(item: Item | None, findings: list[Finding]) -> list[tuple[str, Locator, int | None, np.ndarray]]:
+    """What retrieval searches for an item: its findings, then its document paragraphs and table rows,
+    each embedded once, here."""
+    spans = [(f.text, f.locator, k) for k, f in enumerate(findings)]
+    if item is not None and item.data is not None:
+        spans += [(p.text, p.locator, None) for p in passages_of(item)]
+    vectors = embed_passages([text for text, _, _ in spans]) if spans else None
+    return [(text, loc, k, None if vectors is None else vectors[n]) for n, (text, loc, k) in enumerate(spans)]
+
+
+def load_item(rec: ItemRecord) -> Item:
+    """An item with its data, read back from what `process` saved."""
+    if not rec.data_path:
+        raise KeyError(f"item {rec.id} has no stored data")
+    return store.load_item_data(Item(rec.modality, rec.source, None, dict(rec.meta)), Path(rec.data_path))
+
+
+def _encode(item: Item, projectors: dict | None) -> Tokens | None:
+    """Tokens in the shared space; a failing encoder costs only cross-modal search, never the file."""
+    try:
+        return encode(item, projectors)
+    except Exception:
+        log.warning("%s: could not encode into the shared space", item.source, exc_info=True)
+        return None
+
+
+def _save(repo: Repository, file_id: int, analysed: list[tuple[Item, list[Finding]]], tokens: list[Tokens | None],
+          passages: list[list], path: Path, root: Path | None) -> list[tuple[int, Item]]:
+    results = []
+    for k, ((item, findings), item_tokens, item_passages) in enumerate(zip(analysed, tokens, passages)):
+        data_path = None
+        if root is not None:
+            stem = root / "items" / f"{file_id}_{k}"
+            data_path = str(store.save_item_data(item, stem))
+            if item.meta.get("format") == "pdf":  # kept to show pages as evidence; reports carry no PHI
+                pdf = stem.with_suffix(".pdf")
+                store.atomic_write(pdf, lambda tmp: shutil.copyfile(path, tmp))
+                item.meta["pdf_path"] = str(pdf)
+        vectors = None if item_tokens is None else item_tokens.latent.numpy().astype(np.float32)
+        results.append(ItemResult(item, findings, data_path, vectors,
+                                  [] if item_tokens is None else item_tokens.locators, item_passages))
+    ids = repo.save_results(file_id, results)
+    return [(item_id, r.item) for item_id, r in zip(ids, results)]
+
+
+def _drop_upload(repo: Repository, file_id: int) -> None:
+    """A file read without error needs its kept upload no more."""
+    upload = repo.upload_path(file_id)
+    if upload:
+        Path(upload).unlink(missing_ok=True)
+        repo.set_upload_path(file_id, None)
