@@ -153,7 +153,7 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
 
 BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api", "decoder": "decoder",
            "latent": "latent", "finetune": "finetune", "projectors": "projectors",
-           "answers": "answers", "batch": "batch"}
+           "answers": "answers", "batch": "batch", "retrieval": "retrieval"}
 COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench, "serve": cmd_serve,
             "serve-model": cmd_serve_model}
 

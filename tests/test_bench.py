@@ -85,3 +85,12 @@ def test_bench_answers_small_run():
     assert decoder["shown_right"] >= findings["shown_right"], result
     assert findings["shown_right_share"] >= 0.9, result
     assert decoder["kept"] >= 1, result
+
+
+def test_bench_retrieval_small_run():
+    from r1mm.bench import retrieval
+
+    result = retrieval.run(cases=3)
+    assert set(result["sizes"]) == {1, 3}
+    assert result["sizes"][3]["passages"] == 3 * result["sizes"][1]["passages"]
+    assert result["sizes"][3]["speedup"] > 1  # kept indexes beat rebuilding them per question

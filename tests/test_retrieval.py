@@ -49,3 +49,50 @@ def test_workspace_fallback_answer_uses_meaning(samples):
     ws.add(samples / "quarterly_report.pdf")
     answer = ws.ask("What could go wrong for the business?")
     assert any("suppliers" in e.text for e in answer.evidence)
+
+
+def test_an_index_kept_through_additions_and_removals_ranks_like_one_built_fresh():
+    more = [Passage(f"Segment {k} revenue was {100 + k}.5 million dollars; suppliers in region {k}.",
+                    Locator("s.pdf", page=k)) for k in range(12)]
+    kept = HybridIndex(PASSAGES[:2])
+    slots = kept.add(more)
+    kept.add(PASSAGES[2:])
+    kept.remove(slots[::2])  # every other segment leaves
+    fresh = HybridIndex(PASSAGES[:2] + more[1::2] + PASSAGES[2:])
+    for question in ("revenue suppliers region 3", "Which vendors might hold up deliveries?", "segment 4 revenue"):
+        got = [(p.text, round(s, 9)) for p, s in kept.search(question, k=8)]
+        assert got == [(p.text, round(s, 9)) for p, s in fresh.search(question, k=8)], question
+        assert all("Segment 4 " not in text for text, _ in got)
+
+
+def test_the_workspace_index_catches_up_with_files_added_and_removed_elsewhere(tmp_path):
+    from r1mm.cases.finance import write_report_pdf
+
+    write_report_pdf(tmp_path / "a.pdf", company="Alder Optics")
+    write_report_pdf(tmp_path / "b.pdf", company="Birch Robotics")
+    ours = Workspace(tmp_path / "ws")
+    first = ours.add(tmp_path / "a.pdf")
+    question = "Who designs precision measurement instruments?"
+    assert ours.ask(question).evidence[0].locator.source == "a.pdf"
+    other = Workspace(tmp_path / "ws")  # another process on the same folder (the API, a batch job)
+    second = other.add(tmp_path / "b.pdf")
+    other.remove(first.id)
+    sources = {e.locator.source for e in ours.ask(question).evidence}
+    assert sources == {"b.pdf"}
+    assert {e.locator.source for e in ours.ask(question, file_ids=[second.id]).evidence} == {"b.pdf"}
+
+
+def test_a_workspace_saved_before_passages_were_kept_gets_them_on_first_question(tmp_path):
+    import sqlite3
+
+    from r1mm.cases.finance import write_report_pdf
+
+    write_report_pdf(tmp_path / "a.pdf")
+    Workspace(tmp_path / "ws").add(tmp_path / "a.pdf")
+    db = sqlite3.connect(tmp_path / "ws" / "workspace.sqlite")  # as an older version left it
+    db.execute("DELETE FROM passages")
+    db.execute("UPDATE items SET indexed = 0")
+    db.commit()
+    db.close()
+    answer = Workspace(tmp_path / "ws").ask("Who designs precision measurement instruments?")
+    assert "designs and manufactures precision measurement instruments" in answer.evidence[0].text
