@@ -138,14 +138,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from r1mm.serve import serve
+    from r1mm.api import serve
 
     serve(Path(args.root), host=args.host, port=args.port, model=args.model)
     return 0
 
 
 def cmd_serve_model(args: argparse.Namespace) -> int:
-    from r1mm.decoder.server import serve_model
+    from r1mm.api.model_server import serve_model
 
     serve_model(args.model, host=args.host, port=args.port)
     return 0

@@ -19,7 +19,8 @@ from r1mm.analysis import analyze
 from r1mm.encoders import encode
 from r1mm.errors import IngestError
 from r1mm.ingest import Limits, load
-from r1mm.latent.index import embed_passages, passages_of
+from r1mm.latent.index import embed_passages
+from r1mm.modalities import modality_spec
 from r1mm.store import ItemRecord, ItemResult, Repository
 from r1mm.types import Finding, Item, Locator, Tokens
 
@@ -85,8 +86,9 @@ def passages_for(item: Item | None, findings: list[Finding]) -> list[tuple[str, 
     """What retrieval searches for an item: its findings, then its document paragraphs and table rows,
     each embedded once, here."""
     spans = [(f.text, f.locator, k) for k, f in enumerate(findings)]
-    if item is not None and item.data is not None:
-        spans += [(p.text, p.locator, None) for p in passages_of(item)]
+    own = modality_spec(item.modality).passages if item is not None and item.data is not None else None
+    if own is not None:
+        spans += [(text, locator, None) for text, locator in own(item)]
     vectors = embed_passages([text for text, _, _ in spans]) if spans else None
     return [(text, loc, k, None if vectors is None else vectors[n]) for n, (text, loc, k) in enumerate(spans)]
 

@@ -9,19 +9,21 @@ never half of one.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import tempfile
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from r1mm.types import Answer, Document, Evidence, Finding, Item, Locator, Modality, Page, Table
+from r1mm.modalities import modality_spec
+from r1mm.types import Answer, Evidence, Finding, Item, Locator, Modality
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -122,49 +124,16 @@ def dumps(obj: Any) -> str:
 
 
 def save_item_data(item: Item, path_stem: Path) -> Path:
-    """Write an item's data next to `path_stem` in a format per modality; returns the path."""
-    if item.modality is Modality.TEXT:
-        path = path_stem.with_suffix(".json")
-        atomic_write(path, lambda p: p.write_text(dumps(asdict(item.data)), encoding="utf-8"))
-    elif item.modality is Modality.IMAGE:
-        path = path_stem.with_suffix(".png")
-        atomic_write(path, lambda p: item.data.save(p, format="PNG"))
-    else:
-        path = path_stem.with_suffix(".npz")
-        arrays = {"data": item.data, **{f"array_{k}": v for k, v in item.arrays.items()}}
-        for key in ("spacing_mm", "orientation", "origin_mm"):
-            value = getattr(item, key)
-            if value is not None:
-                arrays[f"geom_{key}"] = np.asarray(value, dtype=np.float64)
-
-        def write(p: Path) -> None:
-            with open(p, "wb") as fh:
-                np.savez(fh, **arrays)
-        atomic_write(path, write)
+    """Write an item's data next to `path_stem`, as its modality keeps it; returns the path."""
+    storage = modality_spec(item.modality).storage
+    path = path_stem.with_suffix(storage.suffix)
+    atomic_write(path, lambda tmp: storage.write(item, tmp))
     return path
 
 
 def load_item_data(item: Item, path: Path) -> Item:
     """Fill `item.data` (and geometry, extra arrays) from what `save_item_data` wrote."""
-    if item.modality is Modality.TEXT:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        pages = [Page(p["number"], p["text"],
-                      [Table(t["index"], t["rows"],
-                             [[tuple(b) if b else None for b in row] for row in t["cell_bboxes"]]
-                             if t.get("cell_bboxes") else None, t.get("sheet")) for t in p["tables"]],
-                      tuple(p["size"]) if p.get("size") else None, p.get("paragraphs", [])) for p in raw["pages"]]
-        item.data = Document(raw["format"], pages)
-    elif item.modality is Modality.IMAGE:
-        with Image.open(path) as img:
-            item.data = img.convert("RGB")
-    else:
-        with np.load(path) as npz:
-            item.data = npz["data"]
-            for key in npz.files:
-                if key.startswith("array_"):
-                    item.arrays[key[6:]] = npz[key]
-                elif key.startswith("geom_"):
-                    setattr(item, key[5:], tuple(float(v) for v in npz[key]))
+    modality_spec(item.modality).storage.read(item, path)
     return item
 
 
@@ -244,17 +213,31 @@ class StoredToken:
     locator: Locator
 
 
+def _serialised(method):
+    """One call at a time on the shared connection: threads (the app's upload workers, the API's
+    requests) would otherwise interleave their transactions."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class Repository:
-    """Every query of a workspace's database. `generation` grows whenever items are added or
-    removed, so readers that keep indexes in memory know when to catch up."""
+    """Every query of a workspace's database, safe to call from several threads. `generation`
+    grows whenever items are added or removed, so readers that keep indexes in memory know when
+    to catch up."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self._lock = threading.RLock()
 
+    @_serialised
     def close(self) -> None:
         self.conn.close()
 
     # ---- files -----------------------------------------------------------------------------
+    @_serialised
     def insert_file(self, name: str, size_bytes: int) -> int:
         now = time.time()
         cur = self.conn.execute(
@@ -262,21 +245,26 @@ class Repository:
             "VALUES (?, ?, ?, 'queued', 0, ?, ?, ?)", (name, size_bytes, STATUS_PROCESSING, os.getpid(), now, now))
         return int(cur.lastrowid)
 
+    @_serialised
     def file_name(self, file_id: int) -> str | None:
         row = self.conn.execute("SELECT name FROM files WHERE id = ?", (file_id,)).fetchone()
         return row["name"] if row else None
 
+    @_serialised
     def upload_path(self, file_id: int) -> str | None:
         row = self.conn.execute("SELECT upload_path FROM files WHERE id = ?", (file_id,)).fetchone()
         return row["upload_path"] if row else None
 
+    @_serialised
     def set_upload_path(self, file_id: int, path: str | None) -> None:
         self.conn.execute("UPDATE files SET upload_path = ? WHERE id = ?", (path, file_id))
 
+    @_serialised
     def claim(self, file_id: int) -> None:
         """This process works on the file now (a crash of it marks the file interrupted)."""
         self.conn.execute("UPDATE files SET worker_pid = ? WHERE id = ?", (os.getpid(), file_id))
 
+    @_serialised
     def reset_for_retry(self, file_id: int) -> None:
         with self.conn:
             self.conn.execute("BEGIN")
@@ -286,22 +274,26 @@ class Repository:
                               (STATUS_PROCESSING, os.getpid(), time.time(), file_id))
             self._bump()
 
+    @_serialised
     def delete_file(self, file_id: int) -> None:
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
             self._bump()
 
+    @_serialised
     def set_stage(self, file_id: int, stage: str, fraction: float) -> None:
         self.conn.execute("UPDATE files SET stage = ?, progress = ?, updated_at = ? WHERE id = ?",
                           (stage, fraction, time.time(), file_id))
 
+    @_serialised
     def finish(self, file_id: int, status: str, error: str | None, timings: dict[str, float]) -> None:
         self.conn.execute("UPDATE files SET status = ?, error = ?, timings_json = ?, stage = NULL, progress = ?, "
                           "updated_at = ? WHERE id = ?",
                           (status, error, dumps(timings), 1.0 if status == STATUS_READY else 0.0, time.time(),
                            file_id))
 
+    @_serialised
     def files(self, file_id: int | None = None) -> list[FileRecord]:
         sql, args = "SELECT * FROM files", ()
         if file_id is not None:
@@ -313,6 +305,7 @@ class Repository:
                 for r in self.conn.execute(sql + " ORDER BY id", args).fetchall()]
 
     # ---- items, findings and what is retrieved from them ----------------------------------
+    @_serialised
     def items(self, file_id: int | None = None, item_id: int | None = None) -> list[ItemRecord]:
         sql, args = "SELECT * FROM items", ()
         if file_id is not None:
@@ -322,6 +315,7 @@ class Repository:
         return [ItemRecord(r["id"], r["file_id"], Modality(r["modality"]), r["source"], json.loads(r["meta_json"]),
                            r["data_path"]) for r in self.conn.execute(sql + " ORDER BY id", args).fetchall()]
 
+    @_serialised
     def findings(self, item_id: int | None = None, file_ids: list[int] | None = None) -> list[Finding]:
         sql, args = "SELECT f.finding_json FROM findings f JOIN items i ON i.id = f.item_id", []
         if item_id is not None:
@@ -332,6 +326,7 @@ class Repository:
             args += list(file_ids)
         return [Finding.from_dict(json.loads(r[0])) for r in self.conn.execute(sql + " ORDER BY f.id", args)]
 
+    @_serialised
     def save_results(self, file_id: int, results: list[ItemResult]) -> list[int]:
         """All items of a file with their findings, tokens and passages, in one transaction (or none)."""
         ids = []
@@ -356,14 +351,17 @@ class Repository:
             self._bump()
         return ids
 
+    @_serialised
     def unindexed_items(self) -> list[ItemRecord]:
         """Items saved before passages were kept in the database (workspaces of older versions)."""
         rows = self.conn.execute("SELECT id FROM items WHERE indexed = 0 ORDER BY id").fetchall()
         return [rec for r in rows for rec in self.items(item_id=r["id"])]
 
+    @_serialised
     def finding_ids(self, item_id: int) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT id FROM findings WHERE item_id = ? ORDER BY id", (item_id,))]
 
+    @_serialised
     def save_passages(self, item_id: int, passages: list[tuple[str, Locator, int | None, np.ndarray]]) -> None:
         with self.conn:
             self.conn.execute("BEGIN")
@@ -381,6 +379,7 @@ class Repository:
              for text, loc, k, vector in passages])
 
     # ---- what readers keep in memory, caught up by id ------------------------------------
+    @_serialised
     def generation(self) -> int:
         row = self.conn.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
         return row[0] if row else 0
@@ -389,14 +388,17 @@ class Repository:
         self.conn.execute("INSERT INTO state (key, value) VALUES ('generation', 1) "
                           "ON CONFLICT(key) DO UPDATE SET value = value + 1")
 
+    @_serialised
     def item_files(self) -> dict[int, int]:
         """item id -> file id, for every item of the workspace."""
         return {r[0]: r[1] for r in self.conn.execute("SELECT id, file_id FROM items")}
 
+    @_serialised
     def findings_after(self, last_id: int) -> list[tuple[int, int, Finding]]:
         return [(r[0], r[1], Finding.from_dict(json.loads(r[2]))) for r in self.conn.execute(
             "SELECT id, item_id, finding_json FROM findings WHERE id > ? ORDER BY id", (last_id,))]
 
+    @_serialised
     def passages_after(self, last_id: int) -> list[StoredPassage]:
         rows = self.conn.execute(
             "SELECT p.id, p.item_id, p.text, p.locator_json, p.vector, f.finding_json FROM passages p "
@@ -405,6 +407,7 @@ class Repository:
                               Finding.from_dict(json.loads(r[5])) if r[5] else None,
                               np.frombuffer(r[4], np.float32) if r[4] is not None else None) for r in rows]
 
+    @_serialised
     def tokens_after(self, last_id: int) -> list[StoredToken]:
         rows = self.conn.execute(
             "SELECT t.id, t.item_id, i.modality, t.vector, t.locator_json FROM tokens t "
@@ -413,10 +416,12 @@ class Repository:
                             Locator.from_dict(json.loads(r[4]))) for r in rows]
 
     # ---- answers ---------------------------------------------------------------------------
+    @_serialised
     def remember(self, question: str, answer: Answer) -> None:
         self.conn.execute("INSERT INTO answers (question, answer_json, created_at) VALUES (?, ?, ?)",
                           (question, answer_json(answer), time.time()))
 
+    @_serialised
     def history(self) -> list[Exchange]:
         out = []
         for r in self.conn.execute("SELECT question, answer_json, created_at FROM answers ORDER BY id").fetchall():

@@ -21,7 +21,7 @@ from r1mm.answering import MEDIA_MIN_SIMILARITY, Answerer, AnswerStream, Match
 from r1mm.decoder.grounded import GroundedDecoder
 from r1mm.errors import IngestError
 from r1mm.ingest import Limits, sniff
-from r1mm.ingest.sniff import CT_FORMATS
+from r1mm.modalities import spec_for_format
 from r1mm.pipeline import Progress
 from r1mm.store import Exchange, FileRecord, ItemRecord
 from r1mm.types import Answer, Finding, Item, Modality
@@ -212,11 +212,12 @@ class Workspace:
     def _keep_upload(self, file_id: int, path: Path, name: str) -> Path | None:
         """Copy the upload into the workspace so a failed or interrupted file can be retried.
 
-        DICOM uploads are not kept: they carry patient identifiers.
+        Uploads of a modality that carries patient identifiers (DICOM) are not kept.
         """
-        if self.root is None or not path.exists():
+        if self.root is None or not path.is_file():  # a folder is read in place, not copied
             return None
-        if not self.keep_phi and (path.is_dir() or sniff(path) in CT_FORMATS):
+        fmt = sniff(path)
+        if not self.keep_phi and fmt is not None and spec_for_format(fmt).uploads_carry_identifiers:
             return None
         dest = self.root / "uploads" / f"{file_id}_{_safe_name(name)}"
         store.atomic_write(dest, lambda tmp: shutil.copyfile(path, tmp))

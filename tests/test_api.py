@@ -9,9 +9,9 @@ import urllib.request
 import openai
 import pytest
 
-from r1mm.serve import free_port, wait_until_up
+from r1mm.api import free_port, wait_until_up
 
-KEYS = {"alice": "sk-alice-test", "bob": "sk-bob-test"}
+KEYS = {"alice": "sk-alice-test", "bob": "sk-bob-test", "carol": "sk-carol-test"}
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +98,38 @@ def test_zip_bomb_upload_is_refused_and_the_server_keeps_serving(server, zip_bom
     assert uploaded.status_details.startswith("series.zip: ")
     with open(samples / "plate_scan.ply", "rb") as fh:
         assert alice.files.create(file=fh, purpose="assistants").status == "processed"
+
+
+def test_a_client_gone_before_its_stream_starts_does_not_lock_the_key_out(server, samples):
+    """A streamed answer holds nothing of the account while it waits for its client: a client that
+    disconnects after the request is accepted (before or just after the stream begins) leaves the
+    key free for its next upload and question."""
+    import http.client
+    import json
+    import socket
+    import time
+    from urllib.parse import urlparse
+
+    u = urlparse(server)
+    body = json.dumps({"model": "r1mm", "stream": True,
+                       "messages": [{"role": "user", "content": "What was revenue this quarter?"}]})
+    headers = {"Authorization": f"Bearer {KEYS['carol']}", "Content-Type": "application/json"}
+    for read_headers in (False, True, False):
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        conn.request("POST", "/v1/chat/completions", body, headers)
+        if read_headers:
+            assert conn.getresponse().status == 200  # the stream began; its body is never read
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+    carol = openai.OpenAI(base_url=f"{server}/v1", api_key=KEYS["carol"], max_retries=0, timeout=120)
+    with open(samples / "quarterly_report.pdf", "rb") as fh:
+        uploaded = carol.files.create(file=fh, purpose="assistants")
+    assert uploaded.status == "processed"
+    reply = carol.chat.completions.create(model="r1mm", messages=[{"role": "user", "content": "What was revenue?"}])
+    assert "1,284.6" in reply.choices[0].message.content
+    time.sleep(1.1)
+    again = carol.files.retrieve(uploaded.id)
+    assert again.created_at == uploaded.created_at <= time.time()  # the upload's time, not the request's
 
 
 def test_request_size_limit(server):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from r1mm.serve import free_port, wait_until_up
+from r1mm.api import free_port, wait_until_up
 
 pytestmark = pytest.mark.browser
 

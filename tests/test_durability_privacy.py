@@ -76,7 +76,7 @@ def test_sigkill_of_the_api_mid_analysis_then_restart(tmp_path, samples, big_sca
 
     from openai import OpenAI
 
-    from r1mm.serve import free_port, wait_until_up
+    from r1mm.api import free_port, wait_until_up
 
     port, root = free_port(), tmp_path / "api"
     env = {**os.environ, "R1MM_API_KEYS": "alice:sk-a"}

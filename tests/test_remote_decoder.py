@@ -11,7 +11,7 @@ import pytest
 from r1mm import R1Error, Workspace
 from r1mm.decoder.grounded import Draft
 from r1mm.decoder.remote import RemoteDecoder
-from r1mm.serve import free_port, wait_until_up
+from r1mm.api import free_port, wait_until_up
 
 
 @pytest.fixture

@@ -70,20 +70,22 @@ def test_finetune_with_differential_privacy_reports_epsilon_spent(tiny_dir, qa_f
 
 
 def test_an_interrupted_finetune_resumes_after_its_last_epoch(tiny_dir, qa_folder, tmp_path, monkeypatch):
+    from r1mm.finetune import training
+
     model = R1Model.from_pretrained(tiny_dir)
     checkpoints = tmp_path / "ckpt"
-    save = R1Model._checkpoint
+    save = training.save_checkpoint
 
-    def save_then_die(self, file, epoch, *args):
-        save(self, file, epoch, *args)
+    def save_then_die(file, epoch, *args):
+        save(file, epoch, *args)
         if epoch == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(R1Model, "_checkpoint", save_then_die)
+    monkeypatch.setattr(training, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         model.finetune(dataset=qa_folder, epochs=2, checkpoint_dir=checkpoints, progress=False)
     assert (checkpoints / "last.pt").exists()
-    monkeypatch.setattr(R1Model, "_checkpoint", save)
+    monkeypatch.setattr(training, "save_checkpoint", save)
     fresh = R1Model.from_pretrained(tiny_dir)
     report = fresh.finetune(dataset=qa_folder, epochs=2, checkpoint_dir=checkpoints, progress=False)
     assert report.resumed_from_epoch == 1 and len(report.losses) == 2
@@ -105,7 +107,7 @@ def test_bad_datasets_name_the_problem(tmp_path, tiny_dir):
 def test_datasets_dataset_is_accepted(qa_folder):
     from datasets import Dataset
 
-    from r1mm.sdk import read_dataset
+    from r1mm.finetune import read_dataset
 
     rows = [json.loads(line) for line in (qa_folder / "questions.jsonl").read_text().splitlines()]
     ds = Dataset.from_list([{**r, "files": [str(qa_folder / "quarterly_report.pdf")]} for r in rows])
@@ -193,7 +195,7 @@ def _ask_over_api(model_dir, tmp_path, upload, question) -> list[dict]:
 
     import openai
 
-    from r1mm.serve import free_port, wait_until_up
+    from r1mm.api import free_port, wait_until_up
 
     port = free_port()
     env = {**os.environ, "R1MM_API_KEYS": "team:sk-team-test"}

@@ -1,23 +1,18 @@
 """Findings per modality: measurements and extractions, each with the locator it came from."""
 from __future__ import annotations
 
-import importlib
 import logging
 
-from r1mm.types import Finding, Item, Modality
+from r1mm.modalities import modality_spec
+from r1mm.types import Finding, Item
 
 log = logging.getLogger(__name__)
 
-_ANALYZERS: dict[Modality, str] = {
-    Modality.TEXT: "r1mm.analysis.finance",
-    Modality.IMAGE: "r1mm.analysis.vision",
-    Modality.AUDIO: "r1mm.analysis.speech",
-    Modality.CT: "r1mm.analysis.medical",
-    Modality.POINTCLOUD: "r1mm.analysis.geometry",
-}
-
 
 def analyze(item: Item) -> list[Finding]:
-    """All findings for one item (imports the modality's module on first use)."""
-    module = importlib.import_module(_ANALYZERS[item.modality])
-    return module.analyze(item)
+    """The findings of every analysis of the item's modality whose domain the item is in (a text that
+    is no financial report gets none of the finance analysis); modules are imported on first use."""
+    findings: list[Finding] = []
+    for analysis in modality_spec(item.modality).analyses_for(item):
+        findings += analysis.run(item)
+    return findings

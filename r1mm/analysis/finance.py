@@ -41,6 +41,21 @@ def report_unit(text: str) -> str:
     return f"{currency} {scale.lower()}".strip()
 
 
+def is_financial_report(document: Document) -> bool:
+    """Whether a document is about money: it states a currency or scale ("in millions of USD", "$")
+    or names a financial metric or statement (revenue, net income, EPS, balance sheet…). Only such
+    documents are analysed here."""
+    text = document.text[:200_000]
+    tables = " ".join(cell for page in document.pages for table in page.tables for row in table.rows[:60]
+                      for cell in row[:1] if cell)
+    return bool(report_unit(text)) or any(pattern.search(text) or pattern.search(tables)
+                                          for pattern in (_METRIC_RE, _FINANCE_WORDS))
+
+
+_FINANCE_WORDS = re.compile(r"\b(ebitda|cash flows?|total assets|liabilities|balance sheet|income statement|"
+                            r"fiscal|quarterly|earnings|dividends?|profit|shareholders?)\b", re.IGNORECASE)
+
+
 def analyze(item: Item) -> list[Finding]:
     document: Document = item.data
     findings: list[Finding] = []

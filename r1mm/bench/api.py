@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from r1mm.serve import free_port, wait_until_up
+from r1mm.api import free_port, wait_until_up
 
 QUESTIONS = ["What was revenue this quarter?", "How much did net income change year over year?",
              "What risks did management mention?", "What is the gross profit margin?"]

@@ -50,7 +50,7 @@ def evaluate(model, folder: Path, rows: list[dict]) -> dict:
     """Exact and value accuracy of ``model`` on ``rows``, asked as the app asks."""
     from r1mm.decoder.grounded import check_grounding
     from r1mm.numbers import numbers_in
-    from r1mm.sdk import cite
+    from r1mm.finetune import cite
     from r1mm.workspace import Workspace
 
     decoder = model.decoder
@@ -81,7 +81,8 @@ def evaluate(model, folder: Path, rows: list[dict]) -> dict:
 def run(cases: int = 6, epochs: int = 6) -> dict:
     """``cases`` generated reports (12 questions each): two thirds to train on, the rest held out.
     Six epochs: DP-SGD's noisy steps need more of them than plain training to learn the style."""
-    from r1mm.sdk import QUESTIONS_FILE, R1Model
+    from r1mm.finetune import QUESTIONS_FILE
+    from r1mm.sdk import R1Model
 
     held_out = max(1, cases // 3)
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-ft-") as tmp:

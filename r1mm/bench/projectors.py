@@ -7,7 +7,7 @@ speaker stating revenue and profit figures"). Each case writes generated files w
 planted (a dent, nodules, the figures said on a call) and the team's questions. Each answer
 gives what a person would read off or hear: depth and centre, diameter and lung, the figure as
 it was said. The projectors are trained on the training files as ``R1Model.finetune`` trains
-them (``r1mm.sdk.grounded_questions`` + ``r1mm.latent.tune``). Then, on held-out files, media
+them (``r1mm.finetune.grounded_questions`` + ``r1mm.latent.tune``). Then, on held-out files, media
 search with the team's question must put first a token that shows the planted place: a hit.
 Only a hit with similarity ≥ 0.5 is offered to the decoder as evidence. Scored before and
 after; the old descriptions are scored too, to show they still work.
@@ -133,7 +133,7 @@ def run(cases: int = 16) -> dict:
     """``cases`` files per modality: 60% to fine-tune on, the rest held out."""
     from r1mm.encoders.projector import trained as cached
     from r1mm.latent.tune import tune_projectors
-    from r1mm.sdk import QUESTIONS_FILE, grounded_questions, read_dataset
+    from r1mm.finetune import QUESTIONS_FILE, grounded_questions, read_dataset
 
     held_out = max(2, int(cases * 0.4))
     results: dict = {}

@@ -34,7 +34,8 @@ def _old_way(ws, question: str, cold: bool = False) -> float:
     the first question of a process, which embedded every passage."""
     from r1mm.encoders.text import embed_batch
     from r1mm.analysis.finance import cross_check
-    from r1mm.latent.index import HybridIndex, Passage, passages_of
+    from r1mm.latent.index import HybridIndex, Passage
+    from r1mm.modalities.document import passages as passages_of
     from r1mm.types import Modality
 
     started = time.perf_counter()
@@ -43,7 +44,7 @@ def _old_way(ws, question: str, cold: bool = False) -> float:
     passages = [Passage(f.text, f.locator, f) for f in findings]
     for rec in ws.items():
         if rec.modality is Modality.TEXT:
-            passages += passages_of(ws.item(rec.id))
+            passages += [Passage(text, locator) for text, locator in passages_of(ws.item(rec.id))]
     vectors = embed_batch([p.text for p in passages]) if cold else None
     HybridIndex(passages, vectors).search(question, k=5)
     return time.perf_counter() - started

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from r1mm.types import Item, Modality, Tokens
-
-TOWERS = {Modality.IMAGE: "image", Modality.AUDIO: "audio", Modality.CT: "ct", Modality.POINTCLOUD: "pointcloud"}
+from r1mm.modalities import modality_spec
+from r1mm.types import Item, Tokens
 
 
 def features(item: Item) -> tuple[str, np.ndarray, list] | None:
     """(tower name, features before projection, one locator per token); None for documents."""
     import importlib
 
-    name = TOWERS.get(item.modality)
+    name = modality_spec(item.modality).tower
     if name is None:
         return None
     feats, locators = importlib.import_module(f"r1mm.encoders.{name}").features(item)
@@ -27,7 +26,7 @@ def features(item: Item) -> tuple[str, np.ndarray, list] | None:
 
 def encode(item: Item, projectors: dict | None = None) -> Tokens | None:
     """The item's tokens in the shared space; None for documents (their passages are embedded
-    by the text tower when a question is asked). ``projectors`` (tower name -> Projector)
+    by the text tower when the file is added). ``projectors`` (tower name -> Projector)
     replaces the cached ones for the towers it names, e.g. a fine-tune's."""
     import torch
 

@@ -7,14 +7,13 @@ Every failure is an `IngestError` whose message names the file and the reason.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 
 from r1mm.errors import IngestError, LimitExceeded
 from r1mm.ingest.limits import Limits
-from r1mm.ingest.sniff import (AUDIO_FORMATS, CT_FORMATS, DOCUMENT_FORMATS, IMAGE_FORMATS,
-                               POINT_FORMATS, SUPPORTED, sniff, why_unsupported)
+from r1mm.ingest.sniff import SUPPORTED, sniff, why_unsupported
+from r1mm.modalities import spec_for_format
 from r1mm.types import Item
 
 log = logging.getLogger(__name__)
@@ -62,20 +61,7 @@ def load(path: Path | str, *, source: str | None = None, limits: Limits | None =
         raise IngestError(source, f"could not be read as {fmt.upper()} ({type(exc).__name__}: {first})") from None
 
 
-# format group -> (module, loader); modules are imported on first use, since each pulls in a
-# heavy library (pdfplumber, librosa, pydicom, open3d). CT loaders return one item per series.
-_LOADERS: dict[frozenset[str], tuple[str, str]] = {
-    frozenset(DOCUMENT_FORMATS): ("r1mm.ingest.document", "load_document"),
-    frozenset(IMAGE_FORMATS): ("r1mm.ingest.image", "load_image"),
-    frozenset(AUDIO_FORMATS): ("r1mm.ingest.audio", "load_audio"),
-    frozenset(CT_FORMATS): ("r1mm.ingest.dicom", "load_ct"),
-    frozenset(POINT_FORMATS): ("r1mm.ingest.pointcloud", "load_pointcloud"),
-}
-
-
 def _dispatch(path: Path, source: str, fmt: str, limits: Limits, keep_phi: bool) -> list[Item]:
-    module, name = next(loader for formats, loader in _LOADERS.items() if fmt in formats)
-    loader = getattr(importlib.import_module(module), name)
-    if fmt in CT_FORMATS:
-        return loader(path, source, fmt, limits, keep_phi=keep_phi)
-    return [loader(path, source, fmt, limits)]
+    """The modality's loader (imported on first use: each pulls in a heavy library such as
+    pdfplumber, librosa, pydicom or open3d); CT loaders give one item per series."""
+    return spec_for_format(fmt).load(path, source, fmt, limits, keep_phi=keep_phi)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from r1mm.types import Document, Finding, Item, Locator, Modality
+from r1mm.types import Finding, Locator
 
 DIM = 384  # the text tower's width (all-MiniLM-L6-v2)
 
@@ -40,24 +40,6 @@ class Passage:
     text: str
     locator: Locator
     finding: Finding | None = None
-
-
-def passages_of(item: Item) -> list[Passage]:
-    """Text spans worth retrieving besides findings: document paragraphs and table rows."""
-    if item.modality is not Modality.TEXT:
-        return []
-    document: Document = item.data
-    out = []
-    for page in document.pages:
-        for paragraph in page.paragraphs:
-            out.append(Passage(paragraph, Locator(item.source, page=page.number)))
-        for table in page.tables:
-            for r, row in enumerate(table.rows):
-                text = " | ".join(c for c in row if c)
-                if text:
-                    out.append(Passage(text, Locator(item.source, page=page.number, table=table.index,
-                                                     cell=(r, 0), sheet=table.sheet)))
-    return out
 
 
 class KeywordIndex:

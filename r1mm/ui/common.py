@@ -3,7 +3,7 @@ per-file status, and the evidence viewer. Only the app and its pages import this
 """
 from __future__ import annotations
 
-import math
+import importlib
 import os
 import shutil
 import uuid
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from r1mm import render
-from r1mm.types import Answer, Evidence, Modality
+from r1mm.modalities import modality_spec
+from r1mm.types import Answer, Evidence
 from r1mm.workspace import COMPONENTS, FileRecord, Workspace
 
 STATUS_ICON = {"ready": ":material/check_circle:", "failed": ":material/error:",
@@ -221,31 +221,8 @@ def show_evidence(ws: Workspace, ev: Evidence) -> None:
     if record is None:
         st.warning(f"{loc.source} is no longer in the workspace.")
         return
-    item = ws.item(record.id)
-    if record.modality is Modality.TEXT and loc.page and item.meta.get("pdf_path"):
-        st.image(render.pdf_page_image(Path(item.meta["pdf_path"]), loc.page, loc.cell_bbox),
-                 caption=loc.describe(), width=720)
-    elif record.modality is Modality.AUDIO:
-        start = int(loc.start_s or 0)
-        end = math.ceil(loc.end_s) if loc.end_s else None
-        st.audio(item.data, sample_rate=item.meta["sample_rate"], start_time=start, end_time=end)
-        st.caption(f"Plays {loc.describe()}")
-    elif record.modality is Modality.CT:
-        index = loc.slice if loc.slice is not None else item.data.shape[0] // 2
-        st.image(render.ct_slice_image(item, index, -600, 1500, bbox_mm=loc.bbox_mm),
-                 caption=f"{loc.describe()} · lung window (L −600 / W 1500 HU)")
-    elif record.modality is Modality.POINTCLOUD:
-        st.plotly_chart(render.pointcloud_figure(item.data, region=loc.region), use_container_width=True)
-    elif record.modality is Modality.IMAGE:
-        image = item.data
-        if loc.bbox_px is not None:  # outline the matching part of the image
-            from PIL import ImageDraw
-
-            image = image.convert("RGB").copy()
-            ImageDraw.Draw(image).rectangle(loc.bbox_px, outline=(230, 40, 40), width=max(2, image.width // 150))
-        st.image(image, caption=loc.describe())
-    else:
-        st.write(loc.describe())
+    module, function = modality_spec(record.modality).view.split(":")
+    getattr(importlib.import_module(module), function)(ws.item(record.id), loc)
 
 
 def media_search(ws: Workspace) -> None:

@@ -1,0 +1,123 @@
+"""Documents: PDF, DOCX, XLSX, TXT, MD and CSV. Read as pages with text, paragraphs and tables
+(cell boxes for PDF); analysed as a financial report when it is one; retrieved by paragraph
+and table row; shown as the PDF page with the cell outlined."""
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+from r1mm.modalities import Analysis, ModalitySpec, kinds, loader, rule
+from r1mm.modalities.storage import DOCUMENT_JSON
+from r1mm.types import Document, Finding, Item, Locator, Modality
+
+
+def sniff(head: bytes, path: Path) -> str | None:
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):  # DOCX and XLSX are ZIP containers
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist()[:5000])
+        except (zipfile.BadZipFile, OSError):
+            return None
+        if "word/document.xml" in names:
+            return "docx"
+        if "xl/workbook.xml" in names:
+            return "xlsx"
+    return None
+
+
+def is_financial_report(item: Item) -> bool:
+    from r1mm.analysis.finance import is_financial_report as about_money
+
+    return about_money(item.data)
+
+
+def passages(item: Item) -> list[tuple[str, Locator]]:
+    """Paragraphs and table rows, each with its page (and table row)."""
+    document: Document = item.data
+    out = []
+    for page in document.pages:
+        for paragraph in page.paragraphs:
+            out.append((paragraph, Locator(item.source, page=page.number)))
+        for table in page.tables:
+            for r, row in enumerate(table.rows):
+                text = " | ".join(c for c in row if c)
+                if text:
+                    out.append((text, Locator(item.source, page=page.number, table=table.index, cell=(r, 0),
+                                              sheet=table.sheet)))
+    return out
+
+
+# ---- answer rules: a report's figures, risks, and the call's claims held against them ----------
+
+def _claims(q: str, fs: list[Finding]) -> list[Finding]:
+    """Claim checks (for the metric named, if any), each followed by the report figure it was held against."""
+    checks = [f for f in fs if f.kind == "finance.claim_check"]
+    named = [f for f in checks if f.value["metric"] in q]
+    chosen = named or checks
+    out: list[Finding] = []
+    for check in chosen:
+        out.append(check)
+        where = check.value.get("report_locator")
+        figure = next((f for f in fs if f.kind in ("finance.figure", "finance.change")
+                       and where and f.locator.to_dict() == where), None)
+        if figure is not None and figure not in out:
+            out.append(figure)
+    return out
+
+
+def _metric(q: str, fs: list[Finding]) -> list[Finding]:
+    """Financial figures whose metric name appears in the question; change rows first if asked."""
+    from r1mm.analysis.finance import metric_and_period
+
+    q_low = q.lower()
+    figures = [f for f in fs if f.kind.startswith("finance.")]
+    named = [f for f in figures if _metric_name(f) and _metric_name(f) in q_low]
+    if not named:
+        return []
+    longest = max(len(_metric_name(f)) for f in named)
+    named = [f for f in named if len(_metric_name(f)) == longest]
+    wants_change = re.search(r"chang|grow|increas|decreas|year over year|yoy|compared", q_low)
+    wants_margin = "margin" in q_low
+    if wants_margin:
+        return [f for f in named if f.kind == "finance.margin"] or named[:2]
+    if wants_change:
+        return [f for f in named if f.kind == "finance.change"] or named[:2]
+    figures = [f for f in named if f.kind == "finance.figure"]
+    # "What was revenue in Q3 2025?": the column of the period named; "last year": the comparison column
+    asked = re.sub(r"\s+", " ", q_low)
+    in_period = [f for f in figures if (period := metric_and_period(f)[1].lower()) and period in asked]
+    if in_period:
+        return in_period[:1]
+    if re.search(r"last year|prior (year|period|quarter)|a year (ago|earlier)|previous (year|quarter|period)", asked):
+        earlier = [f for f in figures if f.locator.cell and f.locator.cell[1] > 1]
+        return earlier[:1] or figures[:1]
+    return figures[:1]
+
+
+def _metric_name(f: Finding) -> str:
+    m = re.match(r"(.+?)(?: \(| changed| margin)", f.text)
+    return m.group(1).lower() if m else ""
+
+
+SPEC = ModalitySpec(
+    modality=Modality.TEXT,
+    name="document",
+    formats={"pdf": "PDF", "docx": "DOCX", "xlsx": "XLSX", "txt": "TXT", "md": "MD", "csv": "CSV"},
+    sniff=sniff,
+    load=loader("r1mm.ingest.document:load_document"),
+    analyses=(Analysis("financial report", "r1mm.analysis.finance", is_financial_report),),
+    storage=DOCUMENT_JSON,
+    view="r1mm.ui.evidence:show_document",
+    rules=(
+        rule(10, r"\b(match|agree|consistent|contradict|line up|true that|accurate)|what .* said|(ceo|cfo|management)"
+                 r" (said|claim)", _claims),
+        rule(20, r"\brisks?\b", kinds("finance.risk", "speech.risk")),
+        rule(1000, r"", _metric),  # a metric the question names, when no other rule answered
+    ),
+    text_suffixes={".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"},
+    binary_suffixes={".pdf": "pdf", ".docx": "docx", ".xlsx": "xlsx"},
+    passages=passages,
+)

@@ -1,0 +1,41 @@
+"""Images: PNG, JPEG, TIFF, WebP, GIF and BMP. Read upright (EXIF orientation applied);
+described by size and look; shown with the matching pixel box outlined."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from r1mm.modalities import Analysis, ModalitySpec, kinds, loader, rule
+from r1mm.modalities.storage import PNG
+from r1mm.types import Modality
+
+
+def sniff(head: bytes, path: Path) -> str | None:
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:2] == b"BM" and len(head) > 26:
+        return "bmp"
+    return None
+
+
+SPEC = ModalitySpec(
+    modality=Modality.IMAGE,
+    name="image",
+    formats={"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "webp": "WebP", "gif": "GIF", "bmp": "BMP"},
+    sniff=sniff,
+    load=loader("r1mm.ingest.image:load_image"),
+    analyses=(Analysis("image", "r1mm.analysis.vision"),),
+    storage=PNG,
+    view="r1mm.ui.evidence:show_image",
+    tower="image",
+    rules=(rule(200, r"image size|resolution of the image|how many pixels", kinds("image.size")),),
+    binary_suffixes={".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
+                     ".webp": "webp", ".gif": "gif", ".bmp": "bmp"},
+)
