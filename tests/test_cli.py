@@ -27,6 +27,17 @@ def test_ask_json_contract(samples, truth):
     assert timings["total_s"] > 0 and abs(timings["total_s"] - parts) <= 0.002, timings  # the stages add up
 
 
+def test_stderr_stays_empty_unless_something_needs_the_user(samples):
+    """No model-loading progress bars or library warnings: the decoder and the text tower load here."""
+    files = [str(samples / n) for n in ("plate_scan.ply", "quarterly_report.pdf", "revenue_chart.png")]
+    quiet = run_cli("ask", "--json", "--question", "How deep is the dent?", *files)
+    assert quiet.returncode == 0 and json.loads(quiet.stdout)["evidence"]
+    assert quiet.stderr == ""
+    assert run_cli("analyze", "--json", *files).stderr == ""
+    verbose = run_cli("--verbose", "ask", "--question", "How deep is the dent?", files[0])
+    assert verbose.returncode == 0 and "INFO" in verbose.stderr  # --verbose shows the work
+
+
 @pytest.mark.parametrize("content,reason", [(b"", "is empty"), (b"%PDF-1.7 broken", "not a readable PDF"),
                                             (b"hello", "is named .pdf but its content is not PDF")])
 def test_unreadable_file_exit_2_one_line_no_traceback(tmp_path, content, reason):
