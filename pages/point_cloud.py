@@ -11,7 +11,7 @@ ws = common.page_setup("Point cloud")
 
 clouds = [i for i in ws.items() if i.modality is Modality.POINTCLOUD]
 if not clouds:
-    st.info("No point cloud yet. Upload a PLY, PCD, XYZ, PTS, OBJ or STL file on the Workspace page, "
+    st.info("No point cloud yet. Upload a PLY, LAS, LAZ, PCD, XYZ, PTS, OBJ or STL file on the Workspace page, "
             "or try the scanned-part sample from the sidebar.")
     st.stop()
 
@@ -26,7 +26,8 @@ defects = [f for f in findings if f.kind in ("pointcloud.dent", "pointcloud.bump
 options = ["none"] + [f.text.split(":")[0] for f in defects]
 focus = st.radio("Highlight", options, horizontal=True)
 region = defects[options.index(focus) - 1].locator.region if focus != "none" else None
-colour = st.toggle("Colour by deviation from the fitted surfaces", value=True)
+# a LiDAR tile is terrain, not a part: it has no fitted surfaces to deviate from
+colour = not item.meta.get("lidar") and st.toggle("Colour by deviation from the fitted surfaces", value=True)
 
 
 @st.cache_data(show_spinner="Fitting the part's surfaces…")

@@ -1,6 +1,7 @@
 """Workspace: drop in files, ask questions, see the evidence behind every answer."""
 import streamlit as st
 
+from r1mm.modalities import specs
 from r1mm.ui import common
 
 ws = common.page_setup("Workspace")
@@ -8,8 +9,7 @@ ws = common.page_setup("Workspace")
 st.markdown("Drop in a report and its earnings call, a CT series (a zip of DICOM files), "
             "a photo or chart, or a 3D scan, then ask about them. Every answer cites its evidence.")
 uploads = st.file_uploader("Files", accept_multiple_files=True, key="uploader",
-                           help="PDF, DOCX, XLSX, CSV, TXT · PNG, JPEG, TIFF, WebP · WAV, FLAC, OGG, MP3 · "
-                                "DICOM (a .zip for a series), NIfTI · PLY, PCD, XYZ, PTS, OBJ, STL")
+                           help=" · ".join(", ".join(dict.fromkeys(s.formats.values())) for s in specs()))
 common.ingest_uploads(ws, uploads)
 
 with st.expander(f"Files in this workspace ({len(ws.files())})", expanded=True):

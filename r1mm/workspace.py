@@ -39,7 +39,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("Speech", "Whisper base (MIT, 145 MB, faster-whisper int8) with word timestamps; spoken figures heard "
                "again by Whisper tiny.en (MIT, 75 MB); voices told apart by pitch"),
     ("Claims", "figures stated on the call checked against the report's tables"),
-    ("Point clouds", "RANSAC plane fit and per-point deviation (numpy)"),
+    ("Point clouds", "RANSAC plane fit and per-point deviation (numpy); LiDAR tiles (laspy): extent, density, classes"),
     ("Retrieval", "BM25 keywords fused with all-MiniLM-L6-v2 sentence embeddings (Apache-2.0, 91 MB); "
                   "passages embedded once, when their file is added"),
     ("Shared space", "image: EfficientNet-Lite0; audio: Whisper base encoder; CT: Merlin/Astra I3ResNet-152; "

@@ -1,4 +1,4 @@
-"""Point clouds: PLY ascii/binary (both endians), PCD, XYZ, PTS, OBJ/STL meshes; units; bad input."""
+"""Point clouds: PLY ascii/binary (both endians; messages from plyfile, naming line or row), PCD, XYZ, PTS, OBJ/STL meshes; units; bad input."""
 from __future__ import annotations
 
 import numpy as np
@@ -70,16 +70,16 @@ def test_truncated_binary_ply(tmp_path):
     write_ply(tmp_path / "full.ply", POINTS)
     data = (tmp_path / "full.ply").read_bytes()
     (tmp_path / "cut.ply").write_bytes(data[:-100])
-    with pytest.raises(IngestError, match="cut.ply: is truncated: the header promises 500 vertices"):
+    with pytest.raises(IngestError, match=r"cut.ply: is truncated \(element .vertex.: row 491: early end-of-file\)"):
         load(tmp_path / "cut.ply")
 
 
 @pytest.mark.parametrize("header,reason", [
     ("ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nend_header\n0\n1\n", "need x, y and z"),
-    ("ply\nformat ascii 1.0\nelement vertex many\nend_header\n", "no element count"),
-    ("ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\n", "ends inside its header"),
+    ("ply\nformat ascii 1.0\nelement vertex many\nend_header\n", "line 3: expected integer count"),
+    ("ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\n", r"is truncated \(line 5"),
     ("ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\nproperty float z\n"
-     "end_header\n1 2 3\n4 five 6\n", "malformed data line"),
+     "end_header\n1 2 3\n4 five 6\n", "row 1: property 'y': malformed input"),
 ])
 def test_bad_ply_headers(tmp_path, header, reason):
     (tmp_path / "bad.ply").write_text(header)

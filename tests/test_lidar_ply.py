@@ -1,0 +1,116 @@
+"""Point clouds written by other software: LAS/LAZ from laspy's own test data, PLY written by
+plyfile with other element orders, extra properties, comments and faces."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from r1mm.analysis import analyze
+from r1mm.errors import IngestError
+from r1mm.ingest import load
+from r1mm.modalities import modality_spec
+from r1mm.types import Modality
+
+LASPY = Path(__file__).parent / "fixtures" / "laspy"
+
+
+@pytest.mark.parametrize("name", ["simple.las", "simple.laz"])
+def test_las_and_laz_keep_coordinates_and_classes(name):
+    (item,) = load(LASPY / name)
+    assert item.modality is Modality.POINTCLOUD and item.meta["format"] == name[-3:]
+    assert len(item.data) == 1065 and item.meta["lidar"]
+    # real-world coordinates (offset and scale applied), as libLAS wrote them
+    assert item.data[:, 0].min() == pytest.approx(635619.85, abs=0.01)
+    assert np.bincount(item.arrays["classification"]).tolist()[1:3] == [789, 276]
+    assert item.arrays["intensity"].shape == (1065,) and item.arrays["colors"].shape == (1065, 3)
+
+
+def test_a_lidar_tile_is_surveyed_not_inspected_as_a_part():
+    (item,) = load(LASPY / "simple.laz")
+    assert [a.domain for a in modality_spec(Modality.POINTCLOUD).analyses_for(item)] == ["LiDAR survey"]
+    findings = analyze(item)
+    kinds = {f.kind for f in findings}
+    assert "pointcloud.defect_count" not in kinds and "pointcloud.surfaces" not in kinds
+    ground = next(f for f in findings if f.kind == "lidar.class_share" and f.text.startswith("Ground"))
+    assert ground.value == pytest.approx(100 * 276 / 1065, abs=0.01) and "26%" in ground.text
+    assert ground.locator.region[5] < 480  # the ground's box lies low in the tile
+
+
+@pytest.mark.parametrize("name,unit", [("autzen.las", "ft"), ("test1_4.las", "US survey ft")])
+def test_units_come_from_the_files_crs_and_density_is_per_square_metre(name, unit):
+    (item,) = load(LASPY / name)
+    assert item.meta["units"] == unit
+    density = next(f for f in analyze(item) if f.kind == "lidar.density")
+    lo, hi = item.data.min(0), item.data.max(0)
+    metres = 0.3048 if unit == "ft" else 1200 / 3937
+    expected = len(item.data) / ((hi[0] - lo[0]) * (hi[1] - lo[1]) * metres ** 2)
+    assert density.unit == "points per m²" and density.value == pytest.approx(expected, rel=1e-3)
+
+
+def test_questions_about_a_tile(tmp_path):
+    from r1mm import Workspace
+
+    ws = Workspace()
+    assert ws.add(LASPY / "simple.laz").ok
+    assert "26%" in ws.ask("What share of the points is ground?").text
+    assert "Unclassified" not in ws.ask("How much of the tile is ground?").text
+    assert ws.ask("What is the point density?").evidence[0].finding.kind == "lidar.density"
+
+
+def test_a_truncated_laz_names_the_file(tmp_path):
+    data = (LASPY / "simple.laz").read_bytes()
+    (tmp_path / "cut.laz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(IngestError, match=r"^cut\.laz: .*(truncated|corrupt|readable)"):
+        load(tmp_path / "cut.laz")
+
+
+def _ply(tmp_path, elements, byte_order="<", comments=("units mm",), text=False):
+    from plyfile import PlyData
+
+    path = tmp_path / "scan.ply"
+    PlyData(elements, text=text, byte_order=byte_order, comments=list(comments)).write(str(path))
+    return path
+
+
+def _vertices(points, extra=True):
+    from plyfile import PlyElement
+
+    fields = [("x", "f4"), ("y", "f4"), ("z", "f4")] + ([("confidence", "f4"), ("intensity", "u1")] if extra else [])
+    rec = np.zeros(len(points), dtype=fields)
+    rec["x"], rec["y"], rec["z"] = points.T
+    return PlyElement.describe(rec, "vertex")
+
+
+@pytest.mark.parametrize("byte_order,text", [("<", False), (">", False), ("=", True)], ids=["le", "be", "ascii"])
+def test_a_ply_that_declares_another_element_first_is_read(tmp_path, byte_order, text):
+    """A range scan whose header lists the camera before the vertices (as some scanners write)."""
+    from plyfile import PlyElement
+
+    camera = np.zeros(1, dtype=[("view_px", "f4"), ("view_py", "f4"), ("view_pz", "f4")])
+    points = np.random.default_rng(1).uniform(0, 50, (400, 3)).astype(np.float32)
+    path = _ply(tmp_path, [PlyElement.describe(camera, "camera"), _vertices(points)], byte_order, text=text)
+    (item,) = load(path)
+    np.testing.assert_allclose(item.data, points, atol=1e-4)
+    assert item.meta["units"] == "mm"
+
+
+def test_a_ply_mesh_without_loose_points_is_sampled_over_its_faces(tmp_path):
+    from plyfile import PlyElement
+
+    corners = np.array([[0, 0, 0], [100, 0, 0], [100, 60, 0], [0, 60, 0]], dtype=np.float32)
+    faces = np.array([([0, 1, 2, 3],)], dtype=[("vertex_indices", "i4", (4,))])  # one quad
+    path = _ply(tmp_path, [_vertices(corners, extra=False), PlyElement.describe(faces, "face")])
+    (item,) = load(path)
+    assert len(item.data) == 10_000  # sampled over the face, not its 4 corners
+    assert np.allclose(item.data[:, 2], 0) and item.data[:, 0].max() <= 100 and item.data[:, 1].max() <= 60
+    assert abs(item.data[:, 0].mean() - 50) < 2 and abs(item.data[:, 1].mean() - 30) < 2  # uniform by area
+
+
+def test_a_ply_without_vertices_says_which_elements_it_has(tmp_path):
+    from plyfile import PlyElement
+
+    camera = np.zeros(1, dtype=[("view_px", "f4")])
+    with pytest.raises(IngestError, match="no 'vertex' element.*camera"):
+        load(_ply(tmp_path, [PlyElement.describe(camera, "camera")]))
