@@ -114,3 +114,9 @@ def test_a_ply_without_vertices_says_which_elements_it_has(tmp_path):
     camera = np.zeros(1, dtype=[("view_px", "f4")])
     with pytest.raises(IngestError, match="no 'vertex' element.*camera"):
         load(_ply(tmp_path, [PlyElement.describe(camera, "camera")]))
+
+
+def test_a_laz_that_crashes_the_decompressor_is_refused_and_the_process_goes_on():
+    with pytest.raises(IngestError, match=r"^lazrs_aborts\.laz: is corrupt: the LAZ decompressor \(lazrs\) crashed"):
+        load(LASPY / "lazrs_aborts.laz")
+    assert len(load(LASPY / "simple.laz")[0].data) == 1065  # this process is still here and reads on

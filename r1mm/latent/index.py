@@ -1,6 +1,10 @@
 """Retrieval over a workspace's evidence: findings and document passages, each with its locator.
 
 Hybrid: BM25 with light stemming, fused with sentence-embedding similarity (the text tower).
+The BM25 here is our own (an inverted index of a few dozen lines) rather than `bm25s`: a
+workspace adds and removes passages one file at a time and `bm25s` builds its index from the
+whole corpus in one call, so each upload would re-index everything (`bench retrieval` measures the
+kept index at 3 ms a question over 3,600 passages).
 """
 from __future__ import annotations
 
