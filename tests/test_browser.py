@@ -116,7 +116,7 @@ def test_bad_upload_keeps_the_workspace_working(app_url, page, samples, tmp_path
     page.goto(app_url)
     page.get_by_text("Drop in a report").wait_for()
     page.locator("input[type=file]").first.set_input_files([str(bad), str(samples / "plate_scan.ply")])
-    page.get_by_text("scan.ply: ends inside its header", exact=False).first.wait_for()
+    page.get_by_text("scan.ply: is truncated", exact=False).first.wait_for()
     _wait_ready(page, "plate_scan.ply")
     _ask(page, "How deep is the deepest dent?")
     page.get_by_text("Dent 1:", exact=False).first.wait_for()
