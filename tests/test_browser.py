@@ -195,3 +195,13 @@ def test_app_killed_mid_analysis_restarts_with_the_file_interrupted_and_retryabl
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_lidar_tile_from_other_software_is_read_and_answered(app_url, page):
+    """libLAS' sample tile (LAZ): the upload is read, and a question about ground gets its class share."""
+    page.goto(app_url)
+    page.get_by_text("Drop in a report").wait_for()
+    page.locator("input[type=file]").first.set_input_files([str(REPO / "tests" / "fixtures" / "laspy" / "simple.laz")])
+    _wait_ready(page, "simple.laz")
+    _ask(page, "What share of the points is ground?")
+    page.get_by_text("Ground points: 26%", exact=False).first.wait_for()
