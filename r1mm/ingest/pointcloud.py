@@ -28,7 +28,7 @@ _CHUNK_POINTS = 2_000_000
 
 def load_pointcloud(path: Path, source: str, fmt: str, limits: Limits) -> Item:
     reader = {"ply": _read_ply, "pcd": _read_pcd, "xyz": _read_xyz, "pts": _read_xyz,
-              "obj": _read_mesh, "stl": _read_mesh, "las": _read_las, "laz": _read_las}[fmt]
+              "obj": _read_mesh, "stl": _read_mesh, "las": _read_las, "laz": _read_laz}[fmt]
     points, colors, units, *more = reader(path, source, limits)
     arrays, extra_meta = more if more else ({}, {})
     points = np.asarray(points, dtype=np.float64)
@@ -140,27 +140,10 @@ _LAS_UNIT_CODES = {9001: "m", 9002: "ft", 9003: "US survey ft"}  # GeoTIFF ProjL
 _WKT_UNIT = re.compile(r'UNIT\["([^"]+)",\s*([0-9.eE+-]+)')
 
 
-def _read_las(path: Path, source: str, limits: Limits):
-    """LAS and LAZ (laspy; LAZ decompressed by lazrs), read in chunks and thinned by a stride when
-    over the limit. Real-world coordinates are kept (scale and offset applied) with the units of
-    the file's CRS, and the per-point classification, intensity and colour.
-
-    LAZ is decompressed in a child process: lazrs aborts the whole process on some corrupt files
-    (tests/test_fuzz.py found them), and a bad upload must not take the app down with it.
-    """
-    if _is_laz(path):
-        return _in_child(path, source, limits)
-    return _read_las_here(path, source, limits)
-
-
-def _is_laz(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(105)
-    return path.suffix.lower() == ".laz" or (len(head) > 104 and bool(head[104] & 0xC0))
-
-
-def _in_child(path: Path, source: str, limits: Limits):
-    """`_read_las_here` in a fresh interpreter; its result comes back through an NPZ file."""
+def _read_laz(path: Path, source: str, limits: Limits):
+    """LAZ: `_read_las` in a child process, its result back through an NPZ file. lazrs aborts the
+    whole process on some corrupt files (tests/test_fuzz.py found them), and a bad upload must not
+    take the app down with it."""
     import json
     import subprocess
     import sys
@@ -187,11 +170,11 @@ def _in_child(path: Path, source: str, limits: Limits):
 
 
 def child_main(path: Path, source: str, max_points: int, out: Path) -> int:
-    """The child's side of `_in_child`: 0 and the cloud in ``out``, or 2 and the reason on stdout."""
+    """The child's side of `_read_laz`: 0 and the cloud in ``out``, or 2 and the reason on stdout."""
     import json
 
     try:
-        points, colors, units, arrays, meta = _read_las_here(path, source, Limits(max_points=max_points))
+        points, colors, units, arrays, meta = _read_las(path, source, Limits(max_points=max_points))
     except IngestError as exc:
         print(exc.reason)
         return 2
@@ -201,7 +184,10 @@ def child_main(path: Path, source: str, max_points: int, out: Path) -> int:
     return 0
 
 
-def _read_las_here(path: Path, source: str, limits: Limits):
+def _read_las(path: Path, source: str, limits: Limits):
+    """LAS and LAZ (laspy; LAZ decompressed by lazrs), read in chunks and thinned by a stride when
+    over the limit. Real-world coordinates are kept (scale and offset applied) with the units of
+    the file's CRS, and the per-point classification, intensity and colour."""
     import laspy
 
     try:
