@@ -13,6 +13,7 @@ embeds only itself.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -27,6 +28,8 @@ from r1mm.decoder.extractive import NO_MODEL_NOTE, answer_from_findings
 from r1mm.decoder.grounded import NO_CITATION, Draft, GroundedDecoder, check_grounding, evidence_holding_numbers
 from r1mm.errors import R1Error
 from r1mm.latent.index import HybridIndex, Passage
+from r1mm.latent.summary import Sentence, asks_for_summary, split_sentences, summarise
+from r1mm.modalities import specs
 from r1mm.store import Repository
 from r1mm.types import Answer, Finding, Locator, Modality
 
@@ -119,9 +122,10 @@ class EvidenceCache:
         return [f for _, f in sorted(rows, key=lambda row: row[0])]
 
     def retrieve(self, question: str, extra: list[Passage], file_ids: list[int] | None,
-                 k: int = 5) -> list[tuple[Passage, float]]:
-        """The best passages for the question; ``extra`` (findings made for this question, such as
-        claim checks across files) are searched with the kept ones."""
+                 k: int = 8) -> list[tuple[Passage, float, int]]:
+        """The best passages for the question, with their score and slot (slots grow in the order
+        passages occur); ``extra`` (findings made for this question, such as claim checks across
+        files) are searched with the kept ones."""
         with self._lock:
             self.refresh()
             allowed = None
@@ -132,9 +136,36 @@ class EvidenceCache:
             try:
                 if allowed is not None:
                     allowed |= set(added)
-                return self.index.search(question, k=k, allowed=allowed)
+                return [(self.index.passages[slot], score, slot)
+                        for slot, score in self.index.ranked(question, k=k, allowed=allowed)]
             finally:
                 self.index.remove(added)
+
+    def words(self, question: str, file_ids: list[int] | None, k: int = 30,
+              central: bool = True) -> list[tuple[Passage, int]]:
+        """The files' own words (document paragraphs, transcript utterances) most relevant to the
+        question (and, when ``central``, most central to the text), with their slots: what an
+        open question is summarised from."""
+        from r1mm.latent.index import embed_passages
+
+        spoken = words_kinds()
+        with self._lock:
+            self.refresh()
+            slots = [slot for item_id, item_slots in self._slots.items() if self._in(item_id, file_ids)
+                     for slot in item_slots]
+            slots = [slot for slot in slots if _is_words(self.index.passages[slot], spoken)]
+            if len(slots) <= k:
+                return [(self.index.passages[slot], slot) for slot in sorted(slots)]
+            vectors = self.index.vectors(slots)
+            passages = [self.index.passages[slot] for slot in slots]
+        if vectors is None:
+            return [(p, slot) for p, slot in zip(passages[:k], slots[:k])]
+        centre = vectors.mean(axis=0)
+        score = vectors @ embed_passages([question])[0]
+        if central:
+            score = score + vectors @ (centre / max(float(np.linalg.norm(centre)), 1e-9))
+        best = sorted(np.argsort(-score)[:k].tolist())
+        return [(passages[n], slots[n]) for n in best]
 
     def nearest_tokens(self, question: str, k: int, file_ids: list[int] | None) -> list[Match]:
         from r1mm.encoders.text import embed
@@ -152,6 +183,38 @@ class EvidenceCache:
 
     def _in(self, item_id: int, file_ids: list[int] | None) -> bool:
         return file_ids is None or self._item_files.get(item_id) in file_ids
+
+
+def _is_words(passage: Passage, spoken: set[str]) -> bool:
+    """A paragraph of a document (not a table row) or a transcript's utterance."""
+    if passage.finding is None:
+        return passage.locator.table is None
+    return passage.finding.kind in spoken
+
+
+@functools.lru_cache(maxsize=1)
+def words_kinds() -> frozenset[str]:
+    return frozenset(kind for spec in specs() for kind in spec.words_kinds)
+
+
+def _sentences(pool: list[tuple[Passage, int]], prior: bool = True) -> list[Sentence]:
+    """Sentences of passages: a finding is one sentence (an utterance: its own words), a paragraph
+    is split. With ``prior``, earlier-ranked passages weigh more. They sort by file (its first
+    passage), page, time, passage and sentence."""
+    spoken, out = words_kinds(), []
+    first: dict[str, int] = {}
+    for passage, slot in pool:
+        first[passage.locator.source] = min(slot, first.get(passage.locator.source, slot))
+    for rank, (passage, slot) in enumerate(pool):
+        weight = 0.2 / (1 + rank) if prior else 0.0
+        at = (first[passage.locator.source], passage.locator.page or 0, passage.locator.start_s or 0.0, slot)
+        if passage.finding is not None and passage.finding.kind not in spoken:
+            out.append(Sentence(passage.text, passage.locator, passage.finding, (*at, 0), weight))
+            continue
+        text = passage.finding.value if passage.finding is not None else passage.text
+        for n, sentence in enumerate(split_sentences(str(text)) or [passage.text]):
+            out.append(Sentence(sentence, passage.locator, passage.finding, (*at, n), weight, quoted=True))
+    return out
 
 
 class Answerer:
@@ -176,7 +239,14 @@ class Answerer:
             nonlocal retrieval_s
             start = time.perf_counter()
             extra = [Passage(f.text, f.locator, f) for f in checks]
-            hits = [(p.text, p.locator, s, p.finding) for p, s in self.cache.retrieve(question, extra, file_ids)]
+            if asks_for_summary(question):  # the gist: central sentences of the files' own words
+                summary = summarise(question, _sentences(self.cache.words(question, file_ids)), k=4)
+            else:  # the retrieved passages, and the sentences of paragraphs closest to the question
+                pool = [(p, slot) for p, _, slot in self.cache.retrieve(question, extra, file_ids)]
+                words = [(p, slot) for p, slot in self.cache.words(question, file_ids, k=10, central=False)]
+                summary = summarise(question, _sentences(pool) + _sentences(words, prior=False), k=3)
+            # a score below a rule's ANSWERING_SCORE: the grounding check tells them apart
+            hits = [(s.shown(), s.locator, min(score, 0.99), s.finding) for s, score in summary]
             # Media regions close to the question in the shared space come first when they are close
             # enough; documents are ranked by the hybrid keyword + embedding index.
             media = [(f"A {m.modality.value} region that matches the question (similarity {m.score:.2f})",

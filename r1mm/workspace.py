@@ -37,11 +37,14 @@ COMPONENTS: list[tuple[str, str]] = [
     ("Documents", "pdfplumber text and tables, page and cell boxes"),
     ("CT", "HU thresholds and 3-D connected components (scipy) on the de-identified volume"),
     ("Speech", "Whisper base (MIT, 145 MB, faster-whisper int8) with word timestamps; spoken figures heard "
-               "again by Whisper tiny.en (MIT, 75 MB); voices told apart by pitch"),
+               "again by Whisper tiny.en (MIT, 75 MB); voices told apart by GE2E speaker embeddings "
+               "(resemblyzer, Apache-2.0, 17 MB), clustered"),
     ("Claims", "figures stated on the call checked against the report's tables"),
-    ("Point clouds", "RANSAC plane fit and per-point deviation (numpy); LiDAR tiles (laspy): extent, density, classes"),
+    ("Point clouds", "RANSAC plane fit and per-point deviation (numpy); LiDAR tiles (laspy): extent, density, "
+                     "classes; E57 scans (pye57)"),
     ("Retrieval", "BM25 keywords fused with all-MiniLM-L6-v2 sentence embeddings (Apache-2.0, 91 MB); "
-                  "passages embedded once, when their file is added"),
+                  "passages embedded once, when their file is added; an open question gets the most relevant, "
+                  "non-redundant sentences (maximal marginal relevance)"),
     ("Shared space", "image: EfficientNet-Lite0; audio: Whisper base encoder; CT: Merlin/Astra I3ResNet-152; "
                      "point clouds: FPFH + local shape; each projected into the text space (384-d)"),
 ]

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pye57
 import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
@@ -30,8 +31,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"
 
 EXAMPLES = int(os.environ.get("R1MM_FUZZ_EXAMPLES", "10000"))
 # Formats whose one input costs far more: LAS is parsed by laspy (~80 ms an input), LAZ is
-# decompressed in a child process (~0.4 s): a tenth and a thirtieth as many inputs keep CI in time.
-SHARE = {"las": 10, "laz": 30}
+# decompressed in a child process (~0.4 s), E57 read in one too: a tenth, a thirtieth and a fiftieth
+# as many inputs keep CI in time.
+SHARE = {"las": 10, "laz": 30, "e57": 50}
 SECONDS_PER_INPUT = 20
 # bytes of address space a loader may add: one that tries to allocate more fails cleanly
 MEMORY_HEADROOM = 6 << 30
@@ -58,6 +60,11 @@ def _seeds(folder: Path) -> dict[str, bytes]:
     laspy_files = Path(__file__).parent / "fixtures" / "laspy"  # written by libLAS, not by R1-MM
     out["las"] = (laspy_files / "simple.las").read_bytes()
     out["laz"] = (laspy_files / "simple.laz").read_bytes()
+    e57 = pye57.E57(str(folder / "p.e57"), mode="w")  # written by libE57Format
+    e57.write_scan_raw({"cartesianX": pts[:, 0], "cartesianY": pts[:, 1], "cartesianZ": pts[:, 2],
+                        "intensity": pts[:, 0] / 10})
+    e57.close()
+    out["e57"] = (folder / "p.e57").read_bytes()
     for fmt, pil in (("png", "PNG"), ("jpg", "JPEG")):
         buf = io.BytesIO()
         Image.new("RGB", (48, 32), (10, 120, 200)).save(buf, format=pil)
@@ -126,7 +133,7 @@ def memory_cap():
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-@pytest.mark.parametrize("fmt", ["pdf", "dcm", "wav", "mp3", "ply", "las", "laz", "pcd", "png", "jpg", "zip"])
+@pytest.mark.parametrize("fmt", ["pdf", "dcm", "wav", "mp3", "ply", "las", "laz", "e57", "pcd", "png", "jpg", "zip"])
 def test_mutated_inputs_fail_cleanly(fmt, seeds, tmp_path):
     path = tmp_path / f"fuzzed.{fmt}"
     outcomes = {"loaded": 0, "refused": 0}

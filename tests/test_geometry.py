@@ -97,3 +97,52 @@ def test_parts_are_counted_without_splitting_a_sampled_surface():
     assert count_parts(plate, point_spacing(plate)) == 1
     two = np.vstack([plate, plate + [200.0, 0.0, 0.0]])
     assert count_parts(two, point_spacing(two)) == 2
+
+
+# ---- closed solids scanned from every side, designed features, free-form objects ----------------
+
+def _thin_box(defects=()) -> np.ndarray:
+    """200 × 120 × 10 mm, all six faces scanned: its walls lie within the band of top and bottom."""
+    points, _ = box(200_000, np.random.default_rng(4), defects=defects, size=(200.0, 120.0, 10.0))
+    return _noisy(points, 0.05)
+
+
+def test_a_closed_thin_box_has_no_defects_and_a_real_dent_is_measured():
+    from r1mm.analysis.geometry import inspect
+
+    assert inspect(_thin_box()).fit.defects == []
+    dented = inspect(_thin_box([PlantedDefect(np.array([60.0, 40.0]), 12.0, 2.5)])).fit
+    assert len(dented.defects) == 1 and dented.defects[0].kind == "dent"
+    assert abs(dented.defects[0].depth - 2.5) <= 0.1
+
+
+def test_a_cylinder_with_end_caps_is_not_dented_by_its_caps():
+    rng = np.random.default_rng(5)
+    lateral, _ = cylinder(150_000, rng)
+    r, a = 25 * np.sqrt(rng.uniform(0, 1, 20_000)), rng.uniform(-np.pi, np.pi, 20_000)
+    caps = np.column_stack([r * np.cos(a), r * np.sin(a), np.where(np.arange(20_000) % 2, 150.0, 0.0)])
+    fit = inspect_surfaces(_noisy(np.vstack([lateral, caps]), 0.05))
+    assert fit.fits and fit.defects == [] and "cylinder" in fit.description
+
+
+@pytest.mark.parametrize("pocket_depth", [1.0, 1.8])
+def test_a_pocket_and_a_through_hole_are_designed_features(pocket_depth):
+    rng = np.random.default_rng(6)
+    xy = rng.uniform((0, 0), (120, 80), (150_000, 2))
+    z = np.full(len(xy), 10.0)
+    z[(xy[:, 0] > 20) & (xy[:, 0] < 50) & (xy[:, 1] > 20) & (xy[:, 1] < 40)] -= pocket_depth  # flat floor
+    keep = np.hypot(xy[:, 0] - 90, xy[:, 1] - 40) >= 8  # a through-hole of 16 mm
+    bottom = np.column_stack([rng.uniform((0, 0), (120, 80), (120_000, 2)), np.zeros(120_000)])
+    bottom = bottom[np.hypot(bottom[:, 0] - 90, bottom[:, 1] - 40) >= 8]
+    fit = inspect_surfaces(_noisy(np.vstack([np.column_stack([xy[keep], z[keep]]), bottom]), 0.05))
+    assert fit.defects == []
+
+
+def test_an_organic_shape_is_free_form_with_no_defects():
+    rng = np.random.default_rng(7)
+    u = rng.normal(size=(120_000, 3))
+    u /= np.linalg.norm(u, axis=1)[:, None]
+    radius = 30 * (1 + 0.25 * np.sin(3 * np.arctan2(u[:, 1], u[:, 0])) * np.cos(2 * np.arccos(u[:, 2])))
+    fit = inspect_surfaces(_noisy(u * radius[:, None], 0.05))
+    assert not fit.fits and fit.defects == [] and fit.description.startswith("a free-form shape")
+    assert fit.fit_share < 0.5

@@ -120,3 +120,52 @@ def test_a_laz_that_crashes_the_decompressor_is_refused_and_the_process_goes_on(
     with pytest.raises(IngestError, match=r"^lazrs_aborts\.laz: is corrupt: the LAZ decompressor \(lazrs\) crashed"):
         load(LASPY / "lazrs_aborts.laz")
     assert len(load(LASPY / "simple.laz")[0].data) == 1065  # this process is still here and reads on
+
+
+def _write_e57(path: Path, scans: list[dict]) -> None:
+    """An E57 file written by libE57Format (through pye57), one scan per dict with its pose."""
+    import pye57
+
+    e57 = pye57.E57(str(path), mode="w")
+    for k, scan in enumerate(scans):
+        e57.write_scan_raw(scan["fields"], name=f"station {k + 1}", rotation=scan.get("rotation"),
+                           translation=scan.get("translation"))
+    e57.close()
+
+
+def test_an_e57_with_two_stations_is_read_in_the_common_frame(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 2000
+    local = rng.uniform(0, 2, (n, 3))
+    fields = {"cartesianX": local[:, 0], "cartesianY": local[:, 1], "cartesianZ": local[:, 2],
+              "intensity": rng.uniform(0, 1, n), "colorRed": np.full(n, 200, np.uint8),
+              "colorGreen": np.full(n, 10, np.uint8), "colorBlue": np.full(n, 10, np.uint8)}
+    # the second station is turned 90 degrees about z (w, x, y, z quaternion) and moved 10 m along x
+    quarter = np.array([np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)])
+    _write_e57(tmp_path / "site.e57", [{"fields": fields},
+                                      {"fields": fields, "rotation": quarter, "translation": np.array([10.0, 0, 0])}])
+    (item,) = load(tmp_path / "site.e57")
+    assert item.meta["format"] == "e57" and item.meta["scans"] == 2 and item.meta["units"] == "m"
+    assert len(item.data) == 2 * n and np.bincount(item.arrays["scan"]).tolist() == [n, n]
+    second = item.data[item.arrays["scan"] == 1]
+    expected = np.stack([10 - local[:, 1], local[:, 0], local[:, 2]], axis=1)
+    assert np.allclose(second, expected, atol=1e-6)
+    assert item.arrays["colors"][:, 0].min() > 0.7 and item.arrays["intensity"].shape == (2 * n,)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_e57_names_the_file_and_prints_nothing(tmp_path, damage, capfd):
+    xyz = np.random.default_rng(0).uniform(0, 1, (500, 3))
+    _write_e57(tmp_path / "ok.e57", [{"fields": {"cartesianX": xyz[:, 0], "cartesianY": xyz[:, 1],
+                                                 "cartesianZ": xyz[:, 2]}}])
+    data = bytearray((tmp_path / "ok.e57").read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 3]
+    else:
+        data[2000:2100] = bytes(100)
+    (tmp_path / "scan.e57").write_bytes(bytes(data))
+    with pytest.raises(IngestError) as err:
+        load(tmp_path / "scan.e57")
+    assert str(err.value).startswith("scan.e57: ") and damage in str(err.value)
+    out, _ = capfd.readouterr()
+    assert "e57 exception" not in out.lower()  # libE57Format's debug lines stay in the child

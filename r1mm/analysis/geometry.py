@@ -17,6 +17,15 @@ from r1mm.types import Finding, Item, Locator
 MAX_ANALYSED = 400_000  # points used for fitting; larger clouds are voxel-downsampled first
 MIN_FACE_SHARE = 0.06  # a plane must hold this share of the points to count as a face
 DEFECT_SIGMAS = 5.0  # a defect deviates by more than this many noise sigmas
+# A point belongs to a face only when its own normal is within this angle of the face's: the walls
+# of a thin part lie within the band of its top and bottom, but stand at right angles to them.
+FACE_NORMAL_DEG = 30.0
+# A region of a face that is itself flat and parallel to it (a pocket floor, a step, a boss) is a
+# designed feature, not a dent: this share of its points lie at one depth within 2 noise sigmas.
+FLAT_FEATURE_SHARE = 0.7
+# Share of the fitted points within the defect limit of their primitive below which the part is
+# called free-form: its shape is no plane set or cylinder, and deviations from one are no defects.
+MIN_FIT_SHARE = 0.85
 
 
 @dataclass
@@ -143,11 +152,26 @@ def faces(points: np.ndarray, noise: float, max_faces: int = 6) -> tuple[list[tu
     return found, 1.0 - remaining.mean()
 
 
-def assign_to_faces(points: np.ndarray, planes: list[tuple[np.ndarray, float]], band: float) -> np.ndarray:
-    """Index of the nearest face within `band` for each point, -1 for none (edges go to their own face)."""
+def point_normals(points: np.ndarray, k: int = 16) -> np.ndarray:
+    """Unit surface normal per point (PCA of its k neighbours, open3d); the sign is arbitrary."""
+    import open3d as o3d
+
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    cloud.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=k))
+    return np.asarray(cloud.normals)
+
+
+def assign_to_faces(points: np.ndarray, planes: list[tuple[np.ndarray, float]], band: float,
+                    normals: np.ndarray | None = None) -> np.ndarray:
+    """Index of the nearest face within `band` for each point whose own normal agrees with the
+    face's (when normals are given), -1 for none (walls and edges of other faces)."""
     dist = np.abs(np.stack([points @ n + d for n, d in planes], axis=1))
     nearest = dist.argmin(axis=1)
-    nearest[dist[np.arange(len(points)), nearest] > band] = -1
+    off = dist[np.arange(len(points)), nearest] > band
+    if normals is not None:
+        face_normals = np.stack([n for n, _ in planes])[nearest]
+        off |= np.abs(np.einsum("ij,ij->i", normals, face_normals)) < np.cos(np.radians(FACE_NORMAL_DEG))
+    nearest[off] = -1
     return nearest
 
 
@@ -207,11 +231,21 @@ def defects_on_surface(points: np.ndarray, deviation: np.ndarray, uv: np.ndarray
             continue
         dev = deviation[in_region]
         region_pts = points[in_region]
+        if _is_flat_feature(dev, noise):
+            continue  # a pocket floor, a step or a boss: designed, flat, parallel to its face
         peak = _peak_deviation(uv[in_region], dev, radius=cell / 2)
         found.append(Defect("bump" if peak > 0 else "dent", abs(peak), float((labels == k).sum() * cell * cell),
                             region_pts.mean(axis=0), np.concatenate([region_pts.min(axis=0), region_pts.max(axis=0)]),
                             surface))
     return found, noise
+
+
+def _is_flat_feature(deviation: np.ndarray, noise: float) -> bool:
+    """A deviating region at one depth throughout: a machined floor or step parallel to its face.
+    A dent's bowl spreads its depths evenly from the defect limit to its deepest point."""
+    if len(deviation) < 30:
+        return False
+    return float(np.mean(np.abs(deviation - np.median(deviation)) <= 2.0 * noise)) >= FLAT_FEATURE_SHARE
 
 
 def _peak_deviation(uv: np.ndarray, dev: np.ndarray, radius: float) -> float:
@@ -238,11 +272,15 @@ class SurfaceFit:
     noise: float  # scan noise sigma, file units
     deviation: np.ndarray  # per point: signed distance from its fitted surface (NaN: on none)
     defects: list[Defect]  # deepest first
+    fit_share: float = 1.0  # share of the measured points within the defect limit of their surface
+    fits: bool = True  # False: free-form, no primitive fits and no defects are claimed
 
 
 def inspect_surfaces(points: np.ndarray, noise: float | None = None) -> SurfaceFit:
     """Defects against the part's own primitives: its planar faces, or a cylinder when faces cover
-    little of it.
+    little of it. Each point is measured only against the face it lies on (its normal agrees), so
+    the walls of a thin part and the caps of a cylinder are never dents in another face; when no
+    primitive fits most of the points, the part is free-form and no defect is claimed.
 
     Args:
         points: the cloud to fit (voxel centroids for big clouds).
@@ -250,11 +288,13 @@ def inspect_surfaces(points: np.ndarray, noise: float | None = None) -> SurfaceF
             downsampled cloud pass `raw_noise(original)` or every voxel artefact looks like a defect.
     """
     noise = noise or local_noise(points)
+    normals = point_normals(points)
     planes, covered = faces(points, noise)
     deviation = np.full(len(points), np.nan)
+    band = 0.02 * np.ptp(points, axis=0).max()
+    owner = assign_to_faces(points, planes, band, normals) if planes else np.full(len(points), -1)
+    defects = []
     if planes and covered >= 0.6:
-        owner = assign_to_faces(points, planes, band=0.02 * np.ptp(points, axis=0).max())
-        defects = []
         for k, (normal, d) in enumerate(planes):
             mine = owner == k
             pts = points[mine]
@@ -263,18 +303,27 @@ def inspect_surfaces(points: np.ndarray, noise: float | None = None) -> SurfaceF
                 defects += defects_on_surface(pts, deviation[mine], _plane_uv(pts, normal), f"face {k + 1}", noise)[0]
         description = f"{len(planes)} planar face{'s' if len(planes) != 1 else ''}"
     else:
-        origin, axis, radius = fit_cylinder(points)
-        rel = points - origin
+        lateral = owner < 0  # end caps and other flat faces are not part of the cylinder
+        origin, axis, radius = fit_cylinder(points[lateral] if lateral.sum() >= 100 else points)
+        lateral &= np.abs(normals @ axis) < np.cos(np.radians(90.0 - FACE_NORMAL_DEG))
+        rel = points[lateral] - origin
         along = rel @ axis
         radial = rel - np.outer(along, axis)
-        deviation = np.linalg.norm(radial, axis=1) - radius
+        deviation[lateral] = np.linalg.norm(radial, axis=1) - radius
         ref = radial[0] / max(np.linalg.norm(radial[0]), 1e-12)
         angle = np.arctan2(radial @ np.cross(axis, ref), radial @ ref)
         uv = np.stack([angle * radius, along], axis=1)
-        defects, _ = defects_on_surface(points, deviation, uv, "cylinder", noise)
+        defects, _ = defects_on_surface(points[lateral], deviation[lateral], uv, "cylinder", noise)
         description = f"a cylinder of radius {radius:.3g}"
+    measured = np.isfinite(deviation)
+    share = float((np.abs(deviation[measured]) <= DEFECT_SIGMAS * noise).mean()) if measured.any() else 0.0
+    fits = share >= MIN_FIT_SHARE and measured.mean() >= 0.5
+    if not fits:  # nothing fits: deviations from a wrong primitive are no defects
+        description = (f"a free-form shape (the best primitive, {description}, holds only {share:.0%} of the "
+                       f"{measured.mean():.0%} of points it covers within {DEFECT_SIGMAS:g} noise sigmas)")
+        defects = []
     defects.sort(key=lambda x: x.depth, reverse=True)
-    return SurfaceFit(description, noise, deviation, defects)
+    return SurfaceFit(description, noise, deviation, defects, share, fits)
 
 
 @dataclass

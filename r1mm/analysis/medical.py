@@ -1,4 +1,5 @@
-"""CT findings: series metadata, body and lung masks, lung nodule candidates in millimetres.
+"""CT findings: series metadata, the body region covered (`body_region.py`), body and lung masks,
+lung nodule candidates in millimetres, bone.
 
 Geometry follows the DICOM patient frame (LPS: +x towards the patient's left, +y posterior,
 +z head). Every size is computed from the spacing tags, never from pixel counts alone.
@@ -49,16 +50,39 @@ BONE_HU = 300.0  # cortical and dense trabecular bone
 
 
 def analyze(item: Item) -> list[Finding]:
+    """Metadata, the body region the volume covers, and the analyses that apply to that region:
+    lungs and nodules only when the lungs are in the field of view."""
+    from r1mm.analysis.body_region import coverage
+
     findings = metadata_findings(item)
-    if item.data.shape[0] >= 3:
-        findings += anatomy_findings(item)
-        nodules = find_nodules(item)
-        findings += nodule_findings(item, nodules)
+    cover = coverage(item)
+    first = cover.slices[cover.regions[0]] if cover.regions else (0, 0)
+    findings.append(Finding("ct.body_region", cover.regions, None,
+                            f"The series covers the {cover.describe()}, as recognised from the HU values of "
+                            "each axial slice.", Locator(item.source, slice=(first[0] + first[1]) // 2)))
+    if item.meta.get("set_aside"):
+        findings.append(Finding("ct.set_aside", item.meta["set_aside"], None,
+                                f"Beside this series the upload holds {item.meta['set_aside']}; they are not CT "
+                                "images and were set aside (R1-MM analyses CT series).", Locator(item.source)))
+    if item.data.shape[0] < 3:
+        findings.append(Finding("ct.single_slice", int(item.data.shape[0]), "slices",
+                                f"The series has {item.data.shape[0]} slice(s): volumes, lungs and nodules need a "
+                                "stack of slices, so only the slice's details are reported.", Locator(item.source)))
+        return findings
+    if cover.has_lungs:
+        findings += lung_findings(item)
+        findings += nodule_findings(item, find_nodules(item))
+    else:
+        covered = " and ".join(cover.regions) or "no recognisable body part"
+        findings.append(Finding("ct.lungs_absent", covered, None,
+                                f"This series does not include the lungs (it covers the {covered}); lung volumes "
+                                "and lung nodules were not measured.", Locator(item.source)))
+    findings += bone_findings(item)
     return findings
 
 
-def anatomy_findings(item: Item) -> list[Finding]:
-    """Lung volume per side (patient's frame) and bone volume, from the HU masks."""
+def lung_findings(item: Item) -> list[Finding]:
+    """Lung volume per side (patient's frame), from the HU masks."""
     voxel_ml = float(np.prod(item.spacing_mm)) / 1000.0
     body = body_mask(item.data)
     out = []
@@ -76,14 +100,23 @@ def anatomy_findings(item: Item) -> list[Finding]:
         out.append(Finding(f"ct.lung_volume_{side}", round(ml, 1), "mL",
                            f"The {side} lung holds {ml:,.0f} mL of aerated tissue (below {AIR_TISSUE_HU:.0f} HU), "
                            f"slices {zz.min() + 1}–{zz.max() + 1}.", Locator(item.source, slice=centre, bbox_mm=bbox)))
-    bone = (item.data >= BONE_HU) & body
-    if bone.any():
-        zz = np.flatnonzero(bone.any(axis=(1, 2)))
-        ml = float(bone.sum()) * voxel_ml
-        out.append(Finding("ct.bone_volume", round(ml, 1), "mL",
-                           f"Bone (≥{BONE_HU:.0f} HU): {ml:,.0f} mL, on slices {zz.min() + 1}–{zz.max() + 1}.",
-                           Locator(item.source, slice=int(zz[len(zz) // 2]))))
     return out
+
+
+MIN_BONE_ML = 0.5  # less rounds to "0 mL", which would contradict the slices it was found on
+
+
+def bone_findings(item: Item) -> list[Finding]:
+    """Bone volume (≥300 HU inside the body) and the slices it spans; nothing below half a mL."""
+    voxel_ml = float(np.prod(item.spacing_mm)) / 1000.0
+    bone = (item.data >= BONE_HU) & body_mask(item.data)
+    ml = float(bone.sum()) * voxel_ml
+    if ml < MIN_BONE_ML:
+        return []
+    zz = np.flatnonzero(bone.any(axis=(1, 2)))
+    return [Finding("ct.bone_volume", round(ml, 1), "mL",
+                    f"Bone (≥{BONE_HU:.0f} HU): {ml:,.1f} mL, on slices {zz.min() + 1}–{zz.max() + 1}.",
+                    Locator(item.source, slice=int(zz[len(zz) // 2])))]
 
 
 def metadata_findings(item: Item) -> list[Finding]:

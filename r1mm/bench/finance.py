@@ -71,6 +71,84 @@ def spoken_amount(value: float, unit: str) -> str:
     return f"{amount:,.0f}"
 
 
+# espeak-ng voices whose median pitch lies within 92–107 Hz at one pitch setting: the pitch rule
+# cannot tell them apart (measured), so a call between them tests the speaker embeddings.
+SIMILAR_VOICES = [("en-us+m7", "45"), ("en-us+klatt", "45"), ("en-us+m2", "45"), ("en-us", "45")]
+CALL_SENTENCES = [
+    "Good morning everyone, and thank you for joining the call.", "Revenue grew in every region this quarter.",
+    "We expect margins to improve in the second half of the year.", "Could you talk about pricing in Europe?",
+    "Pricing held up well, and we gained share with our larger customers.", "Next question, please.",
+    "What are you seeing in the supply chain?", "Component costs eased, and lead times are back to normal.",
+    "How should we think about hiring next year?", "We will keep operating expenses flat.",
+    "Thanks, that is helpful.", "Our backlog is the strongest it has been in three years.",
+    "Can you say more about the new product line?", "Shipments start in the first quarter.",
+]
+
+
+def diarization_calls(count: int, seed: int) -> list[tuple[list[tuple[str, str]], dict[str, tuple[str, str]]]]:
+    """Scripts of calls between two or three speakers of similar pitch, turns of one or two
+    sentences, the speaker order varied."""
+    rng = random.Random(seed)
+    calls = []
+    for k in range(count):
+        speakers = [f"S{n + 1}" for n in range(2 + k % 2)]
+        voices = dict(zip(speakers, rng.sample(SIMILAR_VOICES, len(speakers))))
+        script, previous = [], None
+        for _ in range(rng.randint(6, 9)):
+            who = rng.choice([s for s in speakers if s != previous])
+            script.append((who, " ".join(rng.sample(CALL_SENTENCES, rng.randint(1, 2)))))
+            previous = who
+        calls.append((script, voices))
+    return calls
+
+
+def diarization(count: int = 6, seed: int = 0) -> dict:
+    """Diarization error rate (collar 0.25 s) of the speaker embeddings and of the pitch rule, on
+    the same transcribed utterances of generated calls."""
+    from r1mm.analysis.diarization import cluster_voices, diarization_error_rate, voice_embeddings
+    from r1mm.analysis.speech import assign_voices, utterance_pitch
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="r1mm-bench-der-") as tmp:
+        for k, (script, voices) in enumerate(diarization_calls(count, seed)):
+            wav = Path(tmp) / f"call{k}.wav"
+            turns = write_call_audio(wav, script, voices=voices, gap_s=random.Random(seed + k).uniform(0.3, 0.8))
+            call = load(wav)[0]
+            rate = call.meta["sample_rate"]
+            utterances = asr.transcribe(call.data, prompt=None)
+            spans = [(u.start_s, u.end_s) for u in utterances]
+            pitches = [utterance_pitch(call.data, rate, a, b) for a, b in spans]
+            reference = _voiced_turns(turns, call.data, rate)
+            by_embedding = cluster_voices(voice_embeddings(call.data, rate, spans), pitches)
+            by_pitch = assign_voices(pitches)
+            rows.append({"speakers": len(voices), "turns": len(turns), "seconds": round(call.meta["duration_s"], 1),
+                         "der_embeddings": diarization_error_rate(reference, [(a, b, v) for (a, b), v in zip(spans, by_embedding)]),
+                         "der_pitch": diarization_error_rate(reference, [(a, b, v) for (a, b), v in zip(spans, by_pitch)]),
+                         "voices_found": max(by_embedding, default=0), "voices_found_by_pitch": max(by_pitch, default=0)})
+
+    def mean(key: str) -> float:
+        return round(sum(r[key] for r in rows) / len(rows), 4)
+
+    return {"calls": len(rows), "speakers_per_call": [r["speakers"] for r in rows],
+            "der_mean": mean("der_embeddings"), "der_max": round(max(r["der_embeddings"] for r in rows), 4),
+            "der_mean_pitch_only": mean("der_pitch"),
+            "speaker_count_right": f"{sum(r['voices_found'] == r['speakers'] for r in rows)}/{len(rows)}",
+            "speaker_count_right_pitch_only": f"{sum(r['voices_found_by_pitch'] == r['speakers'] for r in rows)}/{len(rows)}",
+            "per_call": rows}
+
+
+def _voiced_turns(turns: list[dict], samples, rate: int) -> list[tuple[float, float, str]]:
+    """Reference speech: each turn's spans with sound (pauses between its sentences are no one's
+    speech, as in NIST's references)."""
+    from r1mm.analysis.speech import speech_segments
+
+    out = []
+    for t in turns:
+        clip = samples[int(t["start_s"] * rate): int(t["end_s"] * rate)]
+        out += [(t["start_s"] + a, t["start_s"] + b, t["speaker"]) for a, b in speech_segments(clip, rate)]
+    return out
+
+
 def run(cases: int = 8, seed: int = 0) -> dict:
     from tqdm import tqdm
 
@@ -132,6 +210,7 @@ def run(cases: int = 8, seed: int = 0) -> dict:
             "kept": f"{misheard['kept']}/{misheard['claims']}",
             "kept_with_exact_names_only": f"{misheard['kept_exact_names_only']}/{misheard['claims']}"},
         "speech_real_time_factor": round(asr_seconds / audio_seconds, 3),
+        "diarization": diarization(seed=seed),
     }
 
 

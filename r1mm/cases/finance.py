@@ -76,20 +76,25 @@ def write_report_pdf(path: Path, rows=REPORT_ROWS, periods=PERIODS, company="Nor
     pdf.output(str(path))
 
 
-def write_call_audio(path: Path, script=CALL_SCRIPT, words_per_minute: int = 160) -> list[dict]:
-    """Speak the call with espeak-ng, one turn after another; returns the turns with their times."""
+def write_call_audio(path: Path, script=CALL_SCRIPT, words_per_minute: int = 160,
+                     voices: dict[str, tuple[str, str]] | None = None, gap_s: float = 0.6) -> list[dict]:
+    """Speak the call with espeak-ng, one turn after another; returns the turns with their times.
+
+    ``voices`` maps a speaker to an espeak-ng voice and pitch (0–99); by default one clear voice
+    at three pitches."""
     import soundfile as sf
 
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng); it speaks the sample call")
     # one clear voice at three pitches: espeak's variants (+m3, +f3) are much harder to understand
-    pitches = {"Operator": "50", "CEO": "30", "CFO": "75"}
+    voices = voices or {"Operator": ("en-us", "50"), "CEO": ("en-us", "30"), "CFO": ("en-us", "75")}
     pieces, turns, t, rate = [], [], 0.0, 16000
-    gap = np.zeros(int(0.6 * rate), np.float32)
+    gap = np.zeros(int(gap_s * rate), np.float32)
     for speaker, text in script:
         wav = path.with_suffix(f".{len(turns)}.tmp.wav")
-        subprocess.run([espeak, "-v", "en-us", "-p", pitches.get(speaker, "50"), "-s", str(words_per_minute),
+        voice, pitch = voices.get(speaker, ("en-us", "50"))
+        subprocess.run([espeak, "-v", voice, "-p", pitch, "-s", str(words_per_minute),
                         "-w", str(wav), text], check=True, capture_output=True)
         samples, sr = sf.read(str(wav), dtype="float32")
         wav.unlink()

@@ -45,10 +45,12 @@ def answer_from_findings(question: str, findings: list[Finding], retrieve: Calla
         return Answer(text, evidence, model=MODEL_NAME)
     retrieved = retrieve()
     if not retrieved:
-        return Answer("Nothing in the workspace matches this question. Add files, or ask about what the "
-                      "findings list shows.", [], model=MODEL_NAME)
+        return Answer("Nothing in the workspace matches this question: no finding answers it and no passage is "
+                      "close to it. Ask about what the findings list shows, or add the file that holds the answer.",
+                      [], model=MODEL_NAME)
     evidence = [Evidence(f"E{i}", text, loc, score, finding, *latent)
-                for i, (text, loc, score, finding, *latent) in enumerate(retrieved[:3], start=1)]
-    lines = " ".join(f"[{e.id}] {e.text}" for e in evidence)
-    return Answer(f"No finding answers this directly; the most relevant evidence ({NO_MODEL_NOTE}): {lines}",
-                  evidence, model=MODEL_NAME)
+                for i, (text, loc, score, finding, *latent) in enumerate(retrieved[:5], start=1)]
+    lines = " ".join(f"{e.text} [{e.id}]" for e in evidence)
+    return Answer(f"No finding answers this directly; the most relevant passages, in the order they occur "
+                  f"({NO_MODEL_NOTE}): {lines}", evidence, model=MODEL_NAME)
+

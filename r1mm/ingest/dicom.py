@@ -42,6 +42,7 @@ _GAP_FACTOR = 1.5
 class _Slice:
     name: str
     ds: pydicom.Dataset
+    set_aside: str | None = None  # other DICOM objects beside it in its folder or zip, described
 
 
 def load_ct(path: Path, source: str, fmt: str, limits: Limits, keep_phi: bool = False) -> list[Item]:
@@ -74,22 +75,47 @@ def _iter_folder(folder: Path, source: str, limits: Limits) -> Iterator[tuple[st
 
 
 def _read_many(members: Iterable[tuple[str, bytes]], source: str, keep_phi: bool) -> list[_Slice]:
-    slices, skipped = [], []
+    slices, skipped, others = [], [], []
     for name, data in members:
         try:
             slices.append(_read_slice(data, name, source, keep_phi, strict=False))
         except _NotDicom:
             skipped.append(name)
+        except _OtherObject as other:
+            others.append(other)
     if not slices:
+        if others:
+            raise IngestError(source, f"holds no CT images, only {_listed(others)}; R1-MM analyses CT series")
         listed = ", ".join(skipped[:3]) + (" …" if len(skipped) > 3 else "")
         raise IngestError(source, "holds no DICOM files" + (f" (found: {listed})" if skipped else ""))
     if skipped:
         log.info("%s: skipped %d non-DICOM member(s)", source, len(skipped))
+    for s in slices:  # each series says what was set aside beside it
+        s.set_aside = _listed(others) if others else None
     return slices
 
 
 class _NotDicom(Exception):
     pass
+
+
+class _OtherObject(Exception):
+    """A DICOM object in a folder or zip that is not a CT image: an RT plan, dose or structure set,
+    a report, an MR image. Set aside with a note; the CT series beside it is still read."""
+
+    def __init__(self, name: str, kind: str):
+        super().__init__(name)
+        self.name, self.kind = name, kind
+
+
+def _listed(others: list[_OtherObject]) -> str:
+    """'1 RTPLAN object (rtplan.dcm) and 2 RTDOSE objects (dose1.dcm, dose2.dcm)'."""
+    kinds: dict[str, list[str]] = {}
+    for other in others:
+        kinds.setdefault(other.kind, []).append(other.name)
+    parts = [f"{len(names)} {kind} object{'s' if len(names) > 1 else ''} ({', '.join(names[:3])}"
+             f"{' …' if len(names) > 3 else ''})" for kind, names in kinds.items()]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _read_slice(data: bytes, name: str, source: str, keep_phi: bool, strict: bool) -> _Slice:
@@ -105,11 +131,15 @@ def _read_slice(data: bytes, name: str, source: str, keep_phi: bool, strict: boo
     if "PixelData" not in ds and "FloatPixelData" not in ds:
         if strict or "SOPClassUID" in ds:
             kind = ds.get("Modality", "non-image")
+            if not strict:
+                raise _OtherObject(name, str(kind))
             raise IngestError(where, f"is a DICOM {kind} object without pixel data "
                                      "(R1-MM reads CT image series)")
         raise _NotDicom
     modality = str(ds.get("Modality", "")).upper()
     if modality and modality != "CT":
+        if not strict:
+            raise _OtherObject(name, modality)
         raise IngestError(where, f"is a DICOM image of modality {modality}, not CT; R1-MM analyses "
                                  "CT series (Modality CT, values in Hounsfield units)")
     if not keep_phi:
@@ -255,6 +285,8 @@ def _series_meta(members: list[_Slice], keep_phi: bool, basis: str) -> dict:
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is not None:
         meta["TransferSyntax"] = syntax.name
+    if members[0].set_aside:
+        meta["set_aside"] = members[0].set_aside
     meta["deidentified"] = not keep_phi
     if not keep_phi:
         meta["DeidentificationMethod"] = METHOD

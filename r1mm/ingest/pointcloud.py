@@ -1,4 +1,4 @@
-"""Point clouds: PLY (plyfile), LAS and LAZ (laspy + lazrs), PCD (ascii, binary), XYZ/PTS text,
+"""Point clouds: PLY (plyfile), LAS and LAZ (laspy + lazrs), E57 (pye57), PCD (ascii, binary), XYZ/PTS text,
 OBJ/STL meshes sampled to points. Coordinates stay in the file's own units.
 
 PLY and LAS/LAZ are read by maintained libraries. PCD and XYZ are still parsed here with numpy
@@ -28,7 +28,9 @@ _CHUNK_POINTS = 2_000_000
 
 def load_pointcloud(path: Path, source: str, fmt: str, limits: Limits) -> Item:
     reader = {"ply": _read_ply, "pcd": _read_pcd, "xyz": _read_xyz, "pts": _read_xyz,
-              "obj": _read_mesh, "stl": _read_mesh, "las": _read_las, "laz": _read_laz}[fmt]
+              "obj": _read_mesh, "stl": _read_mesh, "las": _read_las,
+              "laz": _read_in_child("laz", "LAZ decompressor (lazrs)"),
+              "e57": _read_in_child("e57", "E57 reader (libE57Format)")}[fmt]
     points, colors, units, *more = reader(path, source, limits)
     arrays, extra_meta = more if more else ({}, {})
     points = np.asarray(points, dtype=np.float64)
@@ -140,41 +142,47 @@ _LAS_UNIT_CODES = {9001: "m", 9002: "ft", 9003: "US survey ft"}  # GeoTIFF ProjL
 _WKT_UNIT = re.compile(r'UNIT\["([^"]+)",\s*([0-9.eE+-]+)')
 
 
-def _read_laz(path: Path, source: str, limits: Limits):
-    """LAZ: `_read_las` in a child process, its result back through an NPZ file. lazrs aborts the
-    whole process on some corrupt files (tests/test_fuzz.py found them), and a bad upload must not
-    take the app down with it."""
+def _read_in_child(reader: str, library: str):
+    """A reader run in a child process, its result back through an NPZ file. Some native readers
+    end the whole process on a corrupt file (lazrs aborts on some, found by tests/test_fuzz.py) or
+    print their diagnostics on stdout (libE57Format); a bad upload must do neither to the app."""
+    def read(path: Path, source: str, limits: Limits):
+        import json
+        import subprocess
+        import sys
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="r1mm-cloud-") as tmp:
+            out = Path(tmp) / "cloud.npz"
+            code = ("import sys; from pathlib import Path; from r1mm.ingest.pointcloud import child_main; "
+                    "sys.exit(child_main(sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), "
+                    "Path(sys.argv[5])))")
+            proc = subprocess.run([sys.executable, "-c", code, reader, str(path), source, str(limits.max_points),
+                                   str(out)], capture_output=True, text=True)
+            if proc.returncode < 0:
+                raise IngestError(source, f"is corrupt: the {library} crashed on it (signal {-proc.returncode})")
+            if proc.returncode == 2:
+                raise IngestError(source, proc.stdout.strip().splitlines()[-1])
+            if proc.returncode != 0 or not out.exists():
+                last = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
+                raise IngestError(source, f"could not be read: the {library} failed ({last})")
+            with np.load(out) as npz:
+                arrays = {k[6:]: npz[k] for k in npz.files if k.startswith("array_")}
+                colors = npz["colors"] if "colors" in npz.files else None
+                points, meta = npz["points"], json.loads(str(npz["meta"]))
+        return points, colors, meta.pop("units"), arrays, meta
+    return read
+
+
+def child_main(reader: str, path: Path, source: str, max_points: int, out: Path) -> int:
+    """The child's side of `_read_in_child`: 0 and the cloud in ``out``, or 2 and the reason on stdout."""
+    import contextlib
     import json
-    import subprocess
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="r1mm-laz-") as tmp:
-        out = Path(tmp) / "cloud.npz"
-        code = ("import sys; from pathlib import Path; from r1mm.ingest.pointcloud import child_main; "
-                "sys.exit(child_main(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])))")
-        proc = subprocess.run([sys.executable, "-c", code, str(path), source, str(limits.max_points), str(out)],
-                              capture_output=True, text=True)
-        if proc.returncode < 0:
-            raise IngestError(source, f"is corrupt: the LAZ decompressor (lazrs) crashed on it (signal {-proc.returncode})")
-        if proc.returncode == 2:
-            raise IngestError(source, proc.stdout.strip().splitlines()[-1])
-        if proc.returncode != 0 or not out.exists():
-            last = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
-            raise IngestError(source, f"could not be read as LAZ ({last})")
-        with np.load(out) as npz:
-            arrays = {k[6:]: npz[k] for k in npz.files if k.startswith("array_")}
-            colors = npz["colors"] if "colors" in npz.files else None
-            points, meta = npz["points"], json.loads(str(npz["meta"]))
-    return points, colors, meta.pop("units"), arrays, meta
-
-
-def child_main(path: Path, source: str, max_points: int, out: Path) -> int:
-    """The child's side of `_read_laz`: 0 and the cloud in ``out``, or 2 and the reason on stdout."""
-    import json
+    import os
 
     try:
-        points, colors, units, arrays, meta = _read_las(path, source, Limits(max_points=max_points))
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            points, colors, units, arrays, meta = _IN_CHILD[reader](path, source, Limits(max_points=max_points))
     except IngestError as exc:
         print(exc.reason)
         return 2
@@ -182,6 +190,60 @@ def child_main(path: Path, source: str, max_points: int, out: Path) -> int:
     np.savez(out, points=points, meta=json.dumps({**meta, "units": units}),
              **{f"array_{k}": v for k, v in arrays.items()}, **extra)
     return 0
+
+
+def _read_e57(path: Path, source: str, limits: Limits):
+    """E57 (ASTM E2807; libE57Format through pye57): every scan, moved by its pose into the file's
+    common frame, in metres (the standard's unit); intensity and colour where the scan has them."""
+    import pye57
+
+    try:
+        e57 = pye57.E57(str(path))
+        count = e57.scan_count
+    except Exception as exc:
+        raise IngestError(source, f"is not a readable E57 file: {_e57_reason(exc)}") from None
+    if count == 0:
+        raise IngestError(source, "holds no scans")
+    parts: dict[str, list[np.ndarray]] = {"xyz": [], "intensity": [], "rgb": [], "scan": []}
+    try:
+        total = sum(int(e57.get_header(k).point_count) for k in range(count))
+        stride = max(1, int(np.ceil(total / limits.max_points)))
+        for k in range(count):
+            fields = set(e57.get_header(k).point_fields)
+            scan = e57.read_scan(k, ignore_missing_fields=True, intensity="intensity" in fields,
+                                 colors={"colorRed", "colorGreen", "colorBlue"} <= fields, transform=True)
+            xyz = np.stack([scan["cartesianX"], scan["cartesianY"], scan["cartesianZ"]], axis=1)[::stride]
+            parts["xyz"].append(xyz)
+            parts["scan"].append(np.full(len(xyz), k, np.uint16))
+            if "intensity" in scan:
+                parts["intensity"].append(np.asarray(scan["intensity"], np.float32)[::stride])
+            if "colorRed" in scan:
+                parts["rgb"].append(np.stack([scan[c] for c in ("colorRed", "colorGreen", "colorBlue")],
+                                             axis=1)[::stride])
+    except IngestError:
+        raise
+    except Exception as exc:
+        raise IngestError(source, f"is truncated or corrupt: {_e57_reason(exc)}") from None
+    arrays = {"scan": np.concatenate(parts["scan"])}
+    if len(parts["intensity"]) == count:
+        arrays["intensity"] = np.concatenate(parts["intensity"])
+    colors = None
+    if len(parts["rgb"]) == count:
+        rgb = np.concatenate(parts["rgb"]).astype(np.float32)
+        colors = rgb / (65535.0 if rgb.max(initial=0) > 255 else 255.0 if rgb.max(initial=0) > 1 else 1.0)
+    meta = {"scans": count, "points_in_file": total, "thinned_stride": stride}
+    return np.concatenate(parts["xyz"]), colors, "m", arrays, meta
+
+
+_E57_ERRORS = {"ErrorBadFileLength": "truncated: the file is shorter or longer than its header says",
+               "ErrorBadChecksum": "corrupt: a page's checksum does not match its bytes"}
+
+
+def _e57_reason(exc: Exception) -> str:
+    """libE57Format's message without its debug lines, in words for the two common cases."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    code = next((c for c in _E57_ERRORS if c in first), None)
+    return f"{_E57_ERRORS[code]} ({first})" if code else first
 
 
 def _read_las(path: Path, source: str, limits: Limits):
@@ -235,6 +297,9 @@ def _read_las(path: Path, source: str, limits: Limits):
             "offset": [float(v) for v in header.offsets], "scale": [float(v) for v in header.scales],
             "las_version": str(header.version), "point_format": int(header.point_format.id)}
     return points, colors, units, arrays, meta
+
+
+_IN_CHILD = {"laz": _read_las, "e57": _read_e57}
 
 
 def _reraise_unless_library_error(exc: BaseException) -> None:

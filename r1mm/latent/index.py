@@ -141,6 +141,10 @@ class HybridIndex:
             self._vectors, self._alive = grown, alive
         return slots
 
+    def vectors(self, slots: list[int]) -> np.ndarray | None:
+        """The kept unit vectors of these passages; None when retrieval is by keywords only."""
+        return self._vectors[slots] if self._dense else None
+
     def remove(self, slots: list[int]) -> None:
         self.keyword.remove(slots)
         live = [s for s in slots if s < len(self._alive)]

@@ -4,7 +4,7 @@ data is stored, its encoder tower, and how the app shows its evidence.
 
     spec = modality_spec(Modality.CT)
     spec.load(path, source, fmt, limits, keep_phi)     # -> list[Item]
-    [a.domain for a in spec.analyses]                  # ["chest CT"]
+    [a.domain for a in spec.analyses]                  # ["CT"]
 
 The ingest, analysis, encoders, answering, store and app look a modality up here instead of
 listing modalities. To add one, write ``r1mm/modalities/<name>.py`` defining ``SPEC`` and add its
@@ -74,6 +74,9 @@ class ModalitySpec:
     binary_suffixes: dict[str, str] = field(default_factory=dict)  # suffix -> format its content must have
     # (item) -> [(text, locator)] worth retrieving besides the findings
     passages: Callable[[Item], list] | None = None
+    # finding kinds whose value is the file's own words (a transcript's utterances): an open
+    # question is summarised from these and from the document paragraphs
+    words_kinds: tuple[str, ...] = ()
     uploads_carry_identifiers: bool = False  # the upload is not kept in the workspace (patient data)
 
     def analyses_for(self, item: Item) -> list[Analysis]:

@@ -36,5 +36,6 @@ SPEC = ModalitySpec(
     tower="audio",
     rules=(rule(30, r"transcript|what was said|who (spoke|said)", kinds("speech.utterance")),
            rule(180, r"how long|duration|length of the (call|recording|audio)", kinds("audio.duration"))),
+    words_kinds=("speech.utterance",),
     binary_suffixes={".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".mp3": "mp3", ".m4a": "m4a"},
 )

@@ -31,11 +31,12 @@ SPEC = ModalitySpec(
              "dicom_folder": "DICOM (file, folder or zip)", "nifti": "NIfTI"},
     sniff=sniff,
     load=loader("r1mm.ingest.dicom:load_ct", items_per_file="many"),
-    analyses=(Analysis("chest CT", "r1mm.analysis.medical"),),
+    analyses=(Analysis("CT", "r1mm.analysis.medical"),),
     storage=ARRAYS,
     view="r1mm.ui.evidence:show_ct",
     tower="ct",
     rules=(
+        rule(35, r"\blungs?\b|nodules?|\bmass(es)?\b|pulmonary", kinds("ct.lungs_absent")),
         rule(40, r"how many (lung )?nodules|number of nodules|nodule count|any nodules?", kinds("ct.nodule_count")),
         rule(50, r"(largest|biggest|how (large|big)).*(nodule|lesion|mass)|(nodule|lesion|mass).*(size|large|big)|"
                  r"slice with.*nodule|which lung", largest("ct.nodule", "ct.mass")),
@@ -47,7 +48,10 @@ SPEC = ModalitySpec(
         rule(100, r"how many slices|number of slices", kinds("ct.slices")),
         rule(110, r"study date|when was .*(scan|study|taken|acquired)", kinds("ct.study_date")),
         rule(120, r"scanner|manufacturer", kinds("ct.scanner")),
-        rule(130, r"body part", kinds("ct.body_part")),
+        rule(125, r"body (part|region)|which (part|region)|what (part of the body|anatomy|region)|"
+                  r"\b(head|chest|abdomen|pelvis|thorax|brain|skull|leg|arm|knee)\b.*\b(scan|series|ct|image)",
+             kinds("ct.body_region", "ct.body_part")),
+        rule(126, r"single slice|only one slice", kinds("ct.single_slice")),
         rule(140, r"\bmodality\b", kinds("ct.modality")),
     ),
     binary_suffixes={".dcm": "dicom", ".nii": "nifti", ".gz": "nifti", ".zip": "zip"},

@@ -1,4 +1,4 @@
-"""Point clouds and meshes: PLY, LAS/LAZ, PCD, XYZ, PTS, OBJ and STL (meshes sampled to points).
+"""Point clouds and meshes: PLY, LAS/LAZ, E57, PCD, XYZ, PTS, OBJ and STL (meshes sampled to points).
 A scanned part is inspected as a machined part (faces, dimensions, dents and bumps); a LiDAR tile
 as a survey (extent, density, classes). Shown in 3D with the region boxed."""
 from __future__ import annotations
@@ -14,6 +14,8 @@ def sniff(head: bytes, path: Path) -> str | None:
     if head.startswith(b"LASF"):
         # LAZ is LAS with compressed points: the point format id (byte 104) has bit 7 (or 6) set
         return "laz" if path.suffix.lower() == ".laz" or (len(head) > 104 and head[104] & 0xC0) else "las"
+    if head.startswith(b"ASTM-E57"):
+        return "e57"
     if head.startswith(b"ply\n") or head.startswith(b"ply\r\n"):
         return "ply"
     if head.startswith(b"# .PCD") or (head.startswith(b"VERSION") and b"FIELDS" in head):
@@ -40,7 +42,7 @@ def is_lidar(item: Item) -> bool:
 SPEC = ModalitySpec(
     modality=Modality.POINTCLOUD,
     name="point cloud",
-    formats={"ply": "PLY", "las": "LAS", "laz": "LAZ", "pcd": "PCD", "xyz": "XYZ", "pts": "PTS", "obj": "OBJ",
+    formats={"ply": "PLY", "las": "LAS", "laz": "LAZ", "e57": "E57", "pcd": "PCD", "xyz": "XYZ", "pts": "PTS", "obj": "OBJ",
              "stl": "STL"},
     sniff=sniff,
     load=loader("r1mm.ingest.pointcloud:load_pointcloud"),
@@ -58,6 +60,6 @@ SPEC = ModalitySpec(
         rule(170, r"defect|damage|bump|flaw", kinds("pointcloud.defect_count", "pointcloud.dent", "pointcloud.bump")),
         rule(190, r"how many points|point count", kinds("pointcloud.points")),
     ),
-    binary_suffixes={".las": "las", ".laz": "laz"},
+    binary_suffixes={".las": "las", ".laz": "laz", ".e57": "e57"},
     text_suffixes={".xyz": "xyz", ".pts": "pts", ".obj": "obj", ".pcd": "pcd", ".ply": "ply", ".stl": "stl"},
 )
