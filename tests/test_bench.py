@@ -25,8 +25,10 @@ def test_ct_cases_place_nodules_inside_the_lungs():
 
 
 def test_bench_finance_small_run():
-    result = finance.run(cases=1, seed=3)
+    result = finance.run(cases=1, seed=3, diarization_calls=2)
     assert result["figures_exact"].startswith("12/12")
+    speakers = result["diarization"]
+    assert speakers["der_mean"] < speakers["der_mean_pitch_only"] and speakers["der_mean"] <= 0.2, speakers
     assert result["word_error_rate_mean"] < 0.3
     assert result["answer_accuracy"] == "1/1"
     misheard = result["misheard_metric_names"]
@@ -44,8 +46,10 @@ def test_spoken_amounts(value, unit, spoken):
 def test_bench_pointcloud_small_run(monkeypatch):
     from r1mm.bench import pointcloud
 
-    result = pointcloud.run(cases=3, seed=0)
+    result = pointcloud.run(cases=3, seed=0, closed_noises=(0.05,))
     assert result["detection"]["f1"] == 1.0
+    closed = result["closed_solids"]
+    assert closed["false_alarms_on_defect_free_parts"] == 0 and closed["dents_found"] == "3/3", closed
     assert result["depth_error"]["max"] is None or result["depth_error"]["max"] < 0.1
     assert set(result["seconds_per_million_points"]) == {"10,000", "100,000", "1,000,000", "5,000,000"}
 

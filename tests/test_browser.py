@@ -205,3 +205,24 @@ def test_a_lidar_tile_from_other_software_is_read_and_answered(app_url, page):
     _wait_ready(page, "simple.laz")
     _ask(page, "What share of the points is ground?")
     page.get_by_text("Ground points: 26%", exact=False).first.wait_for()
+
+
+def test_a_head_ct_says_it_has_no_lungs_and_an_open_question_gets_sentences(app_url, page, tmp_path):
+    """A head CT (zip of DICOM files): asked about lung nodules, the app says the series does not
+    include the lungs; a summary question over a text gets cited sentences."""
+    from r1mm.cases import regions
+    from r1mm.cases.ct import write_dicom_series, zip_folder
+
+    write_dicom_series(regions.head(slices=12), regions.SPACING_MM, tmp_path / "head")
+    zip_folder(tmp_path / "head", tmp_path / "head_ct.zip")
+    (tmp_path / "minutes.txt").write_text("The club agreed to plant a new herb bed beside the greenhouse in April.\n\n"
+                                          "The greenhouse roof leaks after heavy rain and must be repaired before winter.\n")
+    page.goto(app_url)
+    page.get_by_text("Drop in a report").wait_for()
+    page.locator("input[type=file]").first.set_input_files([str(tmp_path / "head_ct.zip"), str(tmp_path / "minutes.txt")])
+    _wait_ready(page, "head_ct.zip")
+    _wait_ready(page, "minutes.txt")
+    _ask(page, "Are there any lung nodules?")
+    page.get_by_text("does not include the lungs", exact=False).first.wait_for()
+    _ask(page, "Summarise the minutes")
+    page.get_by_text("greenhouse roof leaks", exact=False).first.wait_for()

@@ -146,3 +146,19 @@ def test_an_organic_shape_is_free_form_with_no_defects():
     fit = inspect_surfaces(_noisy(u * radius[:, None], 0.05))
     assert not fit.fits and fit.defects == [] and fit.description.startswith("a free-form shape")
     assert fit.fit_share < 0.5
+
+
+def test_questions_about_defects_on_a_free_form_scan(tmp_path):
+    from r1mm import Workspace
+    from r1mm.cases.parts import write_ply
+
+    rng = np.random.default_rng(8)
+    u = rng.normal(size=(60_000, 3))
+    u /= np.linalg.norm(u, axis=1)[:, None]
+    radius = 30 * (1 + 0.25 * np.sin(3 * np.arctan2(u[:, 1], u[:, 0])) * np.cos(2 * np.arccos(u[:, 2])))
+    write_ply(tmp_path / "figurine.ply", _noisy(u * radius[:, None], 0.05))
+    ws = Workspace()
+    assert ws.add(tmp_path / "figurine.ply").ok
+    answer = ws.ask("Does the part have any defects?")
+    assert "not judged" in answer.text and "reference" in answer.text
+    assert not answer.text.startswith(("Yes", "No"))

@@ -169,3 +169,21 @@ def test_a_damaged_e57_names_the_file_and_prints_nothing(tmp_path, damage, capfd
     assert str(err.value).startswith("scan.e57: ") and damage in str(err.value)
     out, _ = capfd.readouterr()
     assert "e57 exception" not in out.lower()  # libE57Format's debug lines stay in the child
+
+
+def test_ply_scalar_fields_are_kept_and_reported(tmp_path):
+    from plyfile import PlyData, PlyElement
+
+    rng = np.random.default_rng(2)
+    n = 3000
+    vertex = np.zeros(n, dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("intensity", "f4"),
+                                ("scalar_Classification", "u1")])
+    vertex["x"], vertex["y"] = rng.uniform(0, 100, n), rng.uniform(0, 50, n)
+    vertex["intensity"] = rng.uniform(10, 20, n)
+    vertex["scalar_Classification"] = np.where(np.arange(n) < 1200, 2, 6)  # as CloudCompare names it
+    PlyData([PlyElement.describe(vertex, "vertex")], text=False).write(str(tmp_path / "scan.ply"))
+    (item,) = load(tmp_path / "scan.ply")
+    assert set(item.arrays) >= {"intensity", "classification"}
+    texts = {f.kind: f.text for f in analyze(item)}
+    assert "40%" in texts["pointcloud.field.classification"] and "60%" in texts["pointcloud.field.classification"]
+    assert texts["pointcloud.field.intensity"].startswith("Per-point intensity: from 10")

@@ -20,6 +20,15 @@ DEFECT_SIGMAS = 5.0  # a defect deviates by more than this many noise sigmas
 # A point belongs to a face only when its own normal is within this angle of the face's: the walls
 # of a thin part lie within the band of its top and bottom, but stand at right angles to them.
 FACE_NORMAL_DEG = 30.0
+# A point whose neighbours spread out of one plane this many times more than the median point's
+# sits on an edge: its normal mixes two faces, and its distance to either is no defect.
+EDGE_VARIATION = 4.0
+# A face's points scatter about it as the scan noise does (std ≈ 1 sigma); a strip of a curved
+# surface within the RANSAC threshold spreads evenly across it (std ≈ 2 sigmas at 3.5 sigmas).
+FLAT_SPREAD = 1.5
+# How far from its face (share of the part's largest extent) a point may lie and still be measured
+# against it: deeper dents than this are cut off at it.
+FACE_BAND = 0.05
 # A region of a face that is itself flat and parallel to it (a pocket floor, a step, a boss) is a
 # designed feature, not a dent: this share of its points lie at one depth within 2 noise sigmas.
 FLAT_FEATURE_SHARE = 0.7
@@ -145,6 +154,9 @@ def faces(points: np.ndarray, noise: float, max_faces: int = 6) -> tuple[list[tu
         normal, d, inliers = fit_plane(points[idx], threshold=threshold, seed=k)
         if inliers.sum() < MIN_FACE_SHARE * len(points):
             break
+        if np.std(points[idx[inliers]] @ normal + d) > FLAT_SPREAD * noise:
+            remaining[idx[inliers]] = False  # a strip of a curved surface, not a face
+            continue
         if _outward(normal, -d * normal, points) @ normal < 0:  # outward with respect to the whole part
             normal, d = -normal, -d
         found.append((normal, d))
@@ -152,13 +164,29 @@ def faces(points: np.ndarray, noise: float, max_faces: int = 6) -> tuple[list[tu
     return found, 1.0 - remaining.mean()
 
 
-def point_normals(points: np.ndarray, k: int = 16) -> np.ndarray:
-    """Unit surface normal per point (PCA of its k neighbours, open3d); the sign is arbitrary."""
+def point_normals(points: np.ndarray, noise: float, sample: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """Unit surface normal per point (PCA of its neighbours, open3d; the sign is arbitrary) and
+    whether the point lies on an edge (its neighbours spread out of one plane: the smallest PCA
+    variance is over EDGE_VARIATION times the median's). The neighbourhood reaches 10 noise sigmas
+    (at least 4 point spacings): on a noisy scan a small one gives normals that point anywhere.
+    Big clouds get them from a random sample of ``sample`` points, each point taking its nearest
+    sample's."""
     import open3d as o3d
 
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
-    cloud.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=k))
-    return np.asarray(cloud.normals)
+    chosen = points
+    if len(points) > sample:
+        chosen = points[np.random.default_rng(0).choice(len(points), sample, replace=False)]
+    radius = max(4.0 * point_spacing(chosen), 10.0 * noise)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(chosen))
+    cloud.estimate_covariances(o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=64))
+    values, vectors = np.linalg.eigh(np.asarray(cloud.covariances))
+    variation = values[:, 0] / np.maximum(values.sum(axis=1), 1e-30)
+    edge = variation > EDGE_VARIATION * max(float(np.median(variation)), 1e-12)
+    normals = vectors[:, :, 0]
+    if chosen is points:
+        return normals, edge
+    _, nearest = cKDTree(chosen).query(points)
+    return normals[nearest], edge[nearest]
 
 
 def assign_to_faces(points: np.ndarray, planes: list[tuple[np.ndarray, float]], band: float,
@@ -231,7 +259,9 @@ def defects_on_surface(points: np.ndarray, deviation: np.ndarray, uv: np.ndarray
             continue
         dev = deviation[in_region]
         region_pts = points[in_region]
-        if _is_flat_feature(dev, noise):
+        cells = labels == k
+        rim = (ndimage.binary_dilation(cells, iterations=1) & ~cells)[ij[:, 0], ij[:, 1]]
+        if _is_flat_feature(dev, deviation[rim], noise):
             continue  # a pocket floor, a step or a boss: designed, flat, parallel to its face
         peak = _peak_deviation(uv[in_region], dev, radius=cell / 2)
         found.append(Defect("bump" if peak > 0 else "dent", abs(peak), float((labels == k).sum() * cell * cell),
@@ -240,12 +270,16 @@ def defects_on_surface(points: np.ndarray, deviation: np.ndarray, uv: np.ndarray
     return found, noise
 
 
-def _is_flat_feature(deviation: np.ndarray, noise: float) -> bool:
-    """A deviating region at one depth throughout: a machined floor or step parallel to its face.
-    A dent's bowl spreads its depths evenly from the defect limit to its deepest point."""
+def _is_flat_feature(deviation: np.ndarray, rim: np.ndarray, noise: float) -> bool:
+    """A machined floor, step or boss: the region lies at one depth throughout, and the face right
+    around it is at the face's own level (a wall, not a slope, leads down to it). A dent's bowl
+    spreads its depths from the defect limit to its deepest point, and the ring around it still
+    slopes (its points lie between 2.5 noise sigmas and the limit)."""
     if len(deviation) < 30:
         return False
-    return float(np.mean(np.abs(deviation - np.median(deviation)) <= 2.0 * noise)) >= FLAT_FEATURE_SHARE
+    at_one_depth = float(np.mean(np.abs(deviation - np.median(deviation)) <= 2.0 * noise)) >= FLAT_FEATURE_SHARE
+    sloping_rim = float(np.mean(np.abs(rim) > 2.5 * noise)) if len(rim) else 0.0
+    return at_one_depth and sloping_rim < 0.2
 
 
 def _peak_deviation(uv: np.ndarray, dev: np.ndarray, radius: float) -> float:
@@ -288,11 +322,12 @@ def inspect_surfaces(points: np.ndarray, noise: float | None = None) -> SurfaceF
             downsampled cloud pass `raw_noise(original)` or every voxel artefact looks like a defect.
     """
     noise = noise or local_noise(points)
-    normals = point_normals(points)
+    normals, edge = point_normals(points, noise)
     planes, covered = faces(points, noise)
     deviation = np.full(len(points), np.nan)
-    band = 0.02 * np.ptp(points, axis=0).max()
+    band = FACE_BAND * np.ptp(points, axis=0).max()
     owner = assign_to_faces(points, planes, band, normals) if planes else np.full(len(points), -1)
+    owner[edge] = -1
     defects = []
     if planes and covered >= 0.6:
         for k, (normal, d) in enumerate(planes):
@@ -303,9 +338,19 @@ def inspect_surfaces(points: np.ndarray, noise: float | None = None) -> SurfaceF
                 defects += defects_on_surface(pts, deviation[mine], _plane_uv(pts, normal), f"face {k + 1}", noise)[0]
         description = f"{len(planes)} planar face{'s' if len(planes) != 1 else ''}"
     else:
-        lateral = owner < 0  # end caps and other flat faces are not part of the cylinder
+        lateral = (owner < 0) & ~edge  # end caps and other flat faces are not part of the cylinder
         origin, axis, radius = fit_cylinder(points[lateral] if lateral.sum() >= 100 else points)
         lateral &= np.abs(normals @ axis) < np.cos(np.radians(90.0 - FACE_NORMAL_DEG))
+        along = (points - origin) @ axis
+        # the rim where the side meets an end cap: neighbourhoods there mix both surfaces
+        lo, hi = np.percentile(along[lateral], [0.5, 99.5])
+        rim = max(4.0 * point_spacing(points), 10.0 * noise)
+        lateral &= (along > lo + rim) & (along < hi - rim)
+        # fitted again without what deviates: a deep dent still pulls the robust fit a little
+        rel = points[lateral] - origin
+        on_surface = np.abs(np.linalg.norm(rel - np.outer(rel @ axis, axis), axis=1) - radius) <= DEFECT_SIGMAS * noise
+        if on_surface.sum() >= 100:
+            origin, axis, radius = fit_cylinder(points[lateral][on_surface])
         rel = points[lateral] - origin
         along = rel @ axis
         radial = rel - np.outer(along, axis)
@@ -432,6 +477,25 @@ def _defect_findings(defects: list[Defect], source: str, unit: str, frame: str =
     return out
 
 
+def scalar_field_findings(item: Item, whole: Locator) -> list[Finding]:
+    """The per-point fields the file carries besides coordinates and colour, with their range, and
+    for a classification field the share of each class."""
+    out = []
+    for name, values in item.arrays.items():
+        if name in ("colors", "scan") or len(values) != len(item.data):
+            continue
+        if name in ("classification", "class", "label") and values.dtype.kind in "iu":
+            classes, counts = np.unique(values, return_counts=True)
+            shares = ", ".join(f"class {c}: {n / len(values):.0%}" for c, n in zip(classes[:10], counts[:10]))
+            out.append(Finding(f"pointcloud.field.{name}", {int(c): int(n) for c, n in zip(classes, counts)}, None,
+                               f"Per-point {name}: {len(classes)} classes ({shares}).", whole))
+        else:
+            lo, hi, mean = float(values.min()), float(values.max()), float(values.mean())
+            out.append(Finding(f"pointcloud.field.{name}", round(mean, 4), None,
+                               f"Per-point {name}: from {lo:.4g} to {hi:.4g}, mean {mean:.4g}.", whole))
+    return out
+
+
 def analyze(item: Item) -> list[Finding]:
     points: np.ndarray = item.data
     unit = item.meta.get("units", "units")
@@ -440,6 +504,7 @@ def analyze(item: Item) -> list[Finding]:
     lo, hi = points.min(axis=0), points.max(axis=0)
     whole = Locator(src, region=tuple(float(v) for v in (*lo, *hi)))
     out = [Finding("pointcloud.points", int(len(points)), "points", f"The cloud has {len(points):,} points.", whole)]
+    out += scalar_field_findings(item, whole)
     seen = inspect(points)
     work, noise = seen.points, seen.noise
     if len(work) + seen.outliers < len(points):
@@ -463,6 +528,12 @@ def analyze(item: Item) -> list[Finding]:
     fit = seen.fit
     defects, surfaces = fit.defects, fit.description
     out.append(Finding("pointcloud.surfaces", surfaces, None, f"Fitted surfaces: {surfaces}.", whole))
+    if not fit.fits:
+        out.append(Finding("pointcloud.free_form", round(fit.fit_share, 3), None,
+                           "Surface defects were not judged: no plane set or cylinder fits this shape (free-form), "
+                           "and deviations from a wrong one are no defects. Compare it with a reference scan or "
+                           "mesh to find defects.", whole))
+        return out
     out.append(Finding("pointcloud.defect_count", len(defects), "defects",
                        f"{len(defects)} surface defect{'s' if len(defects) != 1 else ''} (dents or bumps deeper than "
                        f"{DEFECT_SIGMAS:g}× the scan noise of {noise:.3g}{u}) on {surfaces}.", whole))

@@ -99,7 +99,7 @@ def _transcribe(samples: np.ndarray, voiced_s: float):
         plain = asr.transcribe(samples, prompt=None)
         if sum(u.end_s - u.start_s for u in plain) > heard:
             log.info("transcript without the finance prompt covers more speech; using it")
-            return plain
+            utterances = plain
     return utterances
 
 

@@ -74,6 +74,10 @@ def _read_header(fh, source: str, end: bytes, max_lines: int = 200) -> list[str]
     raise IngestError(source, f"has no '{end.decode()}' line within {max_lines} header lines")
 
 
+_PLY_GEOMETRY = {"x", "y", "z", "nx", "ny", "nz", "red", "green", "blue", "alpha"}
+_MAX_SCALAR_FIELDS = 8
+
+
 def _read_ply(path: Path, source: str, limits: Limits):
     """Any valid PLY (plyfile): elements in any order, comments, extra properties, ASCII or binary
     of either byte order, binary vertices memory-mapped. A mesh (faces, no loose points) is
@@ -108,7 +112,15 @@ def _read_ply(path: Path, source: str, limits: Limits):
         rgb = np.stack([np.asarray(vertices[c]) for c in ("red", "green", "blue")], axis=1)
         colors = (rgb[keep] if keep is not None else rgb).astype(np.float32)
         colors = colors / 255.0 if colors.max(initial=0) > 1.0 else colors
-    return points, colors, units
+    arrays = {}
+    for name in vertices.dtype.names:  # scalar fields: intensity, classification, CloudCompare's scalar_*
+        field = name.lower().removeprefix("scalar_")
+        if name in _PLY_GEOMETRY or len(arrays) >= _MAX_SCALAR_FIELDS or vertices.dtype[name].kind not in "iuf" \
+                or vertices.dtype[name].shape:
+            continue
+        values = np.asarray(vertices[name])
+        arrays[field] = values[keep] if keep is not None else np.array(values)
+    return points, colors, units, arrays, {}
 
 
 def _sample_faces(corners: np.ndarray, faces: np.ndarray, source: str, limits: Limits) -> np.ndarray:

@@ -56,6 +56,8 @@ SPEC = ModalitySpec(
         rule(146, r"density|points per", kinds("lidar.density")),
         rule(147, r"extent|area|how (big|large|wide) is the (tile|survey|site|scan)|where is", kinds("lidar.extent")),
         rule(150, r"dimension|how (big|large) is the (part|object|scan)|size of the part", kinds("pointcloud.dimensions")),
+        # a free-form shape: defects are not judged against a primitive, and the answer says so
+        rule(155, r"how deep|deepest|dent|defect|damage|bump|flaw", kinds("pointcloud.free_form")),
         rule(160, r"how deep|deepest|dent", largest("pointcloud.dent")),
         rule(170, r"defect|damage|bump|flaw", kinds("pointcloud.defect_count", "pointcloud.dent", "pointcloud.bump")),
         rule(190, r"how many points|point count", kinds("pointcloud.points")),
