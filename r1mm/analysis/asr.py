@@ -111,6 +111,27 @@ def transcribe(samples: np.ndarray, language: str | None = "en", prompt: str | N
     return out
 
 
+def split_at_pauses(utterances: list[Utterance], min_pause_s: float = 0.3, min_part_s: float = 1.0) -> list[Utterance]:
+    """Utterances split where their words pause for ``min_pause_s`` or more (each part at least
+    ``min_part_s`` long): Whisper runs one speaker's turn into the next's when they follow closely,
+    and a voice is told per utterance."""
+    out = []
+    for u in utterances:
+        words, start = list(u.words), 0
+        for k in range(1, len(words)):
+            gap = words[k].start_s - words[k - 1].end_s
+            if gap >= min_pause_s and words[k - 1].end_s - words[start].start_s >= min_part_s \
+                    and words[-1].end_s - words[k].start_s >= min_part_s:
+                out.append(_joined(words[start:k]))
+                start = k
+        out.append(u if start == 0 else _joined(words[start:]))
+    return out
+
+
+def _joined(words: list[Word]) -> Utterance:
+    return Utterance(" ".join(w.text for w in words), words[0].start_s, words[-1].end_s, tuple(words))
+
+
 def hear_again(samples: np.ndarray, rate: int, start_s: float, end_s: float, margin_s: float = 0.3) -> str:
     """The second model's text for one clip (a sentence holding a figure)."""
     lo, hi = max(0, int((start_s - margin_s) * rate)), int((end_s + margin_s) * rate)

@@ -4,9 +4,11 @@ distance, the number of voices chosen by the silhouette of the clustering.
 
 Pitch alone (`speech.assign_voices`) cannot tell two voices of similar pitch apart; the embedding
 can. Measured on real recordings (pocketsphinx's test speech, male voices at 95–115 Hz) and on
-espeak-ng voices of one pitch: the best silhouette of a one-voice recording split in two or more is
-0.24–0.31, of a two- or three-voice recording 0.50–0.66, hence ``MIN_SILHOUETTE``. Pitch is kept
-for utterances too short to embed. `bench finance` reports the diarization error rate of both.
+espeak-ng voices of one pitch: the best silhouette of a one-voice recording split in two or more
+was 0.19–0.33, of a two- or three-voice call 0.38–0.77, hence ``MIN_SILHOUETTE``. Only utterances
+of 1.5 s or more decide the voices (a short one's embedding strays); the others join the nearest.
+Pitch is kept for utterances too short to embed. `bench finance` reports the diarization error
+rate of both.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MIN_EMBED_S = 0.5  # shorter utterances get the voice nearest in pitch
-MIN_SILHOUETTE = 0.4  # a split into several voices must be at least this clear
+ANCHOR_S, MIN_ANCHORS = 1.5, 4  # utterances this long (if there are enough) decide the voices
+MIN_SILHOUETTE = 0.36  # a split into several voices must be at least this clear (see the docstring)
 SAME_VOICE_SIMILARITY = 0.75  # for two utterances, where a silhouette cannot be computed
 MAX_VOICES = 8
 RATE = 16000
@@ -47,37 +50,53 @@ def voice_embeddings(samples: np.ndarray, rate: int, spans: list[tuple[float, fl
     return out
 
 
-def cluster_voices(embeddings: list[np.ndarray | None], pitches: list[float | None]) -> list[int]:
-    """Voice numbers (1, 2, … in order of first appearance) for utterances, from their embeddings;
-    those without one join the voice whose median pitch is nearest (else the previous voice)."""
+def cluster_voices(embeddings: list[np.ndarray | None], pitches: list[float | None],
+                   durations: list[float] | None = None) -> list[int]:
+    """Voice numbers (1, 2, … in order of first appearance) for utterances, from their embeddings.
+
+    The longest utterances (ANCHOR_S and over, when there are at least MIN_ANCHORS of them) are
+    clustered: a short one's embedding strays. The others join the voice whose mean embedding is
+    most similar; those without an embedding, the voice nearest in pitch (else the previous one)."""
+    durations = durations or [ANCHOR_S] * len(embeddings)
+    have = [k for k, e in enumerate(embeddings) if e is not None]
+    anchors = have
+    for shortest in (ANCHOR_S, 1.0):
+        longer = [k for k in have if durations[k] >= shortest]
+        if len(longer) >= MIN_ANCHORS:
+            anchors = longer
+            break
+    labels = np.zeros(len(embeddings), int)
+    if anchors:
+        labels[anchors] = _cluster(np.stack([embeddings[k] for k in anchors]))
+        voices = sorted(set(labels[anchors].tolist()))
+        centres = np.stack([np.mean([embeddings[k] for k in anchors if labels[k] == v], axis=0) for v in voices])
+        for k in set(have) - set(anchors):
+            labels[k] = voices[int(np.argmax(centres @ embeddings[k]))]
+    _place_unembedded(labels, pitches)
+    return _in_order_of_appearance(labels)
+
+
+def _cluster(vectors: np.ndarray) -> np.ndarray:
+    """Cluster labels (1, 2, …) by average linkage on cosine distance, the count by silhouette."""
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
 
-    have = [k for k, e in enumerate(embeddings) if e is not None]
-    labels = np.zeros(len(embeddings), int)
-    if len(have) >= 2:
-        vectors = np.stack([embeddings[k] for k in have])
-        distance = np.clip(1.0 - vectors @ vectors.T, 0.0, 2.0)
-        np.fill_diagonal(distance, 0.0)
-        tree = linkage(squareform(distance, checks=False), "average")
-        chosen = np.ones(len(have), int)
-        if len(have) == 2:
-            if distance[0, 1] > 1 - SAME_VOICE_SIMILARITY:
-                chosen = np.array([1, 2])
-        else:
-            best = MIN_SILHOUETTE
-            for k in range(2, min(MAX_VOICES, len(have) - 1) + 1):
-                candidate = fcluster(tree, k, "maxclust")
-                if len(set(candidate)) < 2:
-                    continue
-                score = silhouette(distance, candidate)
-                if score > best:
-                    best, chosen = score, candidate
-        labels[have] = chosen
-    elif have:
-        labels[have] = 1
-    _place_unembedded(labels, pitches)
-    return _in_order_of_appearance(labels)
+    if len(vectors) == 1:
+        return np.ones(1, int)
+    distance = np.clip(1.0 - vectors @ vectors.T, 0.0, 2.0)
+    np.fill_diagonal(distance, 0.0)
+    if len(vectors) == 2:
+        return np.array([1, 2]) if distance[0, 1] > 1 - SAME_VOICE_SIMILARITY else np.ones(2, int)
+    tree = linkage(squareform(distance, checks=False), "average")
+    chosen, best = np.ones(len(vectors), int), MIN_SILHOUETTE
+    for k in range(2, min(MAX_VOICES, len(vectors) - 1) + 1):
+        candidate = fcluster(tree, k, "maxclust")
+        if len(set(candidate)) < 2:
+            continue
+        score = silhouette(distance, candidate)
+        if score > best:
+            best, chosen = score, candidate
+    return chosen
 
 
 def silhouette(distance: np.ndarray, labels: np.ndarray) -> float:
@@ -112,6 +131,19 @@ def _place_unembedded(labels: np.ndarray, pitches: list[float | None]) -> None:
 def _in_order_of_appearance(labels: np.ndarray) -> list[int]:
     order: dict[int, int] = {}
     return [order.setdefault(int(v), len(order) + 1) for v in labels]
+
+
+def speaker_turns(spans: list[tuple[float, float]], voices: list[int],
+                  max_gap_s: float = 0.5) -> list[tuple[float, float, int]]:
+    """Who spoke when as turns: consecutive utterances of one voice less than ``max_gap_s`` apart
+    joined into one turn (the pause between two sentences of a turn is that speaker's)."""
+    turns: list[list] = []
+    for (start, end), voice in sorted(zip(spans, voices)):
+        if turns and turns[-1][2] == voice and start - turns[-1][1] < max_gap_s:
+            turns[-1][1] = max(turns[-1][1], end)
+        else:
+            turns.append([start, end, voice])
+    return [(a, b, v) for a, b, v in turns]
 
 
 def diarization_error_rate(reference: list[tuple[float, float, str]], hypothesis: list[tuple[float, float, int]],

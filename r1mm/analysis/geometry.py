@@ -338,27 +338,8 @@ def inspect_surfaces(points: np.ndarray, noise: float | None = None) -> SurfaceF
                 defects += defects_on_surface(pts, deviation[mine], _plane_uv(pts, normal), f"face {k + 1}", noise)[0]
         description = f"{len(planes)} planar face{'s' if len(planes) != 1 else ''}"
     else:
-        lateral = (owner < 0) & ~edge  # end caps and other flat faces are not part of the cylinder
-        origin, axis, radius = fit_cylinder(points[lateral] if lateral.sum() >= 100 else points)
-        lateral &= np.abs(normals @ axis) < np.cos(np.radians(90.0 - FACE_NORMAL_DEG))
-        along = (points - origin) @ axis
-        # the rim where the side meets an end cap: neighbourhoods there mix both surfaces
-        lo, hi = np.percentile(along[lateral], [0.5, 99.5])
-        rim = max(4.0 * point_spacing(points), 10.0 * noise)
-        lateral &= (along > lo + rim) & (along < hi - rim)
-        # fitted again without what deviates: a deep dent still pulls the robust fit a little
-        rel = points[lateral] - origin
-        on_surface = np.abs(np.linalg.norm(rel - np.outer(rel @ axis, axis), axis=1) - radius) <= DEFECT_SIGMAS * noise
-        if on_surface.sum() >= 100:
-            origin, axis, radius = fit_cylinder(points[lateral][on_surface])
-        rel = points[lateral] - origin
-        along = rel @ axis
-        radial = rel - np.outer(along, axis)
-        deviation[lateral] = np.linalg.norm(radial, axis=1) - radius
-        ref = radial[0] / max(np.linalg.norm(radial[0]), 1e-12)
-        angle = np.arctan2(radial @ np.cross(axis, ref), radial @ ref)
-        uv = np.stack([angle * radius, along], axis=1)
-        defects, _ = defects_on_surface(points[lateral], deviation[lateral], uv, "cylinder", noise)
+        # end caps and other flat faces are not part of the cylinder
+        radius, defects = _cylinder_defects(points, normals, (owner < 0) & ~edge, noise, deviation)
         description = f"a cylinder of radius {radius:.3g}"
     measured = np.isfinite(deviation)
     share = float((np.abs(deviation[measured]) <= DEFECT_SIGMAS * noise).mean()) if measured.any() else 0.0
@@ -369,6 +350,36 @@ def inspect_surfaces(points: np.ndarray, noise: float | None = None) -> SurfaceF
         defects = []
     defects.sort(key=lambda x: x.depth, reverse=True)
     return SurfaceFit(description, noise, deviation, defects, share, fits)
+
+
+def _cylinder_defects(points: np.ndarray, normals: np.ndarray, lateral: np.ndarray, noise: float,
+                      deviation: np.ndarray) -> tuple[float, list[Defect]]:
+    """A cylinder fitted to the ``lateral`` points and the defects on it; fills ``deviation`` for
+    the points measured (the side, less its rims). Returns (radius, defects)."""
+    origin, axis, radius = fit_cylinder(points[lateral] if lateral.sum() >= 100 else points)
+    lateral = lateral & (np.abs(normals @ axis) < np.cos(np.radians(90.0 - FACE_NORMAL_DEG)))
+    if lateral.sum() < 100:
+        return radius, []
+    along = (points - origin) @ axis
+    # the rim where the side meets an end cap: neighbourhoods there mix both surfaces
+    lo, hi = np.percentile(along[lateral], [0.5, 99.5])
+    rim = max(4.0 * point_spacing(points), 10.0 * noise)
+    lateral &= (along > lo + rim) & (along < hi - rim)
+    if lateral.sum() < 100:
+        return radius, []
+    # fitted again without what deviates: a deep dent still pulls the robust fit a little
+    rel = points[lateral] - origin
+    on_surface = np.abs(np.linalg.norm(rel - np.outer(rel @ axis, axis), axis=1) - radius) <= DEFECT_SIGMAS * noise
+    if on_surface.sum() >= 100:
+        origin, axis, radius = fit_cylinder(points[lateral][on_surface])
+    rel = points[lateral] - origin
+    along = rel @ axis
+    radial = rel - np.outer(along, axis)
+    deviation[lateral] = np.linalg.norm(radial, axis=1) - radius
+    ref = radial[0] / max(np.linalg.norm(radial[0]), 1e-12)
+    angle = np.arctan2(radial @ np.cross(axis, ref), radial @ ref)
+    uv = np.stack([angle * radius, along], axis=1)
+    return radius, defects_on_surface(points[lateral], deviation[lateral], uv, "cylinder", noise)[0]
 
 
 @dataclass

@@ -100,7 +100,7 @@ def _transcribe(samples: np.ndarray, voiced_s: float):
         if sum(u.end_s - u.start_s for u in plain) > heard:
             log.info("transcript without the finance prompt covers more speech; using it")
             utterances = plain
-    return utterances
+    return asr.split_at_pauses(utterances)
 
 
 def tell_voices_apart(item: Item, utterances) -> list[int]:
@@ -117,7 +117,7 @@ def tell_voices_apart(item: Item, utterances) -> list[int]:
         item.meta["voices_by"] = "pitch"
         return assign_voices(pitches)
     item.meta["voices_by"] = "speaker embeddings (GE2E)"
-    return diarization.cluster_voices(embeddings, pitches)
+    return diarization.cluster_voices(embeddings, pitches, [u.end_s - u.start_s for u in utterances])
 
 
 def assign_voices(pitches: list[float | None], tolerance: float = 0.18) -> list[int]:
