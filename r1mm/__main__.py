@@ -1,9 +1,11 @@
-"""Command line: python -m r1mm ask | analyze | samples | bench | serve | serve-model.
+"""Command line: python -m r1mm ask | analyze | inspect | samples | bench | serve | serve-model.
 
     python -m r1mm ask --json --question "How large is the largest nodule?" scan.zip
     python -m r1mm analyze report.pdf call.wav
     python -m r1mm analyze --jobs 2 ./inbox
     python -m r1mm samples ./samples
+    python -m r1mm inspect fit good_parts/ --out line3.inspector
+    python -m r1mm inspect check --inspector line3.inspector --json new_parts/
     python -m r1mm bench ct
 
 A file that cannot be read prints one line on stderr naming the file and the reason, and
@@ -138,6 +140,63 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _images(paths: list[str]) -> tuple[list[tuple[str, object]], list[str]]:
+    """(name, PIL image) for every readable image among the files and folders; the others' reasons."""
+    from PIL import Image, UnidentifiedImageError
+
+    from r1mm.batch import expand
+
+    images, errors = [], []
+    for path in expand(paths):
+        try:
+            with Image.open(path) as image:
+                image.load()
+                images.append((Path(path).name, image.copy()))
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+            errors.append(f"{Path(path).name}: not a readable image ({exc})")
+    return images, errors
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from r1mm.inspection import Inspector
+
+    if args.action == "fit":
+        images, errors = _images(args.files)
+        for error in errors:
+            print(f"r1mm: {error}", file=sys.stderr)
+        try:
+            inspector = Inspector.fit([im for _, im in images], false_alarm_rate=args.false_alarm_rate)
+        except ValueError as exc:
+            print(f"r1mm: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        inspector.save(args.out)
+        print(f"fitted on {inspector.images_fitted} good images ({len(images) - inspector.images_fitted} held out); "
+              f"threshold {inspector.threshold:.4g} for {args.false_alarm_rate:.1%} false alarms; saved to {args.out}")
+        return 0
+    if not args.inspector:
+        print("r1mm: inspect check needs --inspector FOLDER (made by `inspect fit`)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        inspector = Inspector.load(args.inspector)
+    except ValueError as exc:
+        print(f"r1mm: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.threshold is not None:
+        inspector.threshold = args.threshold
+    images, errors = _images(args.files)
+    for error in errors:
+        print(f"r1mm: {error}", file=sys.stderr)
+    for name, image in images:
+        result = inspector.check(image, pixel_mm=args.pixel_mm).to_json(name)
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            where = "; ".join(f"box {r['box']} ({r['area_px']} px)" for r in result["regions"]) or "no region"
+            print(f"{name}: {'DEFECT' if result['defect'] else 'good'} (score {result['score']:.4g}, "
+                  f"threshold {result['threshold']:.4g}); {where}", flush=True)
+    return EXIT_BAD_INPUT if errors else 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from r1mm.api import serve
 
@@ -154,8 +213,8 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
 
 BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api", "decoder": "decoder",
            "latent": "latent", "finetune": "finetune", "projectors": "projectors",
-           "answers": "answers", "batch": "batch", "retrieval": "retrieval"}
-COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "samples": cmd_samples, "bench": cmd_bench, "serve": cmd_serve,
+           "answers": "answers", "batch": "batch", "retrieval": "retrieval", "inspection": "inspection"}
+COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "inspect": cmd_inspect, "samples": cmd_samples, "bench": cmd_bench, "serve": cmd_serve,
             "serve-model": cmd_serve_model}
 
 
@@ -182,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     with_files(analyze)
     analyze.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                          help="analyse files in N worker processes (default 1)")
+    inspect = sub.add_parser("inspect", help="visual inspection: learn good parts from images, then check images")
+    inspect.add_argument("action", choices=("fit", "check"))
+    inspect.add_argument("files", nargs="+", metavar="FILE_OR_FOLDER", help="images (fit: of defect-free parts)")
+    inspect.add_argument("--out", default="line.inspector", help="fit: the folder to save the inspector to")
+    inspect.add_argument("--inspector", metavar="FOLDER", help="check: an inspector saved by `inspect fit`")
+    inspect.add_argument("--false-alarm-rate", type=float, default=0.01,
+                         help="fit: share of good parts the threshold may flag (default 0.01)")
+    inspect.add_argument("--threshold", type=float, help="check: a threshold to use instead of the fitted one")
+    inspect.add_argument("--pixel-mm", type=float, help="check: pixel size in mm, to give region areas in mm²")
+    inspect.add_argument("--json", action="store_true", help="check: one JSON object per image per line")
     samples = sub.add_parser("samples", help="write sample inputs for every modality")
     samples.add_argument("dir")
     serve = sub.add_parser("serve", help="HTTP API (OpenAI-compatible); keys from R1MM_API_KEYS=name:key,…")
