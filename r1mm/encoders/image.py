@@ -33,6 +33,14 @@ def _model():
     return model.eval()
 
 
+def backbone():
+    """The loaded EfficientNet-Lite0, once per process (the inspection reads its middle blocks)."""
+    return _model()
+
+
+MEAN, STD = _MEAN, _STD  # ImageNet normalisation of its inputs
+
+
 def pixels(image) -> np.ndarray:
     """(3, 224, 224) float32, ImageNet-normalised, from a PIL image or an RGB array."""
     from PIL import Image

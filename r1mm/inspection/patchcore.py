@@ -78,12 +78,12 @@ def patch_features(images: list[np.ndarray]) -> torch.Tensor:
     import torch
     from PIL import Image
 
-    from r1mm.encoders.image import _MEAN, _STD, _model
+    from r1mm.encoders.image import MEAN, STD, backbone
 
-    model = _model()
+    model = backbone()
     batch = np.stack([np.asarray(Image.fromarray(im).resize((SIDE, SIDE), Image.BILINEAR), np.float32) / 255.0
                       for im in images])
-    x = torch.from_numpy(((batch - _MEAN) / _STD).transpose(0, 3, 1, 2).copy())
+    x = torch.from_numpy(((batch - MEAN) / STD).transpose(0, 3, 1, 2).copy())
     kept = []
     with torch.inference_mode():
         x = model._swish(model._bn0(model._conv_stem(x)))
