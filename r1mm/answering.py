@@ -243,7 +243,7 @@ class Answerer:
                 summary = summarise(question, _sentences(self.cache.words(question, file_ids)), k=4)
             else:  # the retrieved passages, and the sentences of paragraphs closest to the question
                 pool = [(p, slot) for p, _, slot in self.cache.retrieve(question, extra, file_ids)]
-                words = [(p, slot) for p, slot in self.cache.words(question, file_ids, k=10, central=False)]
+                words = self.cache.words(question, file_ids, k=10, central=False)
                 summary = summarise(question, _sentences(pool) + _sentences(words, prior=False), k=3)
             # a score below a rule's ANSWERING_SCORE: the grounding check tells them apart
             hits = [(s.shown(), s.locator, min(score, 0.99), s.finding) for s, score in summary]

@@ -154,8 +154,8 @@ class Inspector:
         inspector = cls(bank, 0.0, [], false_alarm_rate, len(fit_idx))
         scores = [inspector.score(images[i])[0] for i in held_idx]
         inspector.good_scores = scores
-        inspector.threshold = float(np.quantile(scores, 1 - false_alarm_rate)) if len(scores) > 1 else scores[0]
-        inspector.threshold *= 1.05  # a margin over the held-out maximum: few good images see little variation
+        # a margin over the held-out quantile: few good images see little variation
+        inspector.threshold = 1.05 * float(np.quantile(scores, 1 - false_alarm_rate))
         if progress is not None:
             progress(len(images), len(images))
         return inspector
