@@ -1,4 +1,4 @@
-"""Command line: python -m r1mm ask | analyze | inspect | samples | bench | serve | serve-model.
+"""Command line: python -m r1mm ask | analyze | inspect | watch | samples | bench | serve | serve-model.
 
     python -m r1mm ask --json --question "How large is the largest nodule?" scan.zip
     python -m r1mm analyze report.pdf call.wav
@@ -6,6 +6,7 @@
     python -m r1mm samples ./samples
     python -m r1mm inspect fit good_parts/ --out line3.inspector
     python -m r1mm inspect check --inspector line3.inspector --json new_parts/
+    python -m r1mm watch rtsp://camera-3/line --inspector line3.inspector
     python -m r1mm bench ct
 
 A file that cannot be read prints one line on stderr naming the file and the reason, and
@@ -165,7 +166,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for error in errors:
             print(f"r1mm: {error}", file=sys.stderr)
         try:
-            inspector = Inspector.fit([im for _, im in images], false_alarm_rate=args.false_alarm_rate)
+            inspector = Inspector.fit([im for _, im in images], false_alarm_rate=args.false_alarm_rate,
+                                      align_parts=args.align)
+            inspector.pixel_mm = args.pixel_mm
         except ValueError as exc:
             print(f"r1mm: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -197,6 +200,53 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if errors else 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from r1mm.inspection import Inspector
+    from r1mm.inspection.watch import SourceError, Watcher, open_source
+    from r1mm.workspace import Workspace
+
+    try:
+        inspector = Inspector.load(args.inspector)
+        source = open_source(args.source, idle_s=args.idle_exit)
+    except (ValueError, SourceError) as exc:
+        print(f"r1mm: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.threshold is not None:
+        inspector.threshold = args.threshold
+    tty, last_print = sys.stderr.isatty(), [0.0]
+
+    def show_alert(alert: dict) -> None:
+        if args.json:
+            print(json.dumps(alert), flush=True)
+        else:
+            where = "; ".join(f"box {r['box']} ({r['area_px']} px)" for r in alert["regions"]) or "no region"
+            at = f" at {alert['time_s']:.2f} s" if alert["time_s"] is not None else ""
+            print(f"ALERT {alert['frame']}{at}: score {alert['score']:.4g} > {alert['threshold']:.4g}; {where}",
+                  flush=True)
+
+    def show_status(status) -> None:  # one line, rewritten in place on a terminal, every 5 s otherwise
+        if time.monotonic() - last_print[0] >= (0.5 if tty else 5.0):
+            print(("\r" if tty else "") + status.line(), end="" if tty else "\n", file=sys.stderr, flush=True)
+            last_print[0] = time.monotonic()
+
+    ws = Workspace(args.workspace or os.environ.get("R1MM_WORKSPACE", "workspace"))
+    watcher = Watcher(ws, inspector, source, source_name=args.source, inspector_name=str(Path(args.inspector).resolve()),
+                      realtime=args.realtime, max_frames=args.max_frames, pixel_mm=args.pixel_mm,
+                      resume=not args.no_resume, on_alert=show_alert, on_status=None if args.quiet else show_status)
+    if watcher.resume_after:
+        print(f"resuming {args.source} after {watcher.resume_after} (--no-resume starts over)", file=sys.stderr)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: watcher.stop())
+    print(f"watching {source.description} (workspace {ws.root}); Ctrl-C stops", file=sys.stderr)
+    status = watcher.run()
+    print(("\n" if tty else "") + f"{status.line()}\nended: {status.ended}", file=sys.stderr)
+    ws.close()
+    return EXIT_BAD_INPUT if status.source_failed and status.read == 0 else 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from r1mm.api import serve
 
@@ -214,8 +264,8 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
 BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api", "decoder": "decoder",
            "latent": "latent", "finetune": "finetune", "projectors": "projectors",
            "answers": "answers", "batch": "batch", "retrieval": "retrieval", "inspection": "inspection"}
-COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "inspect": cmd_inspect, "samples": cmd_samples, "bench": cmd_bench, "serve": cmd_serve,
-            "serve-model": cmd_serve_model}
+COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "inspect": cmd_inspect, "watch": cmd_watch, "samples": cmd_samples,
+            "bench": cmd_bench, "serve": cmd_serve, "serve-model": cmd_serve_model}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,9 +298,28 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--inspector", metavar="FOLDER", help="check: an inspector saved by `inspect fit`")
     inspect.add_argument("--false-alarm-rate", type=float, default=0.01,
                          help="fit: share of good parts the threshold may flag (default 0.01)")
+    inspect.add_argument("--align", action="store_true",
+                         help="fit: turn and move every image onto the first good part before comparing (parts that "
+                              "lie a few pixels or degrees off on the belt; not for textures)")
     inspect.add_argument("--threshold", type=float, help="check: a threshold to use instead of the fitted one")
-    inspect.add_argument("--pixel-mm", type=float, help="check: pixel size in mm, to give region areas in mm²")
+    inspect.add_argument("--pixel-mm", type=float, help="pixel size on the part in mm, to give region areas in mm² (fit: kept with the inspector)")
     inspect.add_argument("--json", action="store_true", help="check: one JSON object per image per line")
+    watch = sub.add_parser("watch", help="inspect a camera's frames as they come: a video, a folder, a device or a stream")
+    watch.add_argument("source", help="a video file, a folder a camera writes images into, a device (/dev/video0 or 0), "
+                                      "or an rtsp:// or http(s):// MJPEG stream")
+    watch.add_argument("--inspector", required=True, metavar="FOLDER", help="an inspector saved by `inspect fit`")
+    watch.add_argument("--workspace", metavar="DIR",
+                       help="where alerts are written (default: $R1MM_WORKSPACE or ./workspace, the app's)")
+    watch.add_argument("--realtime", action="store_true",
+                       help="play a video file at its own frame rate, skipping frames the inspector cannot keep up "
+                            "with (live sources always do)")
+    watch.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames inspected")
+    watch.add_argument("--idle-exit", type=float, metavar="S", help="folder: stop after S seconds without a new image")
+    watch.add_argument("--threshold", type=float, help="a threshold to use instead of the fitted one")
+    watch.add_argument("--pixel-mm", type=float, help="pixel size in mm, to give region areas in mm²")
+    watch.add_argument("--no-resume", action="store_true", help="start over instead of after the last frame inspected")
+    watch.add_argument("--json", action="store_true", help="print each alert as one JSON object per line")
+    watch.add_argument("--quiet", action="store_true", help="no live summary on stderr")
     samples = sub.add_parser("samples", help="write sample inputs for every modality")
     samples.add_argument("dir")
     serve = sub.add_parser("serve", help="HTTP API (OpenAI-compatible); keys from R1MM_API_KEYS=name:key,…")

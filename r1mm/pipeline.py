@@ -9,7 +9,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ class Options:
     limits: Limits
     keep_phi: bool = False
     projectors: dict | None = None  # tower name -> projector, replacing the cached ones (a fine-tune's)
+    models: dict = field(default_factory=dict)  # models of the workspace analyses may need ("inspector")
 
 
 def process(repo: Repository, file_id: int, path: Path, name: str, options: Options,
@@ -57,7 +58,7 @@ def process(repo: Repository, file_id: int, path: Path, name: str, options: Opti
         timings["parse_s"] = round(time.perf_counter() - t0, 3)
         report("analysing", 0.5)
         t0 = time.perf_counter()
-        analysed = [(item, analyze(item)) for item in items]
+        analysed = [(item, analyze(item, options.models)) for item in items]
         timings["analyse_s"] = round(time.perf_counter() - t0, 3)
         report("encoding", 0.7)
         t0 = time.perf_counter()
@@ -91,6 +92,18 @@ def passages_for(item: Item | None, findings: list[Finding]) -> list[tuple[str, 
         spans += [(text, locator, None) for text, locator in own(item)]
     vectors = embed_passages([text for text, _, _ in spans]) if spans else None
     return [(text, loc, k, None if vectors is None else vectors[n]) for n, (text, loc, k) in enumerate(spans)]
+
+
+def reanalyse(repo: Repository, rec: ItemRecord, options: Options) -> tuple[int, Item]:
+    """Analyse a saved item again with the workspace's models as they are now (a new line inspector);
+    its data file stays, its findings and passages are replaced. Returns (new item id, item)."""
+    item = load_item(rec)
+    findings = analyze(item, options.models)
+    item_tokens = _encode(item, options.projectors)
+    vectors = None if item_tokens is None else item_tokens.latent.numpy().astype(np.float32)
+    result = ItemResult(item, findings, rec.data_path, vectors, [] if item_tokens is None else item_tokens.locators,
+                        passages_for(item, findings))
+    return repo.replace_item(rec.id, rec.file_id, result), item
 
 
 def load_item(rec: ItemRecord) -> Item:

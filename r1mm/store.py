@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS passages (
     text TEXT NOT NULL, locator_json TEXT NOT NULL, vector BLOB);
 CREATE INDEX IF NOT EXISTS passages_by_item ON passages(item_id);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS watch_runs (
+    id INTEGER PRIMARY KEY, source TEXT NOT NULL, inspector TEXT NOT NULL, pid INTEGER,
+    started_at REAL NOT NULL, updated_at REAL NOT NULL, ended_at REAL, reason TEXT,
+    position TEXT, frames_read INTEGER NOT NULL DEFAULT 0, frames_inspected INTEGER NOT NULL DEFAULT 0,
+    frames_skipped INTEGER NOT NULL DEFAULT 0, frames_unreadable INTEGER NOT NULL DEFAULT 0,
+    alerts INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES watch_runs(id) ON DELETE CASCADE,
+    frame TEXT NOT NULL, time_s REAL, seen_at REAL NOT NULL, score REAL NOT NULL, threshold REAL NOT NULL,
+    regions_json TEXT NOT NULL, frame_path TEXT NOT NULL, heatmap_path TEXT NOT NULL);
 """
 # Columns added after the first release: (table, column, declaration). Added on open when missing.
 MIGRATIONS = [("items", "indexed", "INTEGER NOT NULL DEFAULT 0")]  # 1: its passages are in `passages`
@@ -146,6 +156,43 @@ def answer_json(a: Answer) -> str:
 
 
 # ---- records ---------------------------------------------------------------------------------
+
+@dataclass
+class WatchRun:
+    """One run of a line watcher over a source: its counts so far and, once over, why it ended."""
+    id: int
+    source: str
+    inspector: str
+    pid: int | None
+    started_at: float
+    updated_at: float
+    ended_at: float | None
+    reason: str | None
+    position: str | None  # the last frame inspected (a frame number or a file name): where a restart resumes
+    frames_read: int
+    frames_inspected: int
+    frames_skipped: int  # read while the inspector was busy and passed over
+    frames_unreadable: int
+    alerts: int
+
+    @property
+    def running(self) -> bool:
+        return self.ended_at is None and _alive(self.pid)
+
+
+@dataclass
+class Alert:
+    id: int
+    run_id: int
+    frame: str  # "frame 120" in a video or stream, the file name in a folder
+    time_s: float | None  # position in the video or stream, seconds
+    seen_at: float  # when it was inspected (seconds since the epoch)
+    score: float
+    threshold: float
+    regions: list[dict[str, Any]]  # {"box": [x0, y0, x1, y1], "area_px", "score"}, most anomalous first
+    frame_path: str
+    heatmap_path: str
+
 
 @dataclass
 class FileRecord:
@@ -329,27 +376,38 @@ class Repository:
     @_serialised
     def save_results(self, file_id: int, results: list[ItemResult]) -> list[int]:
         """All items of a file with their findings, tokens and passages, in one transaction (or none)."""
-        ids = []
         with self.conn:
             self.conn.execute("BEGIN")
-            for r in results:
-                cur = self.conn.execute(
-                    "INSERT INTO items (file_id, modality, source, meta_json, data_path, indexed) "
-                    "VALUES (?, ?, ?, ?, ?, 1)",
-                    (file_id, r.item.modality.value, r.item.source, dumps(_meta_with_geometry(r.item)), r.data_path))
-                item_id = int(cur.lastrowid)
-                finding_ids = [int(self.conn.execute(
-                    "INSERT INTO findings (item_id, kind, finding_json) VALUES (?, ?, ?)",
-                    (item_id, f.kind, finding_json(f))).lastrowid) for f in r.findings]
-                if r.token_vectors is not None:
-                    self.conn.executemany(
-                        "INSERT INTO tokens (item_id, vector, locator_json) VALUES (?, ?, ?)",
-                        [(item_id, v.astype(np.float32).tobytes(), json.dumps(loc.to_dict()))
-                         for v, loc in zip(r.token_vectors, r.token_locators)])
-                self._insert_passages(item_id, finding_ids, r.passages)
-                ids.append(item_id)
+            ids = [self._insert_item(file_id, r) for r in results]
             self._bump()
         return ids
+
+    @_serialised
+    def replace_item(self, item_id: int, file_id: int, result: ItemResult) -> int:
+        """An item analysed again (e.g. by a new line inspector), saved in place of the old one under a
+        new id, so readers that keep the workspace in memory drop the old findings and pick up the new."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+            new_id = self._insert_item(file_id, result)
+            self._bump()
+        return new_id
+
+    def _insert_item(self, file_id: int, r: ItemResult) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO items (file_id, modality, source, meta_json, data_path, indexed) VALUES (?, ?, ?, ?, ?, 1)",
+            (file_id, r.item.modality.value, r.item.source, dumps(_meta_with_geometry(r.item)), r.data_path))
+        item_id = int(cur.lastrowid)
+        finding_ids = [int(self.conn.execute(
+            "INSERT INTO findings (item_id, kind, finding_json) VALUES (?, ?, ?)",
+            (item_id, f.kind, finding_json(f))).lastrowid) for f in r.findings]
+        if r.token_vectors is not None:
+            self.conn.executemany(
+                "INSERT INTO tokens (item_id, vector, locator_json) VALUES (?, ?, ?)",
+                [(item_id, v.astype(np.float32).tobytes(), json.dumps(loc.to_dict()))
+                 for v, loc in zip(r.token_vectors, r.token_locators)])
+        self._insert_passages(item_id, finding_ids, r.passages)
+        return item_id
 
     @_serialised
     def unindexed_items(self) -> list[ItemRecord]:
@@ -414,6 +472,56 @@ class Repository:
             "JOIN items i ON i.id = t.item_id WHERE t.id > ? ORDER BY t.id", (last_id,))
         return [StoredToken(r[0], r[1], Modality(r[2]), np.frombuffer(r[3], np.float32),
                             Locator.from_dict(json.loads(r[4]))) for r in rows]
+
+    # ---- line watching ---------------------------------------------------------------------
+    @_serialised
+    def start_run(self, source: str, inspector: str) -> int:
+        now = time.time()
+        return int(self.conn.execute(
+            "INSERT INTO watch_runs (source, inspector, pid, started_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            (source, inspector, os.getpid(), now, now)).lastrowid)
+
+    @_serialised
+    def update_run(self, run_id: int, *, position: str | None, read: int, inspected: int, skipped: int,
+                   unreadable: int) -> None:
+        self.conn.execute("UPDATE watch_runs SET position = COALESCE(?, position), frames_read = ?, "
+                          "frames_inspected = ?, frames_skipped = ?, frames_unreadable = ?, updated_at = ? "
+                          "WHERE id = ?", (position, read, inspected, skipped, unreadable, time.time(), run_id))
+
+    @_serialised
+    def end_run(self, run_id: int, reason: str) -> None:
+        self.conn.execute("UPDATE watch_runs SET ended_at = ?, reason = ?, updated_at = ? WHERE id = ?",
+                          (time.time(), reason, time.time(), run_id))
+
+    @_serialised
+    def add_alert(self, run_id: int, frame: str, time_s: float | None, score: float, threshold: float,
+                  regions: list[dict[str, Any]], frame_path: str, heatmap_path: str) -> int:
+        """One alert, committed at once: a watcher killed a moment later has not lost it."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            alert_id = int(self.conn.execute(
+                "INSERT INTO alerts (run_id, frame, time_s, seen_at, score, threshold, regions_json, frame_path, "
+                "heatmap_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, frame, time_s, time.time(), score, threshold, dumps(regions), frame_path,
+                 heatmap_path)).lastrowid)
+            self.conn.execute("UPDATE watch_runs SET alerts = alerts + 1 WHERE id = ?", (run_id,))
+        return alert_id
+
+    @_serialised
+    def runs(self, source: str | None = None) -> list[WatchRun]:
+        sql, args = "SELECT * FROM watch_runs", ()
+        if source is not None:
+            sql, args = sql + " WHERE source = ?", (source,)
+        return [WatchRun(**dict(r)) for r in self.conn.execute(sql + " ORDER BY id DESC", args).fetchall()]
+
+    @_serialised
+    def alerts(self, run_id: int | None = None, limit: int = 200) -> list[Alert]:
+        sql, args = "SELECT * FROM alerts", ()
+        if run_id is not None:
+            sql, args = sql + " WHERE run_id = ?", (run_id,)
+        rows = self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [Alert(**{k: r[k] for k in r.keys() if k != "regions_json"}, regions=json.loads(r["regions_json"]))
+                for r in rows]
 
     # ---- answers ---------------------------------------------------------------------------
     @_serialised

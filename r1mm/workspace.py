@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from r1mm import pipeline, store
@@ -21,7 +22,7 @@ from r1mm.answering import MEDIA_MIN_SIMILARITY, Answerer, AnswerStream, Match
 from r1mm.decoder.grounded import GroundedDecoder
 from r1mm.errors import IngestError
 from r1mm.ingest import Limits, sniff
-from r1mm.modalities import spec_for_format
+from r1mm.modalities import modality_spec, spec_for_format
 from r1mm.pipeline import Progress
 from r1mm.store import Exchange, FileRecord, ItemRecord
 from r1mm.types import Answer, Finding, Item, Modality
@@ -30,6 +31,8 @@ __all__ = ["Workspace", "FileRecord", "ItemRecord", "Exchange", "Match", "Answer
            "MEDIA_MIN_SIMILARITY"]
 
 log = logging.getLogger(__name__)
+
+LINE_INSPECTOR = "line.inspector"  # the folder in a workspace that holds its production line's inspector
 
 # What runs behind each part of an answer, shown to the user as is.
 COMPONENTS: list[tuple[str, str]] = [
@@ -42,6 +45,9 @@ COMPONENTS: list[tuple[str, str]] = [
     ("Claims", "figures stated on the call checked against the report's tables"),
     ("Point clouds", "RANSAC plane fit and per-point deviation (numpy); LiDAR tiles (laspy): extent, density, "
                      "classes; E57 scans (pye57)"),
+    ("Line inspection", "PatchCore: EfficientNet-Lite0 patch features of good parts in a coreset memory bank; a "
+                        "part's anomaly is its distance to the nearest good patch, the threshold set from held-out "
+                        "good parts"),
     ("Retrieval", "BM25 keywords fused with all-MiniLM-L6-v2 sentence embeddings (Apache-2.0, 91 MB); "
                   "passages embedded once, when their file is added; an open question gets the most relevant, "
                   "non-redundant sentences (maximal marginal relevance)"),
@@ -72,6 +78,13 @@ class Workspace:
         self.options = pipeline.Options(self.root, limits or Limits.from_env(), keep_phi, projectors)
         self.answerer = Answerer(self.repo, decoder)
         self._loaded: dict[int, Item] = {}  # item id -> item with data, kept for this process
+        if self.root is not None and (self.root / LINE_INSPECTOR).is_dir():
+            from r1mm.inspection import Inspector
+
+            try:
+                self.options.models["inspector"] = Inspector.load(self.root / LINE_INSPECTOR)
+            except ValueError as exc:  # the workspace still opens; its images are not inspected
+                log.warning("%s", exc)
 
     @property
     def decoder(self) -> GroundedDecoder | None:
@@ -191,6 +204,28 @@ class Workspace:
         """The media tokens (image cells, audio spans, CT cells, point-cloud regions) nearest to a
         question in the shared space, best first, with cosine similarity."""
         return self.answerer.search(question, k, file_ids)
+
+    @property
+    def line_inspector(self):
+        """The production line's inspector (`r1mm.inspection.Inspector`) every image is checked with, or None."""
+        return self.options.models.get("inspector")
+
+    def set_line_inspector(self, inspector, reinspect: bool = True,
+                           progress: Callable[[int, int], None] | None = None) -> int:
+        """Check every image added from now on with this inspector (kept in the workspace folder), and
+        with ``reinspect`` the images already here too; returns how many images were checked again."""
+        if self.root is not None:
+            inspector.save(self.root / LINE_INSPECTOR)
+        self.options.models["inspector"] = inspector
+        images = [rec for rec in self.items() if reinspect and any(
+            a.needs == "inspector" for a in modality_spec(rec.modality).analyses)]
+        for done, rec in enumerate(images, start=1):
+            new_id, item = pipeline.reanalyse(self.repo, rec, self.options)
+            self._loaded.pop(rec.id, None)
+            self._loaded[new_id] = item
+            if progress is not None:
+                progress(done, len(images))
+        return len(images)
 
     def compare_to_reference(self, item_id: int, reference_id: int) -> list[Finding]:
         """A scanned part against a reference scan or mesh (ICP-aligned): its deviations as findings."""

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from r1mm import Workspace
 
 PAGES = ["pages/workspace.py", "pages/medical_ct.py", "pages/financial.py", "pages/point_cloud.py",
-         "pages/model_lab.py"]
+         "pages/line_inspection.py", "pages/model_lab.py"]
 
 
 @pytest.fixture
@@ -55,7 +55,8 @@ def test_every_page_runs_on_an_empty_workspace(ws_root, page):
 def test_navigation_opens_the_workspace_and_names_every_page(ws_root):
     at = run_page("app.py")
     assert at.title[0].value == "Workspace"
-    for page, title in [("pages/medical_ct.py", "Medical CT"), ("pages/model_lab.py", "Model lab")]:
+    for page, title in [("pages/medical_ct.py", "Medical CT"), ("pages/line_inspection.py", "Line inspection"),
+                        ("pages/model_lab.py", "Model lab")]:
         at.switch_page(page).run()
         assert not at.exception, at.exception
         assert at.title[0].value == title
@@ -176,3 +177,32 @@ def test_media_search_shows_the_matching_region(ws_root, samples):
     radio = at.radio(key="evidence-media-search")
     assert radio.options and "region [" in radio.options[0]
     assert at.get("plotly_chart"), "the point cloud is drawn with the region highlighted"
+
+
+def test_line_inspection_page_shows_the_fitted_inspector_and_its_alert_log(ws_root):
+    """With a line inspector and a finished watch in the workspace, the page names the inspector and
+    lists the alerts; an alert opens with its frame (the browser test drives the uploads and the watcher)."""
+    import numpy as np
+
+    from r1mm.cases.surfaces import moulded_part, plant
+    from r1mm.inspection import Inspector
+    from r1mm.inspection.watch import Frame, Source, Watcher
+
+    class Frames(Source):
+        def __init__(self, images):
+            self.images, self.description = images, "test frames"
+
+        def frames(self, after):
+            yield from (Frame(k, f"frame {k}", k / 10, im) for k, im in enumerate(self.images))
+
+    rng = np.random.default_rng(5)
+    inspector = Inspector.fit([moulded_part(rng) for _ in range(10)])
+    ws = Workspace(ws_root)
+    ws.set_line_inspector(inspector)
+    broken = np.repeat(plant(moulded_part(rng), "hole", rng, size=28)[0][:, :, None], 3, axis=2)
+    Watcher(ws, inspector, Frames([broken]), source_name="camera 3", inspector_name="line3").run()
+    ws.close()
+    at = run_page("pages/line_inspection.py")
+    assert any("Line inspector: PatchCore fitted on" in s.value for s in at.success)
+    assert any("camera 3" in m.value and "1 alerts" in m.value for m in at.markdown)
+    assert at.selectbox(key="alert").options[0].startswith("frame 0: score")

@@ -98,3 +98,14 @@ def test_bench_retrieval_small_run():
     assert set(result["sizes"]) == {1, 3}
     assert result["sizes"][3]["passages"] == 3 * result["sizes"][1]["passages"]
     assert result["sizes"][3]["speedup"] > 1  # kept indexes beat rebuilding them per question
+
+
+def test_bench_inspection_small_run():
+    from r1mm.bench import inspection
+
+    result = inspection.run(cases=4)
+    assert result["auroc"] >= 0.9 > result["baseline_whole_image_feature"]["auroc"]
+    assert set(result["auroc_by_defect"]) == {"scratch", "stain", "hole", "missing"}
+    assert result["localisation_iou_0.3_hit_rate"] >= 0.5
+    speed = result["speed"]
+    assert speed["frames_per_s_256"] > 0 and speed["where_the_time_goes_ms_256"]["bank_patches"] > 0

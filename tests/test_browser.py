@@ -226,3 +226,52 @@ def test_a_head_ct_says_it_has_no_lungs_and_an_open_question_gets_sentences(app_
     page.get_by_text("does not include the lungs", exact=False).first.wait_for()
     _ask(page, "Summarise the minutes")
     page.get_by_text("greenhouse roof leaks", exact=False).first.wait_for()
+
+
+def test_line_inspection_fits_checks_a_part_and_watches_a_video_with_alerts(app_url, page, tmp_path):
+    """Line inspection: good parts uploaded and fitted, a broken part checked with its box, then a
+    generated line video watched: its planted defects appear in the alert log and open with the box drawn."""
+    import numpy as np
+    from PIL import Image
+
+    from r1mm.cases.surfaces import moulded_part, plant, write_line_video
+
+    rng = np.random.default_rng(4)
+    good = []
+    for k in range(16):
+        good.append(tmp_path / f"good_{k:02d}.jpg")
+        Image.fromarray(moulded_part(rng)).save(good[-1], quality=92)
+    broken, box = plant(moulded_part(rng), "hole", rng, size=28)
+    Image.fromarray(broken).save(tmp_path / "part_broken.png")
+    planted = write_line_video(tmp_path / "line.avi", moulded_part, rng, frames=20, defect_frames=(6, 14), fps=3)
+
+    page.goto(app_url)
+    page.get_by_text("Drop in a report").wait_for()
+    page.get_by_role("link", name="Line inspection").click()
+    page.get_by_text("Learn what a good part looks like").wait_for()
+    page.locator("[data-testid=stFileUploader] input[type=file]").first.set_input_files([str(p) for p in good])
+    page.get_by_role("button", name="Fit the line inspector").click()
+    page.get_by_text("Line inspector: PatchCore fitted on", exact=False).wait_for()
+
+    page.locator("[data-testid=stFileUploader] input[type=file]").nth(1).set_input_files([str(tmp_path / "part_broken.png")])
+    page.get_by_text(re.compile(r"part_broken\.png: DEFECT")).first.wait_for()
+    page.get_by_text("region 1: box", exact=False).first.wait_for()
+
+    page.get_by_label("Source: a video file", exact=False).fill(str(tmp_path / "line.avi"))
+    page.get_by_label("Source: a video file", exact=False).press("Enter")
+    page.get_by_role("button", name="Start watching").click()
+    page.get_by_text("ended: the source ended after 20 frames", exact=False).wait_for()
+    page.get_by_text("Alert log").wait_for()
+    for frame, _ in planted:
+        page.get_by_text(f"frame {frame}: score", exact=False).or_(
+            page.locator("[data-testid=stDataFrame]")).first.wait_for()
+    page.get_by_text("Open an alert").wait_for()
+    page.get_by_text(re.compile(r"frame \d+: box \[\d+, \d+, \d+, \d+\], \d+ px")).first.wait_for()
+    page.screenshot(path=str(tmp_path / "line_inspection.png"), full_page=True)
+
+    from r1mm.workspace import Workspace  # the alerts are in the workspace, each with its frame on disk
+
+    ws = Workspace(Path(app_url and tmp_path / "workspace"))
+    alerted = {a.frame for a in ws.repo.alerts()}
+    assert {f"frame {frame}" for frame, _ in planted} <= alerted
+    assert all(Path(a.frame_path).exists() and Path(a.heatmap_path).exists() for a in ws.repo.alerts())

@@ -28,21 +28,31 @@ def printed_label(rng: np.random.Generator, side: int = SIDE) -> np.ndarray:
 
 
 def plant(image: np.ndarray, kind: str, rng: np.random.Generator, size: int = 24) -> tuple[np.ndarray, tuple]:
-    """A defect of about ``size`` pixels: a dark scratch, a stain or a missing patch (a hole
-    showing the background). Returns the image and the defect's box (x0, y0, x1, y1)."""
+    """A defect of about ``size`` pixels: a scratch, a stain, a hole showing the background, or a
+    missing feature (a patch in the surface's plain colour: print missing, a hole filled, texture
+    worn flat). Returns the image and the defect's box (x0, y0, x1, y1)."""
     out = image.astype(np.float64).copy()
     h, w = out.shape[:2]
     x0, y0 = (int(v) for v in rng.integers(30, min(h, w) - 30 - size, 2))
-    if kind == "scratch":
+    plain = np.median(image.reshape(-1, *image.shape[2:]), axis=0)
+    if kind == "missing":  # where a feature is (print, a hole's edge): a plain patch there is a defect
+        for _ in range(100):
+            if np.abs(image[y0:y0 + size // 2, x0:x0 + size].astype(np.float64) - plain).mean() > 25:
+                break
+            x0, y0 = (int(v) for v in rng.integers(30, min(h, w) - 30 - size, 2))
+    if kind == "scratch":  # dark on a light surface, light where it crosses dark print: always visible
         for t in range(size * 2):
             y, x = y0 + t // 4, x0 + t // 2
-            out[y:y + 2, x] = 40
+            out[y:y + 2, x] = 40 if image[y:y + 2, x].mean() > 100 else 220
         box = (x0, y0, x0 + size + 1, y0 + size // 2 + 2)
     elif kind == "stain":
         yy, xx = np.mgrid[:h, :w]
         blob = 45 * np.exp(-((yy - y0 - size / 2) ** 2 + (xx - x0 - size / 2) ** 2) / (2 * (size / 4) ** 2))
         out -= blob if out.ndim == 2 else blob[:, :, None]
         box = (x0, y0, x0 + size, y0 + size)
+    elif kind == "missing":  # print missing, a hole filled, texture worn flat: the surface's plain colour
+        out[y0:y0 + size // 2, x0:x0 + size] = plain
+        box = (x0, y0, x0 + size, y0 + size // 2)
     else:  # "hole"
         out[y0:y0 + size // 2, x0:x0 + size // 2] = 0
         box = (x0, y0, x0 + size // 2, y0 + size // 2)
@@ -72,3 +82,29 @@ def moulded_part(rng: np.random.Generator, side: int = SIDE) -> np.ndarray:
 
 SURFACES = {"brushed metal": brushed_metal, "printed label": printed_label, "textile": textile,
             "moulded part with holes": moulded_part}
+
+
+def write_line_video(path, make, rng: np.random.Generator, frames: int = 40, defect_frames=(10, 25),
+                     fps: int = 10) -> list[tuple[int, tuple]]:
+    """A production-line video (MPEG-4 in MP4, or MJPEG in AVI by suffix) of parts made by ``make``,
+    with a planted defect in ``defect_frames``; returns [(frame, box)] of the planted defects."""
+    import av
+
+    planted = []
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg" if str(path).endswith(".avi") else "mpeg4", rate=fps)
+        stream.width = stream.height = SIDE
+        stream.pix_fmt = "yuvj420p" if str(path).endswith(".avi") else "yuv420p"
+        stream.options = {"qmin": "1", "qmax": "2"} if str(path).endswith(".avi") else {}
+        stream.bit_rate = 4_000_000
+        for index in range(frames):
+            image = make(rng)
+            if index in defect_frames:
+                image, box = plant(image, ("hole", "scratch", "stain")[len(planted) % 3], rng, size=28)
+                planted.append((index, box))
+            rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return planted

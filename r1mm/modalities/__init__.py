@@ -34,11 +34,14 @@ Pick = Callable[[str, list[Finding]], list[Finding]]
 class Analysis:
     """An analysis of a modality's items and the domain it is for."""
     domain: str  # shown to the user: "financial report", "machined part"
-    module: str  # holds ``analyze(item) -> list[Finding]``
+    module: str  # holds ``analyze(item) -> list[Finding]`` (``analyze(item, model)`` when it ``needs`` one)
     applies: Callable[[Item], bool] = lambda item: True  # whether an item is in the domain
+    # a model the workspace may hold (e.g. "inspector": its production line's); runs only when it does
+    needs: str | None = None
 
-    def run(self, item: Item) -> list[Finding]:
-        return importlib.import_module(self.module).analyze(item)
+    def run(self, item: Item, models: dict | None = None) -> list[Finding]:
+        module = importlib.import_module(self.module)
+        return module.analyze(item) if self.needs is None else module.analyze(item, (models or {})[self.needs])
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,8 @@ class ModalitySpec:
     words_kinds: tuple[str, ...] = ()
     uploads_carry_identifiers: bool = False  # the upload is not kept in the workspace (patient data)
 
-    def analyses_for(self, item: Item) -> list[Analysis]:
-        return [a for a in self.analyses if a.applies(item)]
+    def analyses_for(self, item: Item, models: dict | None = None) -> list[Analysis]:
+        return [a for a in self.analyses if a.applies(item) and (a.needs is None or a.needs in (models or {}))]
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,5 +1,6 @@
 """Images: PNG, JPEG, TIFF, WebP, GIF and BMP. Read upright (EXIF orientation applied);
-described by size and look; shown with the matching pixel box outlined."""
+described by size and look, and checked for defects when the workspace has a line inspector;
+shown with the matching pixel box outlined."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,11 +32,16 @@ SPEC = ModalitySpec(
     formats={"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "webp": "WebP", "gif": "GIF", "bmp": "BMP"},
     sniff=sniff,
     load=loader("r1mm.ingest.image:load_image"),
-    analyses=(Analysis("image", "r1mm.analysis.vision"),),
+    analyses=(Analysis("image", "r1mm.analysis.vision"),
+              Analysis("production line", "r1mm.analysis.part_inspection", needs="inspector")),
     storage=PNG,
     view="r1mm.ui.evidence:show_image",
     tower="image",
-    rules=(rule(200, r"image size|resolution of the image|how many pixels", kinds("image.size")),),
+    rules=(rule(152, r"where is the (defect|flaw|damage|scratch)|(defect|flaw|damage)s?\b.*\b(where|how (large|big)|size|area)"
+                     r"|(how (large|big)|size of) (is )?the (defect|flaw|damage|scratch)", kinds("inspection.region")),
+           rule(153, r"defect|flaw|damage|scratch|crack|anomal|\bok\b|good part|pass(es|ed)? inspection|reject",
+                kinds("inspection.verdict", "inspection.region")),
+           rule(200, r"image size|resolution of the image|how many pixels", kinds("image.size"))),
     binary_suffixes={".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
                      ".webp": "webp", ".gif": "gif", ".bmp": "bmp"},
 )
