@@ -145,3 +145,65 @@ def test_the_workspace_s_line_inspector_answers_is_it_defective_and_where(tmp_pa
     where = ws.ask("Where is the defect and how large is it?", file_ids=[bad])
     assert "Defect region 1: pixels x" in where.text and "px" in where.text
     assert "No defect found" in ws.ask("Does this part pass inspection?", file_ids=[good]).text
+
+
+def test_a_live_mjpeg_stream_is_watched_and_its_end_reported(line, tmp_path, monkeypatch):
+    """An HTTP MJPEG camera (multipart/x-mixed-replace) serves 12 frames, one with a hole, then goes
+    away: the alert is written, every frame is inspected or counted as skipped, and the run ends
+    with the reason once reconnecting fails."""
+    import io
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from r1mm.inspection import watch
+
+    folder, _ = line
+    rng = np.random.default_rng(15)
+    jpegs, planted = [], None
+    for k in range(12):
+        image = moulded_part(rng)
+        if k == 6:
+            image, planted = plant(image, "hole", rng, size=28)
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=92)
+        jpegs.append(buffer.getvalue())
+    served = []
+
+    class Camera(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if served:  # the camera is gone after its first connection
+                self.send_error(503)
+                return
+            served.append(True)
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            for jpeg in jpegs:
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                                 + jpeg + b"\r\n")
+                self.wfile.flush()
+                time.sleep(0.1)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(watch, "RECONNECT_TRIES", 1)
+    url = f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
+    ws = Workspace(tmp_path / "ws")
+    try:
+        source = watch.open_source(url)
+        assert source.live
+        status = watch.Watcher(ws, Inspector.load(folder / "line3.inspector"), source, source_name=url,
+                               inspector_name="line3").run()
+    finally:
+        server.shutdown()
+    assert status.read == 12 and status.inspected + status.skipped == 12
+    assert "reconnections failed" in status.ended and url in status.ended
+    alerts = {a.frame: a for a in ws.repo.alerts()}
+    assert "frame 6" in alerts or status.skipped > 0  # a skipped frame is counted, never silently lost
+    if "frame 6" in alerts:
+        assert _overlap(alerts["frame 6"].regions[0]["box"], planted)
+    assert len(alerts) <= 2

@@ -84,33 +84,36 @@ class VideoSource(Source):
         import av
 
         skip_to = int(after.split()[-1]) + 1 if after and not self.live else 0
-        index, tries = 0, 0
+        index, tries, reason = 0, 0, ""
         while True:
-            container = self._open()
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
             try:
-                for frame in container.decode(stream):
-                    if index >= skip_to:
-                        yield Frame(index, f"frame {index}", None if frame.time is None else float(frame.time),
-                                    frame.to_ndarray(format="rgb24"))
-                        tries = 0
-                    index += 1
-            except av.error.FFmpegError as exc:
-                if not self.live:
-                    raise SourceError(f"{self.target}: unreadable after frame {index} ({_reason(exc)})") from None
-                tries += 1
-                if tries > RECONNECT_TRIES:
-                    raise SourceError(f"{self.target}: the stream stopped ({_reason(exc)}); "
-                                      f"{RECONNECT_TRIES} reconnections failed") from None
-            finally:
-                container.close()
+                container = self._open()
+            except SourceError as exc:
+                if index == 0 or not self.live:  # never connected: say so at once
+                    raise
+                container, reason = None, str(exc).split(": ", 1)[-1]
+            if container is not None:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                try:
+                    for frame in container.decode(stream):
+                        if index >= skip_to:
+                            yield Frame(index, f"frame {index}", None if frame.time is None else float(frame.time),
+                                        frame.to_ndarray(format="rgb24"))
+                            tries = 0
+                        index += 1
+                    reason = "the stream ended"
+                except av.error.FFmpegError as exc:
+                    if not self.live:
+                        raise SourceError(f"{self.target}: unreadable after frame {index} ({_reason(exc)})") from None
+                    reason = f"the stream stopped ({_reason(exc)})"
+                finally:
+                    container.close()
             if not self.live:
                 return
-            tries += 1  # a live stream that ends is reconnected too
+            tries += 1  # a live stream that ends or breaks is reconnected
             if tries > RECONNECT_TRIES:
-                raise SourceError(f"{self.target}: the stream ended and did not come back after "
-                                  f"{RECONNECT_TRIES} reconnections")
+                raise SourceError(f"{self.target}: {reason}; {RECONNECT_TRIES} reconnections failed")
             time.sleep(min(2 ** (tries - 1), 8))
 
 
