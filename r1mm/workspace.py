@@ -45,6 +45,8 @@ COMPONENTS: list[tuple[str, str]] = [
     ("Claims", "figures stated on the call checked against the report's tables"),
     ("Point clouds", "RANSAC plane fit and per-point deviation (numpy); LiDAR tiles (laspy): extent, density, "
                      "classes; E57 scans (pye57)"),
+    ("Text in images", "PP-OCRv6 detection and recognition (rapidocr, Apache-2.0, ONNX models in the wheel), each "
+                       "line with its pixel box"),
     ("Line inspection", "PatchCore: EfficientNet-Lite0 patch features of good parts in a coreset memory bank; a "
                         "part's anomaly is its distance to the nearest good patch, the threshold set from held-out "
                         "good parts"),

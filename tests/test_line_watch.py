@@ -207,3 +207,36 @@ def test_a_live_mjpeg_stream_is_watched_and_its_end_reported(line, tmp_path, mon
     if "frame 6" in alerts:
         assert _overlap(alerts["frame 6"].regions[0]["box"], planted)
     assert len(alerts) <= 2
+
+
+def test_a_killed_watcher_loses_no_alert_and_resumes_after_its_last_frame(line, tmp_path):
+    import os
+    import signal
+    import time
+
+    folder, planted = line
+    workspace = tmp_path / "ws"
+    proc = subprocess.Popen([sys.executable, "-m", "r1mm", "watch", str(folder / "line.avi"), "--inspector",
+                             str(folder / "line3.inspector"), "--workspace", str(workspace), "--realtime", "--quiet"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:  # until the first planted defect's alert is in
+            if (workspace / "workspace.sqlite").exists() and Workspace(workspace).repo.alerts():
+                break
+            time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)  # no chance to tidy up
+        proc.wait()
+    ws = Workspace(workspace)
+    run = ws.repo.runs()[0]
+    kept = ws.repo.alerts()
+    assert kept and all(Path(a.frame_path).exists() and Path(a.heatmap_path).exists() for a in kept)
+    assert not run.running and run.ended_at is None  # killed: not marked ended, and not alive
+    done = _watch(str(folder / "line.avi"), "--inspector", str(folder / "line3.inspector"), "--workspace",
+                  str(workspace), "--json", cwd=tmp_path)
+    assert f"resuming {folder / 'line.avi'} after {run.position}" in done.stderr
+    again = [json.loads(line)["frame"] for line in done.stdout.splitlines()]
+    last = int(run.position.split()[-1])
+    assert all(int(frame.split()[-1]) > last for frame in again)  # nothing inspected twice
+    assert {f"frame {frame}" for frame, _ in planted} <= {a.frame for a in ws.repo.alerts()}

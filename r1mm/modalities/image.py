@@ -1,5 +1,6 @@
 """Images: PNG, JPEG, TIFF, WebP, GIF and BMP. Read upright (EXIF orientation applied);
-described by size and look, and checked for defects when the workspace has a line inspector;
+described by size and look, their text read (OCR, with each line's pixel box), and checked for
+defects when the workspace has a line inspector;
 shown with the matching pixel box outlined."""
 from __future__ import annotations
 
@@ -33,11 +34,15 @@ SPEC = ModalitySpec(
     sniff=sniff,
     load=loader("r1mm.ingest.image:load_image"),
     analyses=(Analysis("image", "r1mm.analysis.vision"),
+              Analysis("text in images", "r1mm.analysis.image_text"),
               Analysis("production line", "r1mm.analysis.part_inspection", needs="inspector")),
     storage=PNG,
     view="r1mm.ui.evidence:show_image",
     tower="image",
-    rules=(rule(152, r"where is the (defect|flaw|damage|scratch)|(defect|flaw|damage)s?\b.*\b(where|how (large|big)|size|area)"
+    rules=(rule(28, r"what (is|was) (written|printed)|what does (it|the|this) ?(label|sign|image|photo|picture|screen|"
+                    r"plate|tag|sticker|note|page|card)? say|\btext (is )?(on|in) (the|this)|\bread (the|this) (label|sign|"
+                    r"image|photo|picture|tag|plate|screen)", kinds("image.text_all")),
+           rule(152, r"where is the (defect|flaw|damage|scratch)|(defect|flaw|damage)s?\b.*\b(where|how (large|big)|size|area)"
                      r"|(how (large|big)|size of) (is )?the (defect|flaw|damage|scratch)", kinds("inspection.region")),
            rule(153, r"defect|flaw|damage|scratch|crack|anomal|\bok\b|good part|pass(es|ed)? inspection|reject",
                 kinds("inspection.verdict", "inspection.region")),

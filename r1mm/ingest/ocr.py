@@ -1,0 +1,97 @@
+"""Text in images: PP-OCRv6 (detection, orientation, recognition; ONNX models inside the `rapidocr`
+wheel, run by onnxruntime; Chinese and English). Nothing is downloaded at run time.
+
+    lines = read_lines(rgb)      # [TextLine(text, box=(x0, y0, x1, y1), score)], in reading order
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_SCORE = 0.75  # recognition confidence below which a line is dropped (texture read as letters)
+MAX_SIDE_PX = 2000  # the detector's input is scaled down to this; larger images lose small print
+# the recogniser garbles lines longer than about this many heights (a 100-character line of a page
+# at 200 dpi read "Nnorr r n ms ns…"): such lines are read again in pieces cut at gaps between words
+MAX_LINE_RATIO = 25
+
+
+@dataclass
+class TextLine:
+    text: str
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the image's pixels
+    score: float
+
+
+@functools.lru_cache(maxsize=1)
+def engine():
+    """The OCR engine, loaded once per process (about 2 s)."""
+    from rapidocr import RapidOCR
+
+    reader = RapidOCR(params={"Global.log_level": "warning", "Global.max_side_len": MAX_SIDE_PX})
+    logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+    return reader
+
+
+def read_lines(rgb: np.ndarray) -> list[TextLine]:
+    """The text lines of an RGB image, top to bottom and left to right within a row."""
+    result = engine()(np.ascontiguousarray(rgb[:, :, ::-1]))  # the engine takes OpenCV's BGR order
+    if result.txts is None:
+        return []
+    lines = []
+    for text, quad, score in zip(result.txts, result.boxes, result.scores):
+        xs, ys = quad[:, 0], quad[:, 1]
+        box = (max(int(xs.min()), 0), max(int(ys.min()), 0), int(np.ceil(xs.max())), int(np.ceil(ys.max())))
+        if box[2] - box[0] > MAX_LINE_RATIO * max(box[3] - box[1], 1):
+            text, score = _read_in_pieces(rgb, box)
+        text = text.strip()
+        if score < MIN_SCORE or len(text) < 2:
+            continue
+        lines.append(TextLine(text, box, float(score)))
+    return [line for row in rows(lines) for line in row]
+
+
+def rows(lines: list[TextLine]) -> list[list[TextLine]]:
+    """Lines grouped into rows (their vertical centres within half a line height), top to bottom,
+    each row left to right: a table's cells, detected one by one, come back as its rows."""
+    if not lines:
+        return []
+    height = float(np.median([line.box[3] - line.box[1] for line in lines]))
+    out: list[list[TextLine]] = []
+    for line in sorted(lines, key=lambda line: line.box[1] + line.box[3]):
+        centre = (line.box[1] + line.box[3]) / 2
+        if out and abs(centre - np.mean([(other.box[1] + other.box[3]) / 2 for other in out[-1]])) <= height / 2:
+            out[-1].append(line)
+        else:
+            out.append([line])
+    return [sorted(row, key=lambda line: line.box[0]) for row in out]
+
+
+def _read_in_pieces(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[str, float]:
+    """A long line recognised piece by piece, cut at the widest blank columns (gaps between words)."""
+    x0, y0, x1, y1 = box
+    crop = rgb[y0:y1, x0:x1]
+    grey = crop.astype(np.float32).mean(axis=2)
+    ink = (grey < np.median(grey) - 40).sum(axis=0)  # dark pixels per column
+    height = y1 - y0
+    pieces = max(2, int(np.ceil((x1 - x0) / (MAX_LINE_RATIO * height / 2))))
+    cuts = [0]
+    for k in range(1, pieces):  # near each even split, the middle of the widest run of blank columns
+        lo, hi = int((x1 - x0) * (k - 0.45) / pieces), int((x1 - x0) * (k + 0.45) / pieces)
+        blank = np.concatenate([[False], ink[lo:hi] == 0, [False]]).astype(np.int8)
+        starts, ends = np.flatnonzero(np.diff(blank) == 1), np.flatnonzero(np.diff(blank) == -1)
+        if len(starts):
+            widest = int(np.argmax(ends - starts))
+            cuts.append(lo + int(starts[widest] + ends[widest]) // 2)
+        else:
+            cuts.append((lo + hi) // 2)
+    cuts.append(x1 - x0)
+    texts, scores = [], []
+    for a, b in zip(cuts, cuts[1:]):
+        result = engine()(np.ascontiguousarray(crop[:, a:b, ::-1]), use_det=False, use_cls=False)
+        if result.txts:
+            texts.append(result.txts[0].strip())
+            scores.append(float(result.scores[0]))
+    return " ".join(t for t in texts if t), float(np.mean(scores)) if scores else 0.0

@@ -1,0 +1,63 @@
+"""Text on images (PP-OCRv6 through rapidocr): lines read with their pixel boxes, on a generated
+label and on a chart image matplotlib wrote for networkx's tests; answered through `ask`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from r1mm.ingest.ocr import read_lines
+from r1mm.workspace import Workspace
+
+LABEL_LINES = ["LOT 4471-B  EXP 2027-03", "Net weight 250 g", "Store below 25 °C"]
+
+
+def _label(path: Path | None = None) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    image = Image.new("RGB", (640, 260), (250, 248, 240))
+    draw, font = ImageDraw.Draw(image), ImageFont.load_default(size=30)
+    boxes = []
+    for k, text in enumerate(LABEL_LINES):
+        draw.text((30, 30 + 70 * k), text, fill=(20, 20, 30), font=font)
+        boxes.append(draw.textbbox((30, 30 + 70 * k), text, font=font))
+    if path is not None:
+        image.save(path)
+    return image, boxes
+
+
+def _contains(outer, inner, slack: int = 6) -> bool:
+    return (outer[0] - slack <= inner[0] and outer[1] - slack <= inner[1]
+            and inner[2] <= outer[2] + slack and inner[3] <= outer[3] + slack)
+
+
+def test_a_label_s_lines_are_read_in_order_with_their_boxes():
+    image, boxes = _label()
+    lines = read_lines(np.asarray(image))
+    assert [line.text.replace(" ", "") for line in lines] == [t.replace(" ", "") for t in LABEL_LINES]
+    for line, box in zip(lines, boxes):
+        assert _contains(line.box, box) and line.score > 0.75
+
+
+def test_text_on_a_chart_written_by_matplotlib_for_networkx_is_read_where_it_is():
+    import networkx
+
+    chart = Path(networkx.__file__).parent / "drawing" / "tests" / "baseline" / "test_display_complex.png"
+    if not chart.exists():
+        pytest.skip("networkx was installed without its test images")
+    lines = {line.text: line.box for line in read_lines(np.asarray(Image.open(chart).convert("RGB")))}
+    # the edge labels seen in the image: "9.33" above the graph, "10.33" left of node B, "1.67" lower left
+    for text, (x, y) in {"9.33": (382, 72), "10.33": (110, 217), "1.67": (275, 370)}.items():
+        x0, y0, x1, y1 = lines[text]
+        assert x0 <= x <= x1 and y0 <= y <= y1
+
+
+def test_what_is_written_on_the_label_is_answered_with_the_text_and_its_box(tmp_path):
+    _, boxes = _label(tmp_path / "label.png")
+    ws = Workspace(tmp_path / "ws")
+    assert ws.add(tmp_path / "label.png").ok
+    answer = ws.ask("What is written on this label?")
+    flat = answer.text.replace(" ", "")
+    assert "LOT4471-B" in flat and "Netweight250g" in flat
+    x0, y0, x1, y1 = answer.evidence[0].locator.bbox_px
+    assert _contains((x0, y0, x1, y1), boxes[0]) and _contains((x0, y0, x1, y1), boxes[1])
