@@ -100,6 +100,7 @@ class Page:
     tables: list[Table] = field(default_factory=list)
     size: tuple[float, float] | None = None  # (width, height) in PDF points
     paragraphs: list[str] = field(default_factory=list)  # the prose, table rows and headings left out
+    scanned: bool = False  # no text layer: text and tables were read by OCR from the page's image
 
 
 @dataclass

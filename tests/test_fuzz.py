@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from pydicom.data import get_testdata_file
 
 from r1mm.errors import IngestError
@@ -31,14 +32,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"
 
 EXAMPLES = int(os.environ.get("R1MM_FUZZ_EXAMPLES", "10000"))
 # Formats whose one input costs far more: LAS is parsed by laspy (~80 ms an input), LAZ is
-# decompressed in a child process (~0.4 s), E57 read in one too: a tenth, a thirtieth and a fiftieth
-# as many inputs keep CI in time.
-SHARE = {"las": 10, "laz": 30, "e57": 50}
+# decompressed in a child process (~0.4 s), E57 read in one too, a scanned PDF page read by OCR
+# (~1 s): a tenth, a thirtieth, a fiftieth and a hundredth as many inputs keep CI in time.
+SHARE = {"las": 10, "laz": 30, "e57": 50, "scan": 100}
 SECONDS_PER_INPUT = 20
 # bytes of address space a loader may add: one that tries to allocate more fails cleanly
 MEMORY_HEADROOM = 6 << 30
 LIMITS = Limits(max_file_mb=64, max_unzipped_mb=256, max_points=2_000_000, max_audio_s=600,
-                max_image_pixels=50_000_000, max_ct_slices=500, max_pdf_pages=50)
+                max_image_pixels=50_000_000, max_ct_slices=500, max_pdf_pages=50, max_ocr_pages=0)
+# the scanned-PDF seed is fuzzed with OCR on (other PDFs with it off: a mutation that hides a text
+# layer would otherwise OCR every page of 10,000 inputs)
+LIMITS_FOR = {"scan": replace(LIMITS, max_ocr_pages=2)}
 
 
 def _seeds(folder: Path) -> dict[str, bytes]:
@@ -69,6 +73,11 @@ def _seeds(folder: Path) -> dict[str, bytes]:
         buf = io.BytesIO()
         Image.new("RGB", (48, 32), (10, 120, 200)).save(buf, format=pil)
         out[fmt] = buf.getvalue()
+    page = Image.new("L", (300, 120), 255)  # a scanned page: an image-only PDF
+    ImageDraw.Draw(page).text((10, 40), "Revenue 118.4", fill=0, font=ImageFont.load_default(size=24))
+    buf = io.BytesIO()
+    page.save(buf, format="PDF", resolution=72)
+    out["scan"] = buf.getvalue()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for k in range(3):
@@ -133,9 +142,10 @@ def memory_cap():
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-@pytest.mark.parametrize("fmt", ["pdf", "dcm", "wav", "mp3", "ply", "las", "laz", "e57", "pcd", "png", "jpg", "zip"])
+@pytest.mark.parametrize("fmt", ["pdf", "scan", "dcm", "wav", "mp3", "ply", "las", "laz", "e57", "pcd", "png", "jpg",
+                                 "zip"])
 def test_mutated_inputs_fail_cleanly(fmt, seeds, tmp_path):
-    path = tmp_path / f"fuzzed.{fmt}"
+    path = tmp_path / f"fuzzed.{'pdf' if fmt == 'scan' else fmt}"
     outcomes = {"loaded": 0, "refused": 0}
 
     examples = max(100, EXAMPLES // SHARE.get(fmt, 1))
@@ -147,7 +157,7 @@ def test_mutated_inputs_fail_cleanly(fmt, seeds, tmp_path):
         path.write_bytes(data)
         signal.alarm(SECONDS_PER_INPUT)
         try:
-            load(path, limits=LIMITS)
+            load(path, limits=LIMITS_FOR.get(fmt, LIMITS))
             outcomes["loaded"] += 1
         except IngestError as err:
             assert err.source == path.name, err

@@ -61,3 +61,51 @@ def test_what_is_written_on_the_label_is_answered_with_the_text_and_its_box(tmp_
     assert "LOT4471-B" in flat and "Netweight250g" in flat
     x0, y0, x1, y1 = answer.evidence[0].locator.bbox_px
     assert _contains((x0, y0, x1, y1), boxes[0]) and _contains((x0, y0, x1, y1), boxes[1])
+
+
+def _scan(pdf_path: Path, out: Path, dpi: int = 150, angle: float = 0.8, seed: int = 0) -> None:
+    """A scan of a PDF: pages rendered to grey images, turned slightly, blurred, noisy, JPEG-compressed."""
+    import io
+
+    import pypdfium2 as pdfium
+    from PIL import ImageFilter
+
+    rng = np.random.default_rng(seed)
+    pages = []
+    for page in pdfium.PdfDocument(str(pdf_path)):
+        image = page.render(scale=dpi / 72).to_pil().convert("L")
+        image = image.rotate(angle, fillcolor=255, resample=Image.BILINEAR).filter(ImageFilter.GaussianBlur(0.6))
+        noisy = np.clip(np.asarray(image, np.float32) + rng.normal(0, 6, image.size[::-1]), 0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(noisy).save(buffer, format="JPEG", quality=80)
+        pages.append(Image.open(buffer).convert("RGB"))
+    pages[0].save(out, save_all=True, append_images=pages[1:], resolution=dpi)
+
+
+def test_a_scanned_report_gives_the_same_figures_as_its_text_pdf_with_cell_boxes(samples, tmp_path):
+    from r1mm.analysis import analyze
+    from r1mm.ingest import load
+
+    _scan(samples / "quarterly_report.pdf", tmp_path / "scanned_report.pdf")
+    scanned = load(tmp_path / "scanned_report.pdf")[0]
+    assert scanned.meta["scanned_pages"] == [1, 2]
+
+    def figures(item):
+        return {f.text: f.locator for f in analyze(item) if f.kind == "finance.figure"}
+
+    text_layer, ocr = figures(load(samples / "quarterly_report.pdf")[0]), figures(scanned)
+    assert len(text_layer) >= 12 and set(ocr) == set(text_layer)  # metric, period, value and unit, every one
+    for text, locator in ocr.items():
+        expected = text_layer[text].cell_bbox
+        assert locator.page == text_layer[text].page
+        centre = ((locator.cell_bbox[0] + locator.cell_bbox[2]) / 2, (locator.cell_bbox[1] + locator.cell_bbox[3]) / 2)
+        assert expected[0] - 8 <= centre[0] <= expected[2] + 8 and expected[1] - 8 <= centre[1] <= expected[3] + 8
+
+
+def test_a_blank_scan_says_it_has_no_text(tmp_path):
+    from r1mm.errors import IngestError
+    from r1mm.ingest import load
+
+    Image.new("RGB", (1240, 1754), "white").save(tmp_path / "blank.pdf", resolution=150)
+    with pytest.raises(IngestError, match="blank.pdf: has no text, and OCR found none on its pages"):
+        load(tmp_path / "blank.pdf")

@@ -13,6 +13,9 @@ from r1mm.types import Document, Item, Modality, Page, Table
 
 log = logging.getLogger(__name__)
 
+MIN_TEXT_LAYER_CHARS = 20  # a PDF page with less text than this (and no table) is taken for a scan
+SCAN_DPI = 200  # scanned pages are rendered at this resolution for OCR
+
 
 def load_document(path: Path, source: str, fmt: str, limits: Limits) -> Item:
     reader = _READERS[fmt]
@@ -20,11 +23,16 @@ def load_document(path: Path, source: str, fmt: str, limits: Limits) -> Item:
     for page in document.pages:
         page.paragraphs = paragraphs(page.text) if fmt not in ("csv", "xlsx") else []
     if not document.text.strip() and not any(p.tables for p in document.pages):
-        reason = "has no extractable text (a scanned PDF needs OCR)" if fmt == "pdf" else "is empty"
+        reason = "is empty"
+        if fmt == "pdf":
+            reason = ("has no text, and OCR found none on its pages" if limits.max_ocr_pages else
+                      "has no text layer (a scan?), and OCR is off (R1MM_MAX_OCR_PAGES=0)")
         raise IngestError(source, reason)
     n_tables = sum(len(p.tables) for p in document.pages)
     meta = {"format": fmt, "pages": len(document.pages), "tables": n_tables,
             "characters": len(document.text)}
+    if any(page.scanned for page in document.pages):
+        meta["scanned_pages"] = [page.number for page in document.pages if page.scanned]
     return Item(Modality.TEXT, source, document, meta)
 
 
@@ -48,7 +56,34 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
         raise IngestError(source, "is an encrypted PDF; remove the password first") from None
     except Exception as exc:  # pdfminer raises many kinds on broken files
         raise IngestError(source, f"is not a readable PDF ({type(exc).__name__}: {exc})") from None
+    scanned = [k for k, page in enumerate(pages) if len(page.text.strip()) < MIN_TEXT_LAYER_CHARS and not page.tables]
+    if len(scanned) > limits.max_ocr_pages > 0:
+        raise LimitExceeded(source, f"has {len(scanned)} pages without a text layer (a scan); OCR reads at most "
+                                    f"{limits.max_ocr_pages} (R1MM_MAX_OCR_PAGES)")
+    if scanned and limits.max_ocr_pages:
+        _read_scanned_pages(path, source, pages, scanned)
     return Document("pdf", pages)
+
+
+def _read_scanned_pages(path: Path, source: str, pages: list[Page], wanted: list[int]) -> None:
+    """Pages without a text layer (a scan), read by OCR from a SCAN_DPI rendering, page by page."""
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    from r1mm.ingest.ocr import page_from_lines, read_lines
+
+    try:
+        pdf = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        raise IngestError(source, f"is not a readable PDF ({exc})") from None
+    try:
+        for k in wanted:
+            image = pdf[k].render(scale=SCAN_DPI / 72).to_pil().convert("RGB")
+            log.info("%s: page %d of %d has no text layer; reading it by OCR", source, k + 1, len(pages))
+            pages[k] = page_from_lines(read_lines(np.asarray(image)), pages[k].number, pages[k].size, SCAN_DPI)
+            pages[k].scanned = True
+    finally:
+        pdf.close()
 
 
 def _pdf_table(table, index: int) -> Table:

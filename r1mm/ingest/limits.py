@@ -16,6 +16,7 @@ class Limits:
     max_audio_s: float = 4 * 3600.0
     max_image_pixels: int = 200_000_000
     max_pdf_pages: int = 2000
+    max_ocr_pages: int = 500  # PDF pages without a text layer read by OCR (3–6 s each); 0 turns OCR off
 
     @classmethod
     def from_env(cls) -> Limits:

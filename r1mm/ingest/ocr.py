@@ -95,3 +95,46 @@ def _read_in_pieces(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[st
             texts.append(result.txts[0].strip())
             scores.append(float(result.scores[0]))
     return " ".join(t for t in texts if t), float(np.mean(scores)) if scores else 0.0
+
+
+def page_from_lines(lines: list[TextLine], number: int, size_pt: tuple[float, float], dpi: float):
+    """A document page from the OCR lines of its image: its text row by row, and its tables (runs of
+    two or more rows of two or more cells), each cell with its box in PDF points from the top."""
+    from r1mm.types import Page
+
+    grouped = rows(lines)
+    text = "\n".join(" ".join(cell.text for cell in row) for row in grouped)
+    points = 72.0 / dpi
+    tables, block = [], []
+    for row in grouped + [[]]:  # an empty row ends the last block
+        if len(row) >= 2:
+            block.append(row)
+            continue
+        if len(block) >= 2:
+            tables.append(_table(block, len(tables) + 1, points))
+        block = []
+    return Page(number, text, tables, size_pt)
+
+
+def _table(block: list[list[TextLine]], index: int, points: float):
+    """Cells into columns: a column is a run of cells that overlap horizontally (left-aligned labels,
+    right-aligned numbers)."""
+    from r1mm.types import Table
+
+    spans: list[list[float]] = []  # [x0, x1] of each column, left to right
+    for cell in sorted((cell for row in block for cell in row), key=lambda cell: cell.box[0]):
+        if spans and cell.box[0] <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], cell.box[2])
+        else:
+            spans.append([cell.box[0], cell.box[2]])
+    texts = [["" for _ in spans] for _ in block]
+    boxes: list[list[tuple[float, float, float, float] | None]] = [[None for _ in spans] for _ in block]
+    for r, row in enumerate(block):
+        for cell in row:
+            c = next(k for k, (x0, x1) in enumerate(spans) if x0 <= cell.box[0] <= x1)
+            texts[r][c] = f"{texts[r][c]} {cell.text}".strip()
+            box = tuple(v * points for v in cell.box)
+            old = boxes[r][c]
+            boxes[r][c] = box if old is None else (min(old[0], box[0]), min(old[1], box[1]),
+                                                  max(old[2], box[2]), max(old[3], box[3]))
+    return Table(index, texts, boxes)

@@ -24,7 +24,8 @@ def _read_document(item: Item, path: Path) -> None:
                   [Table(t["index"], t["rows"],
                          [[tuple(b) if b else None for b in row] for row in t["cell_bboxes"]]
                          if t.get("cell_bboxes") else None, t.get("sheet")) for t in p["tables"]],
-                  tuple(p["size"]) if p.get("size") else None, p.get("paragraphs", [])) for p in raw["pages"]]
+                  tuple(p["size"]) if p.get("size") else None, p.get("paragraphs", []), p.get("scanned", False))
+             for p in raw["pages"]]
     item.data = Document(raw["format"], pages)
 
 
