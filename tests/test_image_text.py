@@ -63,7 +63,7 @@ def test_what_is_written_on_the_label_is_answered_with_the_text_and_its_box(tmp_
     assert _contains((x0, y0, x1, y1), boxes[0]) and _contains((x0, y0, x1, y1), boxes[1])
 
 
-def _scan(pdf_path: Path, out: Path, dpi: int = 150, angle: float = 0.8, seed: int = 0) -> None:
+def _scan(pdf_path: Path, out: Path, dpi: int = 150, angle: float = 1.5, seed: int = 0) -> None:
     """A scan of a PDF: pages rendered to grey images, turned slightly, blurred, noisy, JPEG-compressed."""
     import io
 
