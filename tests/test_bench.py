@@ -109,3 +109,11 @@ def test_bench_inspection_small_run():
     assert result["localisation_iou_0.3_hit_rate"] >= 0.5
     speed = result["speed"]
     assert speed["frames_per_s_256"] > 0 and speed["where_the_time_goes_ms_256"]["bank_patches"] > 0
+
+
+def test_bench_vision_small_run():
+    from r1mm.bench import vision
+
+    result = vision.run(cases=1)
+    assert result["figures_from_text_layer"] >= 12
+    assert result["share_of_text_layer"] >= 0.95, result["first_misses"]

@@ -63,30 +63,13 @@ def test_what_is_written_on_the_label_is_answered_with_the_text_and_its_box(tmp_
     assert _contains((x0, y0, x1, y1), boxes[0]) and _contains((x0, y0, x1, y1), boxes[1])
 
 
-def _scan(pdf_path: Path, out: Path, dpi: int = 150, angle: float = 1.5, seed: int = 0) -> None:
-    """A scan of a PDF: pages rendered to grey images, turned slightly, blurred, noisy, JPEG-compressed."""
-    import io
-
-    import pypdfium2 as pdfium
-    from PIL import ImageFilter
-
-    rng = np.random.default_rng(seed)
-    pages = []
-    for page in pdfium.PdfDocument(str(pdf_path)):
-        image = page.render(scale=dpi / 72).to_pil().convert("L")
-        image = image.rotate(angle, fillcolor=255, resample=Image.BILINEAR).filter(ImageFilter.GaussianBlur(0.6))
-        noisy = np.clip(np.asarray(image, np.float32) + rng.normal(0, 6, image.size[::-1]), 0, 255).astype(np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(noisy).save(buffer, format="JPEG", quality=80)
-        pages.append(Image.open(buffer).convert("RGB"))
-    pages[0].save(out, save_all=True, append_images=pages[1:], resolution=dpi)
-
-
 def test_a_scanned_report_gives_the_same_figures_as_its_text_pdf_with_cell_boxes(samples, tmp_path):
     from r1mm.analysis import analyze
     from r1mm.ingest import load
 
-    _scan(samples / "quarterly_report.pdf", tmp_path / "scanned_report.pdf")
+    from r1mm.cases.scans import scan_pdf
+
+    scan_pdf(samples / "quarterly_report.pdf", tmp_path / "scanned_report.pdf", dpi=150, angle=1.5)
     scanned = load(tmp_path / "scanned_report.pdf")[0]
     assert scanned.meta["scanned_pages"] == [1, 2]
 

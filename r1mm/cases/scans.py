@@ -1,0 +1,48 @@
+"""Scans of PDFs, as a flatbed scanner or a phone camera makes them: pages rendered to grey images
+at a given resolution, turned a little, blurred, noisy and JPEG-compressed; a photo of a page is
+also seen at an angle (perspective) under uneven light. Written as image-only PDFs."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+
+def scan_pdf(pdf_path: Path, out: Path, dpi: int = 150, angle: float = 1.0, blur: float = 0.6,
+             jpeg_quality: int = 80, photo: bool = False, seed: int = 0) -> None:
+    import pypdfium2 as pdfium
+    from PIL import Image, ImageFilter
+
+    rng = np.random.default_rng(seed)
+    pages = []
+    for page in pdfium.PdfDocument(str(pdf_path)):
+        image = page.render(scale=dpi / 72).to_pil().convert("L")
+        if photo:
+            image = _at_an_angle(image, rng)
+        image = image.rotate(angle, fillcolor=255, resample=Image.BILINEAR).filter(ImageFilter.GaussianBlur(blur))
+        grey = np.asarray(image, np.float32)
+        if photo:  # light falling off towards one side
+            grey = grey * np.linspace(1.0, rng.uniform(0.75, 0.9), grey.shape[1])[None, :]
+        grey = np.clip(grey + rng.normal(0, 6, grey.shape), 0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(grey).save(buffer, format="JPEG", quality=jpeg_quality)
+        pages.append(Image.open(buffer).convert("RGB"))
+    pages[0].save(out, save_all=True, append_images=pages[1:], resolution=dpi)
+
+
+def _at_an_angle(image, rng: np.random.Generator):
+    """The page seen from a little above its bottom edge: its top narrower than its bottom."""
+    from PIL import Image
+
+    w, h = image.size
+    inset = rng.uniform(0.02, 0.05) * w  # how much narrower the top edge looks
+    # PIL maps each output pixel back into the input: solve the 8 coefficients from 4 corners
+    src = [(0, 0), (w, 0), (w, h), (0, h)]
+    dst = [(inset, 0), (w - inset, 0), (w, h), (0, h)]
+    rows = []
+    for (x, y), (u, v) in zip(dst, src):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    coefficients = np.linalg.solve(np.array(rows, float), np.array([c for p in src for c in p], float))
+    return image.transform((w, h), Image.PERSPECTIVE, tuple(coefficients), Image.BILINEAR, fillcolor=255)
