@@ -10,7 +10,8 @@ import numpy as np
 
 
 def scan_pdf(pdf_path: Path, out: Path, dpi: int = 150, angle: float = 1.0, blur: float = 0.6,
-             jpeg_quality: int = 80, photo: bool = False, seed: int = 0) -> None:
+             jpeg_quality: int = 80, photo: bool = False, quarter_turns: int = 0, seed: int = 0) -> None:
+    """``quarter_turns``: the page fed into the scanner on its side (1, 3) or upside down (2)."""
     import pypdfium2 as pdfium
     from PIL import Image, ImageFilter
 
@@ -21,6 +22,8 @@ def scan_pdf(pdf_path: Path, out: Path, dpi: int = 150, angle: float = 1.0, blur
         if photo:
             image = _at_an_angle(image, rng)
         image = image.rotate(angle, fillcolor=255, resample=Image.BILINEAR).filter(ImageFilter.GaussianBlur(blur))
+        if quarter_turns:
+            image = image.rotate(90 * quarter_turns, expand=True)
         grey = np.asarray(image, np.float32)
         if photo:  # light falling off towards one side
             grey = grey * np.linspace(1.0, rng.uniform(0.75, 0.9), grey.shape[1])[None, :]

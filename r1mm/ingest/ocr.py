@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ MAX_SIDE_PX = 2000  # the detector's input is scaled down to this; larger images
 # the recogniser garbles lines longer than about this many heights (a 100-character line of a page
 # at 200 dpi read "Nnorr r n ms ns…"): such lines are read again in pieces cut at gaps between words
 MAX_LINE_RATIO = 25
+ORIENTATION_SAMPLES = 6  # the longest lines read again to tell which way up a page is
 
 
 @dataclass
@@ -24,6 +26,14 @@ class TextLine:
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the image's pixels
     score: float
     level: float = 0.0  # the centre's height with the page's skew taken out: lines of a row share it
+    upright: tuple[int, int, int, int] | None = None  # the box in the page turned upright (for layout)
+
+    @property
+    def layout_box(self) -> tuple[int, int, int, int]:
+        return self.upright or self.box
+
+
+_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,10 +46,20 @@ def engine():
     return reader
 
 
+def _ocr(rgb: np.ndarray, detect: bool = True):
+    """One call of the engine on an RGB array. Its flags are passed every time because the engine
+    keeps the last call's (a recognise-only call would leave detection off for the next page), and
+    calls are serialised for the same reason."""
+    with _LOCK:
+        return engine()(np.ascontiguousarray(rgb[:, :, ::-1]), use_det=detect, use_cls=detect, use_rec=True)
+
+
 def read_lines(rgb: np.ndarray) -> list[TextLine]:
-    """The text lines of an RGB image, top to bottom and left to right within a row."""
-    result = engine()(np.ascontiguousarray(rgb[:, :, ::-1]))  # the engine takes OpenCV's BGR order
-    if result.txts is None:
+    """The text lines of an RGB image, top to bottom and left to right within a row, the page
+    turned upright first when it lies on its side or upside down; boxes are in the image as given."""
+    turns, result = _upright(rgb)
+    upright = np.rot90(rgb, turns) if turns else rgb
+    if getattr(result, "boxes", None) is None or result.txts is None:
         return []
     lines = []
     # a scan turned a little: the slope of the long lines' top edges (a row 1,500 px wide at 1.5°
@@ -47,17 +67,58 @@ def read_lines(rgb: np.ndarray) -> list[TextLine]:
     slopes = [(q[1][1] - q[0][1]) / (q[1][0] - q[0][0]) for q in result.boxes
               if q[1][0] - q[0][0] > 3 * max(q[3][1] - q[0][1], 1)]
     skew = float(np.median(slopes)) if slopes else 0.0
+    height, width = rgb.shape[:2]
     for text, quad, score in zip(result.txts, result.boxes, result.scores):
         xs, ys = quad[:, 0], quad[:, 1]
         box = (max(int(xs.min()), 0), max(int(ys.min()), 0), int(np.ceil(xs.max())), int(np.ceil(ys.max())))
         if box[2] - box[0] > MAX_LINE_RATIO * max(box[3] - box[1], 1):
-            text, score = _read_in_pieces(rgb, box)
+            text, score = _read_in_pieces(upright, box)
         text = text.strip()
         if score < MIN_SCORE or len(text) < 2:
             continue
         centre_x, centre_y = float(quad[:, 0].mean()), float(quad[:, 1].mean())
-        lines.append(TextLine(text, box, float(score), centre_y - skew * centre_x))
+        lines.append(TextLine(text, _turned_back(box, turns, width, height), float(score),
+                              centre_y - skew * centre_x, box))
     return [line for row in rows(lines) for line in row]
+
+
+def _upright(rgb: np.ndarray) -> tuple[int, object]:
+    """(quarter turns counter-clockwise that make the page upright, the OCR of the upright page).
+    Text boxes mostly taller than wide: the page lies on its side. Which way up is told by reading
+    its longest lines again, unturned by the orientation classifier, both ways: the right way reads
+    with the higher confidence (a 180° page is read line by line just as well, but laid out backwards)."""
+    result = _ocr(rgb)
+    boxes = getattr(result, "boxes", None)
+    if boxes is None or not len(boxes):
+        return 0, result
+    spans = [(q[:, 0].max() - q[:, 0].min(), q[:, 1].max() - q[:, 1].min(), q) for q in boxes]
+    longest = sorted(spans, key=lambda s: -max(s[0], s[1]))[:ORIENTATION_SAMPLES]
+    sideways = sum(h > 1.5 * w for w, h, _ in longest) > len(longest) / 2
+    confidence = {}
+    for turns in ((1, 3) if sideways else (0, 2)):
+        scores = []
+        for _, _, q in longest:
+            x0, y0 = max(int(q[:, 0].min()), 0), max(int(q[:, 1].min()), 0)
+            crop = np.rot90(rgb[y0:int(np.ceil(q[:, 1].max())), x0:int(np.ceil(q[:, 0].max()))], turns)
+            read = _ocr(crop, detect=False)
+            scores.append(float(read.scores[0]) if read.scores else 0.0)
+        confidence[turns] = float(np.mean(scores))
+    turns = max(confidence, key=confidence.get)
+    if turns == 0:
+        return 0, result
+    return turns, _ocr(np.rot90(rgb, turns))
+
+
+def _turned_back(box: tuple[int, int, int, int], turns: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """A box found in ``np.rot90(image, turns)`` in the image's own pixels (width × height)."""
+    x0, y0, x1, y1 = box
+    if turns == 1:  # rotated[i, j] = image[j, width - 1 - i]
+        return (width - y1, x0, width - y0, x1)
+    if turns == 2:
+        return (width - x1, height - y1, width - x0, height - y0)
+    if turns == 3:  # rotated[i, j] = image[height - 1 - j, i]
+        return (y0, height - x1, y1, height - x0)
+    return box
 
 
 def rows(lines: list[TextLine]) -> list[list[TextLine]]:
@@ -65,14 +126,14 @@ def rows(lines: list[TextLine]) -> list[list[TextLine]]:
     each row left to right: a table's cells, detected one by one, come back as its rows."""
     if not lines:
         return []
-    height = float(np.median([line.box[3] - line.box[1] for line in lines]))
+    height = float(np.median([line.layout_box[3] - line.layout_box[1] for line in lines]))
     out: list[list[TextLine]] = []
     for line in sorted(lines, key=lambda line: line.level):
         if out and abs(line.level - np.mean([other.level for other in out[-1]])) <= height / 2:
             out[-1].append(line)
         else:
             out.append([line])
-    return [sorted(row, key=lambda line: line.box[0]) for row in out]
+    return [sorted(row, key=lambda line: line.layout_box[0]) for row in out]
 
 
 def _read_in_pieces(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[str, float]:
@@ -96,7 +157,7 @@ def _read_in_pieces(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[st
     cuts.append(x1 - x0)
     texts, scores = [], []
     for a, b in zip(cuts, cuts[1:]):
-        result = engine()(np.ascontiguousarray(crop[:, a:b, ::-1]), use_det=False, use_cls=False)
+        result = _ocr(crop[:, a:b], detect=False)
         if result.txts:
             texts.append(result.txts[0].strip())
             scores.append(float(result.scores[0]))
@@ -128,16 +189,16 @@ def _table(block: list[list[TextLine]], index: int, points: float):
     from r1mm.types import Table
 
     spans: list[list[float]] = []  # [x0, x1] of each column, left to right
-    for cell in sorted((cell for row in block for cell in row), key=lambda cell: cell.box[0]):
-        if spans and cell.box[0] <= spans[-1][1]:
-            spans[-1][1] = max(spans[-1][1], cell.box[2])
+    for cell in sorted((cell for row in block for cell in row), key=lambda cell: cell.layout_box[0]):
+        if spans and cell.layout_box[0] <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], cell.layout_box[2])
         else:
-            spans.append([cell.box[0], cell.box[2]])
+            spans.append([cell.layout_box[0], cell.layout_box[2]])
     texts = [["" for _ in spans] for _ in block]
     boxes: list[list[tuple[float, float, float, float] | None]] = [[None for _ in spans] for _ in block]
     for r, row in enumerate(block):
         for cell in row:
-            c = next(k for k, (x0, x1) in enumerate(spans) if x0 <= cell.box[0] <= x1)
+            c = next(k for k, (x0, x1) in enumerate(spans) if x0 <= cell.layout_box[0] <= x1)
             texts[r][c] = f"{texts[r][c]} {cell.text}".strip()
             box = tuple(v * points for v in cell.box)
             old = boxes[r][c]
