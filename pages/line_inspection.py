@@ -46,14 +46,14 @@ if inspector is not None:
                f"{inspector.threshold:.4g} (set for {inspector.false_alarm_rate:.1%} false alarms on held-out "
                f"good images){'; parts aligned' if inspector.reference is not None else ''}"
                f"{f'; pixel size {inspector.pixel_mm:g} mm' if inspector.pixel_mm else ''}.")
-with st.form("fit"):
-    good = st.file_uploader("Images of defect-free parts (10–500)", type=["png", "jpg", "jpeg", "bmp", "tif", "tiff"],
-                            accept_multiple_files=True, key="good-parts")
-    left, middle, right = st.columns(3)
-    false_alarms = left.number_input("False alarms allowed on good parts (%)", 0.1, 20.0, 1.0, 0.1)
-    pixel_mm = middle.number_input("Pixel size on the part (mm, 0 = unknown)", 0.0, 100.0, 0.0, 0.01)
-    align = right.checkbox("Align parts to the first good one (parts shifted or turned on the belt)")
-    fit = st.form_submit_button("Fit the line inspector", type="primary")
+good = st.file_uploader("Images of defect-free parts (10–500)", type=["png", "jpg", "jpeg", "bmp", "tif", "tiff"],
+                        accept_multiple_files=True, key="good-parts")
+left, middle, right = st.columns(3)
+false_alarms = left.number_input("False alarms allowed on good parts (%)", 0.1, 20.0, 1.0, 0.1)
+pixel_mm = middle.number_input("Pixel size on the part (mm, 0 = unknown)", 0.0, 100.0, 0.0, 0.01)
+align = right.checkbox("Align parts to the first good one (parts shifted or turned on the belt)")
+# the count is of uploads that have arrived: the button says how many the fit will use
+fit = st.button(f"Fit the line inspector ({len(good or [])} images)", type="primary", disabled=not good)
 if fit:
     images, errors = read_uploads(good or [])
     for error in errors:

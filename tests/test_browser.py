@@ -250,7 +250,7 @@ def test_line_inspection_fits_checks_a_part_and_watches_a_video_with_alerts(app_
     page.get_by_role("link", name="Line inspection").click()
     page.get_by_text("Learn what a good part looks like").wait_for()
     page.locator("[data-testid=stFileUploader] input[type=file]").first.set_input_files([str(p) for p in good])
-    page.get_by_role("button", name="Fit the line inspector").click()
+    page.get_by_role("button", name=f"Fit the line inspector ({len(good)} images)").click()  # once all have arrived
     page.get_by_text("Line inspector: PatchCore fitted on", exact=False).wait_for()
 
     page.locator("[data-testid=stFileUploader] input[type=file]").nth(1).set_input_files([str(tmp_path / "part_broken.png")])
