@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 MIN_SCORE = 0.75  # recognition confidence below which a line is dropped (texture read as letters)
 MAX_SIDE_PX = 2000  # the detector's input is scaled down to this; larger images lose small print
 # the recogniser garbles lines longer than about this many heights (a 100-character line of a page
@@ -41,8 +43,8 @@ def engine():
     """The OCR engine, loaded once per process (about 2 s)."""
     from rapidocr import RapidOCR
 
-    reader = RapidOCR(params={"Global.log_level": "warning", "Global.max_side_len": MAX_SIDE_PX})
-    logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+    reader = RapidOCR(params={"Global.log_level": "error", "Global.max_side_len": MAX_SIDE_PX})
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)  # "detection result is empty" is no news
     return reader
 
 
@@ -51,7 +53,11 @@ def _ocr(rgb: np.ndarray, detect: bool = True):
     keeps the last call's (a recognise-only call would leave detection off for the next page), and
     calls are serialised for the same reason."""
     with _LOCK:
-        return engine()(np.ascontiguousarray(rgb[:, :, ::-1]), use_det=detect, use_cls=detect, use_rec=True)
+        try:
+            return engine()(np.ascontiguousarray(rgb[:, :, ::-1]), use_det=detect, use_cls=detect, use_rec=True)
+        except Exception as exc:  # the engine refuses some shapes (a 5000 × 20 strip): no text read there
+            log.info("OCR skipped a %d × %d image: %s", rgb.shape[1], rgb.shape[0], exc)
+            return None
 
 
 def read_lines(rgb: np.ndarray) -> list[TextLine]:
@@ -101,7 +107,7 @@ def _upright(rgb: np.ndarray) -> tuple[int, object]:
             x0, y0 = max(int(q[:, 0].min()), 0), max(int(q[:, 1].min()), 0)
             crop = np.rot90(rgb[y0:int(np.ceil(q[:, 1].max())), x0:int(np.ceil(q[:, 0].max()))], turns)
             read = _ocr(crop, detect=False)
-            scores.append(float(read.scores[0]) if read.scores else 0.0)
+            scores.append(float(read.scores[0]) if read is not None and read.scores else 0.0)
         confidence[turns] = float(np.mean(scores))
     turns = max(confidence, key=confidence.get)
     if turns == 0:
@@ -158,7 +164,7 @@ def _read_in_pieces(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[st
     texts, scores = [], []
     for a, b in zip(cuts, cuts[1:]):
         result = _ocr(crop[:, a:b], detect=False)
-        if result.txts:
+        if result is not None and result.txts:
             texts.append(result.txts[0].strip())
             scores.append(float(result.scores[0]))
     return " ".join(t for t in texts if t), float(np.mean(scores)) if scores else 0.0
