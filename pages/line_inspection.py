@@ -8,23 +8,16 @@ import tempfile
 from pathlib import Path
 
 import streamlit as st
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from r1mm import render
 from r1mm.inspection import Inspector
-from r1mm.inspection.patchcore import to_rgb
 from r1mm.inspection.watch import heatmap_rgb
 from r1mm.ui import common
 from r1mm.workspace import LINE_INSPECTOR
 
 ws = common.page_setup("Line inspection")
 inspector = ws.line_inspector
-
-
-def with_boxes(image: Image.Image, boxes: list) -> Image.Image:
-    out = image.convert("RGB").copy()
-    for box in boxes:
-        ImageDraw.Draw(out).rectangle(tuple(box), outline=(230, 40, 40), width=max(2, out.width // 150))
-    return out
 
 
 def read_uploads(files) -> tuple[list[tuple[str, Image.Image]], list[str]]:
@@ -103,8 +96,8 @@ if parts:
             area = f"{region.area_px:,} px" + (f" ({region.area_mm2:.2f} mm²)" if region.area_mm2 is not None else "")
             st.markdown(f"- region {k}: box {list(region.box)}, area {area}")
         left, right = st.columns(2)
-        left.image(with_boxes(image, [r.box for r in result.regions]), caption=f"{name}: defect regions boxed")
-        right.image(heatmap_rgb(to_rgb(image), result), caption="anomaly heat map (yellow → red above the threshold)")
+        left.image(render.outlined(image, [r.box for r in result.regions]), caption=f"{name}: defect regions boxed")
+        right.image(heatmap_rgb(image, result), caption="anomaly heat map (yellow → red above the threshold)")
     if st.button("Add these parts to the workspace (to ask about them)"):
         folder = Path(tempfile.mkdtemp(prefix="r1mm-parts-"))
         for upload in parts:
@@ -162,7 +155,7 @@ def live_view() -> None:
     left, right = st.columns(2)
     if Path(chosen.frame_path).exists():
         with Image.open(chosen.frame_path) as frame:
-            left.image(with_boxes(frame, [r["box"] for r in chosen.regions]),
+            left.image(render.outlined(frame, [r["box"] for r in chosen.regions]),
                        caption=f"{chosen.frame}: " + "; ".join(f"box {r['box']}, {r['area_px']} px" for r in chosen.regions))
         right.image(chosen.heatmap_path, caption="anomaly heat map")
     else:

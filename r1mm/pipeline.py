@@ -99,10 +99,7 @@ def reanalyse(repo: Repository, rec: ItemRecord, options: Options) -> tuple[int,
     its data file stays, its findings and passages are replaced. Returns (new item id, item)."""
     item = load_item(rec)
     findings = analyze(item, options.models)
-    item_tokens = _encode(item, options.projectors)
-    vectors = None if item_tokens is None else item_tokens.latent.numpy().astype(np.float32)
-    result = ItemResult(item, findings, rec.data_path, vectors, [] if item_tokens is None else item_tokens.locators,
-                        passages_for(item, findings))
+    result = _result(item, findings, rec.data_path, _encode(item, options.projectors), passages_for(item, findings))
     return repo.replace_item(rec.id, rec.file_id, result), item
 
 
@@ -134,11 +131,15 @@ def _save(repo: Repository, file_id: int, analysed: list[tuple[Item, list[Findin
                 pdf = stem.with_suffix(".pdf")
                 store.atomic_write(pdf, lambda tmp: shutil.copyfile(path, tmp))
                 item.meta["pdf_path"] = str(pdf)
-        vectors = None if item_tokens is None else item_tokens.latent.numpy().astype(np.float32)
-        results.append(ItemResult(item, findings, data_path, vectors,
-                                  [] if item_tokens is None else item_tokens.locators, item_passages))
+        results.append(_result(item, findings, data_path, item_tokens, item_passages))
     ids = repo.save_results(file_id, results)
     return [(item_id, r.item) for item_id, r in zip(ids, results)]
+
+
+def _result(item: Item, findings: list[Finding], data_path: str | None, tokens: Tokens | None,
+            passages: list) -> ItemResult:
+    vectors = None if tokens is None else tokens.latent.numpy().astype(np.float32)
+    return ItemResult(item, findings, data_path, vectors, [] if tokens is None else tokens.locators, passages)
 
 
 def _drop_upload(repo: Repository, file_id: int) -> None:

@@ -47,6 +47,14 @@ def ct_slice_image(item: Item, index: int, level: float, width: float, plane: Pl
     return img
 
 
+def outlined(image: Image.Image, boxes) -> Image.Image:
+    """An RGB copy of a PIL image with each pixel box (x0, y0, x1, y1) outlined in red."""
+    out = image.convert("RGB").copy()
+    for box in boxes:
+        ImageDraw.Draw(out).rectangle(tuple(box), outline=(230, 40, 40), width=max(2, out.width // 150))
+    return out
+
+
 def pdf_page_image(pdf_path: Path, page: int, cell_bbox: tuple[float, float, float, float] | None = None,
                    scale: float = 1.5, context_pt: float | None = 120.0) -> Image.Image:
     """Page `page` (1-based) rendered, with the cell (PDF points, top-left origin) highlighted.

@@ -20,8 +20,10 @@ from r1mm.cases.scans import scan_pdf
 from r1mm.ingest import load
 
 
-def _figures(path: Path) -> set[str]:
-    return {f.text for f in analyze(load(path)[0]) if f.kind == "finance.figure"}
+def _figures(path: Path) -> tuple[set[str], int]:
+    """The figures a PDF gives (their finding texts) and its page count."""
+    item = load(path)[0]
+    return {f.text for f in analyze(item) if f.kind == "finance.figure"}, item.meta["pages"]
 
 
 def run(cases: int = 12, seed: int = 0) -> dict:
@@ -42,13 +44,12 @@ def run(cases: int = 12, seed: int = 0) -> dict:
             scan = Path(tmp) / f"scan_{k}.pdf"
             scan_pdf(pdf, scan, dpi=dpi, angle=rng.uniform(-1.5, 1.5), blur=rng.uniform(0.3, 1.0),
                      jpeg_quality=rng.choice([60, 75, 90]), photo=photo, seed=seed + k)
-            truth = _figures(pdf)
+            truth, pages = _figures(pdf)
             started = time.perf_counter()
             try:
-                read = _figures(scan)
+                read, _ = _figures(scan)
             except Exception as exc:  # a scan that cannot be read counts as nothing found, with the reason
                 read, misses = set(), misses + [f"report {k}: {exc}"]
-            pages = load(pdf)[0].meta["pages"]
             if dpi == 200:
                 seconds_per_page_200dpi.append((time.perf_counter() - started) / pages)
             hit = len(truth & read)

@@ -38,10 +38,5 @@ def show_pointcloud(item: Item, loc: Locator) -> None:
 
 
 def show_image(item: Item, loc: Locator) -> None:
-    image = item.data
-    if loc.bbox_px is not None:  # outline the matching part of the image
-        from PIL import ImageDraw
-
-        image = image.convert("RGB").copy()
-        ImageDraw.Draw(image).rectangle(loc.bbox_px, outline=(230, 40, 40), width=max(2, image.width // 150))
+    image = item.data if loc.bbox_px is None else render.outlined(item.data, [loc.bbox_px])
     st.image(image, caption=loc.describe())
