@@ -6,7 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 # Debian packages: espeak-ng speaks the sample call, libusb is needed by open3d,
 # chromium + chromium-driver run the browser tests.
-APT_PACKAGES := espeak-ng libusb-1.0-0 chromium chromium-driver
+# fonts-wqy-microhei: a Chinese font, for the test that OCR reads a Chinese label
+APT_PACKAGES := espeak-ng libusb-1.0-0 chromium chromium-driver fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-deps models run test test-fast samples clean

@@ -131,7 +131,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"r1mm.bench.{BENCHES[args.suite]}")
     accepted = inspect.signature(module.run).parameters
     options = {k: v for k, v in (("cases", args.cases), ("seconds", args.seconds), ("contexts", args.context),
-                                 ("epochs", args.epochs)) if v is not None}
+                                 ("epochs", args.epochs), ("charts", args.charts)) if v is not None}
     unknown = set(options) - set(accepted)
     if unknown:
         print(f"r1mm: bench {args.suite} takes no --{unknown.pop().replace('contexts', 'context')}", file=sys.stderr)
@@ -340,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--context", type=lambda s: tuple(int(x) for x in s.split(",")),
                        help="comma-separated context lengths in tokens for the needle test (decoder; default 8192)")
     bench.add_argument("--epochs", type=int, help="fine-tuning epochs (finetune; default 6)")
+    bench.add_argument("--charts", type=int, help="charts drawn and read back (vision; default 100, 0 skips them)")
     return parser
 
 

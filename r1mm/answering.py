@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from r1mm.analysis.charts import chart_checks
 from r1mm.analysis.finance import cross_check
 from r1mm.decoder.extractive import NO_MODEL_NOTE, answer_from_findings
 from r1mm.decoder.grounded import NO_CITATION, Draft, GroundedDecoder, check_grounding, evidence_holding_numbers
@@ -231,7 +232,8 @@ class Answerer:
             raise ValueError("the question is empty")
         t0 = time.perf_counter()
         findings = self.cache.findings(file_ids)
-        checks = cross_check(findings)  # spoken claims against report figures, across files
+        # spoken claims and chart values against report figures, across files
+        checks = cross_check(findings) + chart_checks(findings)
         findings += checks
         retrieval_s = 0.0
 

@@ -19,6 +19,7 @@ from r1mm.analysis import analyze
 from r1mm.encoders import encode
 from r1mm.errors import IngestError
 from r1mm.ingest import Limits, load
+from r1mm.ingest.progress import reporting
 from r1mm.latent.index import embed_passages
 from r1mm.modalities import modality_spec
 from r1mm.store import ItemRecord, ItemResult, Repository
@@ -54,7 +55,8 @@ def process(repo: Repository, file_id: int, path: Path, name: str, options: Opti
     try:
         report("parsing", 0.1)
         t0 = time.perf_counter()
-        items = load(path, source=name, limits=options.limits, keep_phi=options.keep_phi)
+        with reporting(lambda done, total, what: report(f"parsing: {what}", 0.1 + 0.4 * done / max(total, 1))):
+            items = load(path, source=name, limits=options.limits, keep_phi=options.keep_phi)
         timings["parse_s"] = round(time.perf_counter() - t0, 3)
         report("analysing", 0.5)
         t0 = time.perf_counter()
@@ -62,7 +64,7 @@ def process(repo: Repository, file_id: int, path: Path, name: str, options: Opti
         timings["analyse_s"] = round(time.perf_counter() - t0, 3)
         report("encoding", 0.7)
         t0 = time.perf_counter()
-        tokens = [_encode(item, options.projectors) for item, _ in analysed]
+        tokens = [_with_words(_encode(item, options.projectors), findings) for item, findings in analysed]
         passages = [passages_for(item, findings) for item, findings in analysed]
         timings["encode_s"] = round(time.perf_counter() - t0, 3)
         report("indexing", 0.9)
@@ -117,6 +119,24 @@ def _encode(item: Item, projectors: dict | None) -> Tokens | None:
     except Exception:
         log.warning("%s: could not encode into the shared space", item.source, exc_info=True)
         return None
+
+
+# findings that say what an image shows in words (its text, its chart): kept as tokens too
+WORDS_OF_MEDIA = ("image.text_all", "chart.summary")
+
+
+def _with_words(tokens: Tokens | None, findings: list[Finding]) -> Tokens | None:
+    """An image's tokens and, beside them, its words in the shared space (the text tower's own):
+    what OCR read on it and its chart's summary, each at its box, so a search for "revenue chart"
+    finds the chart as well as images that look alike."""
+    said = [f for f in findings if f.kind in WORDS_OF_MEDIA and f.value]
+    vectors = embed_passages([f.text for f in said]) if tokens is not None and said else None
+    if vectors is None:
+        return tokens
+    import torch
+
+    latent = torch.cat([torch.as_tensor(tokens.latent), torch.from_numpy(np.asarray(vectors, np.float32))])
+    return Tokens(latent, tokens.locators + [f.locator for f in said])
 
 
 def _save(repo: Repository, file_id: int, analysed: list[tuple[Item, list[Finding]]], tokens: list[Tokens | None],

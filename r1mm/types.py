@@ -101,6 +101,17 @@ class Page:
     size: tuple[float, float] | None = None  # (width, height) in PDF points
     paragraphs: list[str] = field(default_factory=list)  # the prose, table rows and headings left out
     scanned: bool = False  # no text layer: text and tables were read by OCR from the page's image
+    # the findings of the charts among the page's images (Finding dicts, boxes in PDF points), read
+    # when the PDF was loaded: reading a chart needs the page rendered, and only loading has the file
+    figures: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, p: dict) -> Page:
+        """A page as `dataclasses.asdict` wrote it (boxes come back as tuples)."""
+        tables = [Table(t["index"], t["rows"], [[tuple(b) if b else None for b in row] for row in t["cell_bboxes"]]
+                        if t.get("cell_bboxes") else None, t.get("sheet")) for t in p["tables"]]
+        return cls(p["number"], p["text"], tables, tuple(p["size"]) if p.get("size") else None,
+                   p.get("paragraphs", []), p.get("scanned", False), p.get("figures", []))
 
 
 @dataclass

@@ -114,6 +114,9 @@ def test_bench_inspection_small_run():
 def test_bench_vision_small_run():
     from r1mm.bench import vision
 
-    result = vision.run(cases=1)
+    result = vision.run(cases=1, charts=4)
     assert result["figures_from_text_layer"] >= 12
     assert result["share_of_text_layer"] >= 0.95, result["first_misses"]
+    charts = result["charts"]
+    assert charts["charts"] == 4 and charts["values_within_2pct_of_axis"] >= 0.8, charts["first_misses"]
+    assert charts["chart_vs_table"]["report_charts"] == 4 and charts["chart_vs_table"]["recall"] == 1.0

@@ -207,6 +207,30 @@ def test_a_lidar_tile_from_other_software_is_read_and_answered(app_url, page):
     page.get_by_text("Ground points: 26%", exact=False).first.wait_for()
 
 
+def test_a_chart_is_read_and_held_against_the_report_with_its_bar_outlined(app_url, page, samples, tmp_path):
+    """A revenue chart whose Q3 2026 bar is 10% short of the report's table: "No", both numbers,
+    and the chart shown with the bar's box."""
+    from r1mm.cases.charts import write_report_chart
+    from r1mm.cases.finance import PERIODS, REPORT_ROWS
+
+    revenue, previous = REPORT_ROWS[0][1], REPORT_ROWS[0][2]
+    write_report_chart(tmp_path / "revenue_chart.png", "Revenue", list(PERIODS[::-1]), [previous, revenue * 0.9],
+                       "USD millions")
+    page.goto(app_url)
+    page.get_by_text("Drop in a report").wait_for()
+    page.locator("input[type=file]").first.set_input_files(
+        [str(samples / "quarterly_report.pdf"), str(tmp_path / "revenue_chart.png")])
+    _wait_ready(page, "quarterly_report.pdf")
+    _wait_ready(page, "revenue_chart.png")
+    _ask(page, "Does the chart match the table?")
+    page.get_by_text(f"disagrees with the report: Revenue (Q3 2026): {revenue:,.1f} USD millions",
+                     exact=False).first.wait_for()
+    page.get_by_text(re.compile(r"^No\b")).first.wait_for()
+    evidence_image = page.locator("[data-testid=stImage] img").first
+    evidence_image.wait_for()
+    assert evidence_image.evaluate("img => img.naturalWidth") >= 300
+
+
 def test_a_head_ct_says_it_has_no_lungs_and_an_open_question_gets_sentences(app_url, page, tmp_path):
     """A head CT (zip of DICOM files): asked about lung nodules, the app says the series does not
     include the lungs; a summary question over a text gets cited sentences."""

@@ -39,6 +39,19 @@ def test_a_label_s_lines_are_read_in_order_with_their_boxes():
         assert _contains(line.box, box) and line.score > 0.75
 
 
+def test_a_chinese_label_is_read_in_chinese_and_english():
+    font_path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # Debian's fonts-wqy-microhei
+    if not font_path.exists():
+        pytest.fail("the Chinese font is missing: `make setup` installs fonts-wqy-microhei")
+    font = ImageFont.truetype(str(font_path), 30)
+    written = ["第三季度营业收入 1,284.6 百万美元", "净利润同比增长 12%", "Revenue Q3 2026"]
+    image = Image.new("RGB", (700, 220), (252, 250, 245))
+    for k, text in enumerate(written):
+        ImageDraw.Draw(image).text((30, 30 + 60 * k), text, font=font, fill=(20, 20, 30))
+    read = [line.text.replace(" ", "") for line in read_lines(np.asarray(image))]
+    assert read == [text.replace(" ", "") for text in written]
+
+
 def test_text_on_a_chart_written_by_matplotlib_for_networkx_is_read_where_it_is():
     import networkx
 
@@ -95,3 +108,39 @@ def test_a_blank_scan_says_it_has_no_text(tmp_path):
     Image.new("RGB", (1240, 1754), "white").save(tmp_path / "blank.pdf", resolution=150)
     with pytest.raises(IngestError, match="blank.pdf: has no text, and OCR found none on its pages"):
         load(tmp_path / "blank.pdf")
+
+
+def test_a_long_scan_reports_progress_page_by_page_and_resumes_after_an_interruption(samples, tmp_path, monkeypatch):
+    from r1mm.cases.finance import write_report_pdf
+    from r1mm.cases.scans import scan_pdf
+    from r1mm.errors import IngestError
+    from r1mm.ingest import load, ocr
+    from r1mm.ingest.progress import reporting
+
+    monkeypatch.setenv("R1MM_CACHE", str(tmp_path / "cache"))
+    write_report_pdf(tmp_path / "report.pdf", intro_pages=3)  # 4 pages
+    scan_pdf(tmp_path / "report.pdf", tmp_path / "scan.pdf", dpi=150, angle=0.5)
+    read = ocr.read_lines
+    pages_read = []
+
+    def stopped_after_two(rgb):  # the user stops the load while the third page is read
+        if len(pages_read) == 2:
+            raise KeyboardInterrupt
+        pages_read.append(1)
+        return read(rgb)
+
+    monkeypatch.setattr(ocr, "read_lines", stopped_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        load(tmp_path / "scan.pdf")
+    monkeypatch.setattr(ocr, "read_lines", lambda rgb: pages_read.append(1) or read(rgb))
+    steps = []
+    with reporting(lambda done, total, what: steps.append((done, total, what))):
+        item = load(tmp_path / "scan.pdf")[0]
+    assert len(pages_read) == 4  # two pages before the interruption, the other two after it
+    assert [(done, total) for done, total, _ in steps] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert steps[-1][2] == "page 4 read by OCR (4 of 4 scanned pages)"
+    assert item.meta["scanned_pages"] == [1, 2, 3, 4] and "Revenue" in item.data.pages[3].text
+    assert not any((tmp_path / "cache" / "ocr-pages").iterdir())  # all read: nothing kept
+    with pytest.raises(IngestError):  # (and a broken file still names itself)
+        (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+        load(tmp_path / "broken.pdf")

@@ -273,7 +273,7 @@ def risk_sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if _RISK.search(s)]
 
 
-def _scale_of(unit: str) -> float:
+def scale_of(unit: str) -> float:
     word = unit.split()[-1].lower() if unit else ""
     return SCALES.get(word, 1.0)
 
@@ -281,7 +281,7 @@ def _scale_of(unit: str) -> float:
 def _judge(claim: dict, hearing: dict, figure: Finding) -> tuple[str, float]:
     """(verdict, difference in the report's unit) of one hearing of a claim against its figure."""
     if claim["kind"] == "level":
-        to_report = _scale_of(hearing["unit"]) / _scale_of(figure.unit)
+        to_report = scale_of(hearing["unit"]) / scale_of(figure.unit)
         said = hearing["value"] * to_report
         # one unit of the spoken figure's last significant digit, between 0.5% and 5% of the figure
         tolerance = min(max(10 ** -hearing["decimals"] * to_report, 0.005 * abs(figure.value)),

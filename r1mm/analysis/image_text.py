@@ -1,11 +1,17 @@
 """Text on an image (a label, a sign, a photographed page, a chart's words), read by OCR: one finding
-per line with its pixel box, and the whole text in reading order."""
+per line with its pixel box, and the whole text in reading order; a chart's values read back
+(`r1mm.analysis.charts`) from the same lines."""
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
+from r1mm.analysis import charts
 from r1mm.ingest.ocr import read_lines
 from r1mm.types import Finding, Item, Locator
+
+log = logging.getLogger(__name__)
 
 MAX_LINES = 300  # findings per image; the whole text keeps every line
 QUOTE_CHARS = 600  # the whole-text finding quotes this much
@@ -13,9 +19,16 @@ QUOTE_CHARS = 600  # the whole-text finding quotes this much
 
 def analyze(item: Item) -> list[Finding]:
     src = item.source
-    lines = read_lines(np.asarray(item.data.convert("RGB")))
+    rgb = np.asarray(item.data.convert("RGB"))
+    lines = read_lines(rgb)
+    try:
+        chart = charts.read_chart(rgb, lines)
+    except Exception:  # a chart-reading bug must not cost the image its text
+        log.warning("%s: its chart could not be read", src, exc_info=True)
+        chart = None
+    found = charts.findings(src, chart) if chart else []
     if not lines:
-        return [Finding("image.text_all", "", None, "No text was found on the image (PP-OCRv6).", Locator(src))]
+        return found + [Finding("image.text_all", "", None, "No text was found on the image (PP-OCRv6).", Locator(src))]
     whole = "\n".join(line.text for line in lines)
     quoted = " / ".join(line.text for line in lines)
     if len(quoted) > QUOTE_CHARS:
@@ -30,4 +43,4 @@ def analyze(item: Item) -> list[Finding]:
         out.append(Finding("image.text", line.text, None,
                            f'Text line {k}: "{line.text}" (pixels x {bx0}–{bx1}, y {by0}–{by1}; '
                            f"OCR confidence {line.score:.0%}).", Locator(src, bbox_px=line.box)))
-    return out
+    return found + out

@@ -33,7 +33,8 @@ CALL_CONTRADICTIONS = ["operating expenses"]
 
 def write_report_pdf(path: Path, rows=REPORT_ROWS, periods=PERIODS, company="Northwind Instruments",
                      unit_phrase: str = "(in millions of USD, unaudited)", number_format: str = "{:,.1f}",
-                     intro_pages: int = 1) -> None:
+                     intro_pages: int = 1, chart: Path | None = None) -> None:
+    """``chart``: an image placed under the statement (as a report shows its revenue chart)."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
@@ -65,6 +66,9 @@ def write_report_pdf(path: Path, rows=REPORT_ROWS, periods=PERIODS, company="Nor
             row.cell(metric)
             for v in values:
                 row.cell(number_format.format(v) if v >= 0 else "(" + number_format.format(-v) + ")")
+    if chart is not None:
+        pdf.ln(4)
+        pdf.image(str(chart), w=120)
     pdf.ln(6)
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 8, "Risk factors", new_x="LMARGIN", new_y="NEXT")

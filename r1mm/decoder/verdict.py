@@ -51,10 +51,10 @@ def decide(question: str, findings: list[Finding]) -> Verdict | None:
 
 
 def _agreement(question: str, findings: list[Finding]) -> bool | None:
-    """Spoken claims against the report: any disagreement is a contradiction."""
+    """Spoken claims or chart values against the report: any disagreement is a contradiction."""
     if not (_AGREEMENT.search(question) or _DISAGREEMENT.search(question)):
         return None
-    verdicts = [f.value["verdict"] for f in findings if f.kind == "finance.claim_check"]
+    verdicts = [f.value["verdict"] for f in findings if f.kind in ("finance.claim_check", "chart.check")]
     if "disagrees" in verdicts:
         consistent = False
     elif verdicts and all(v == "agrees" for v in verdicts):

@@ -5,6 +5,9 @@ import csv
 import io
 import logging
 import re
+import shutil
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 from r1mm.errors import IngestError, LimitExceeded
@@ -14,7 +17,10 @@ from r1mm.types import Document, Item, Modality, Page, Table
 log = logging.getLogger(__name__)
 
 MIN_TEXT_LAYER_CHARS = 20  # a PDF page with less text than this (and no table) is taken for a scan
-SCAN_DPI = 200  # scanned pages are rendered at this resolution for OCR
+SCAN_DPI = 200  # scanned pages (and images that may be charts) are rendered at this resolution for OCR
+MIN_FIGURE_PT = (144, 90)  # an image at least this large (2 × 1.25 inches) on a page may be a chart
+MAX_FIGURES = 40  # images per PDF read as possible charts (about 2 s each)
+OCR_PAGES_KEPT_S = 7 * 24 * 3600  # pages of an interrupted OCR are kept this long for a resume
 
 
 def load_document(path: Path, source: str, fmt: str, limits: Limits) -> Item:
@@ -40,13 +46,16 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
     import pdfplumber
     from pdfminer.pdfdocument import PDFPasswordIncorrect
 
-    pages = []
+    pages, figures = [], []
     try:
         with pdfplumber.open(path) as pdf:
             if len(pdf.pages) > limits.max_pdf_pages:
                 raise LimitExceeded(source, f"has {len(pdf.pages)} pages; the limit is "
                                             f"{limits.max_pdf_pages} (R1MM_MAX_PDF_PAGES)")
             for number, page in enumerate(pdf.pages, start=1):
+                figures += [(number - 1, (float(im["x0"]), float(im["top"]), float(im["x1"]), float(im["bottom"])))
+                            for im in page.images
+                            if im["x1"] - im["x0"] >= MIN_FIGURE_PT[0] and im["bottom"] - im["top"] >= MIN_FIGURE_PT[1]]
                 tables = [_pdf_table(t, i) for i, t in enumerate(page.find_tables(), start=1)]
                 pages.append(Page(number, page.extract_text() or "", [t for t in tables if t.rows],
                                   (float(page.width), float(page.height))))
@@ -62,26 +71,99 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
                                     f"{limits.max_ocr_pages} (R1MM_MAX_OCR_PAGES)")
     if scanned and limits.max_ocr_pages:
         _read_scanned_pages(path, source, pages, scanned)
+    figures = [(k, box) for k, box in figures if k not in scanned]  # a scan's image is its page, read above
+    if figures and limits.max_ocr_pages:
+        _read_figures(path, source, pages, figures[:MAX_FIGURES])
     return Document("pdf", pages)
 
 
 def _read_scanned_pages(path: Path, source: str, pages: list[Page], wanted: list[int]) -> None:
-    """Pages without a text layer (a scan), read by OCR from a SCAN_DPI rendering, page by page."""
+    """Pages without a text layer (a scan), read by OCR from a SCAN_DPI rendering, page by page, with
+    progress. Each page read is kept in the cache until the whole file is, so a load that is
+    interrupted (or fails) resumes where it stopped when the same file is added again."""
+    import json
+
     import numpy as np
     import pypdfium2 as pdfium
 
     from r1mm.ingest.ocr import page_from_lines, read_lines
+    from r1mm.ingest.progress import step
+    from r1mm.store import dumps
 
+    done_pages = _ocr_cache(path)
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
         raise IngestError(source, f"is not a readable PDF ({exc})") from None
     try:
-        for k in wanted:
-            image = pdf[k].render(scale=SCAN_DPI / 72).to_pil().convert("RGB")
-            log.info("%s: page %d of %d has no text layer; reading it by OCR", source, k + 1, len(pages))
-            pages[k] = page_from_lines(read_lines(np.asarray(image)), pages[k].number, pages[k].size, SCAN_DPI)
-            pages[k].scanned = True
+        for n, k in enumerate(wanted, start=1):
+            kept = done_pages / f"{k + 1}.json"
+            if kept.exists():
+                pages[k] = Page.from_dict(json.loads(kept.read_text(encoding="utf-8")))
+            else:
+                image = pdf[k].render(scale=SCAN_DPI / 72).to_pil().convert("RGB")
+                log.info("%s: page %d of %d has no text layer; reading it by OCR", source, k + 1, len(pages))
+                pages[k] = page_from_lines(read_lines(np.asarray(image)), pages[k].number, pages[k].size, SCAN_DPI)
+                pages[k].scanned = True
+                partial = kept.with_suffix(".part")
+                partial.write_text(dumps(asdict(pages[k])), encoding="utf-8")
+                partial.replace(kept)  # whole or absent, whenever the load stops
+            step(n, len(wanted), f"page {k + 1} read by OCR ({n} of {len(wanted)} scanned pages)")
+    finally:
+        pdf.close()
+    shutil.rmtree(done_pages, ignore_errors=True)  # all read: the workspace keeps the document
+
+
+def _ocr_cache(path: Path) -> Path:
+    """The folder that keeps a PDF's OCR'd pages while it is being read: named by the file's content
+    (SHA-256), the resolution and the OCR's version, so only the same reading of the same file resumes."""
+    import hashlib
+
+    from r1mm.config import cache_dir
+    from r1mm.ingest.ocr import VERSION
+
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    root = cache_dir() / "ocr-pages"
+    folder = root / f"{digest.hexdigest()[:32]}-{SCAN_DPI}dpi-{VERSION}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():  # files never added again: their pages go after a week
+        if old != folder and time.time() - old.stat().st_mtime > OCR_PAGES_KEPT_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def _read_figures(path: Path, source: str, pages: list[Page], figures: list[tuple[int, tuple]]) -> None:
+    """Charts among the pages' images: each image rendered at SCAN_DPI and read
+    (`r1mm.analysis.charts`); their findings kept on the page, boxes in PDF points from the top."""
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    from r1mm.analysis import charts
+    from r1mm.ingest.ocr import read_lines
+    from r1mm.types import Locator
+
+    scale = SCAN_DPI / 72
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        for k, (x0, top, x1, bottom) in figures:
+            page = pdf[k]
+            width, height = page.get_size()
+            crop = (max(x0, 0), max(height - bottom, 0), max(width - x1, 0), max(top, 0))
+            rgb = np.asarray(page.render(scale=scale, crop=crop).to_pil().convert("RGB"))
+            chart = charts.read_chart(rgb, read_lines(rgb))
+            if chart is None:
+                continue
+
+            def on_page(box, number=pages[k].number, left=max(x0, 0), upper=max(top, 0)):
+                return Locator(source, page=number, cell_bbox=None if box is None else
+                               (left + box[0] / scale, upper + box[1] / scale,
+                                left + box[2] / scale, upper + box[3] / scale))
+
+            log.info("%s: page %d has a chart; %d values read", source, pages[k].number, len(chart.values))
+            pages[k].figures += [f.to_dict() for f in charts.findings(source, chart, on_page)]
     finally:
         pdf.close()
 

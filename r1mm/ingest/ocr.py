@@ -15,10 +15,13 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MIN_SCORE = 0.75  # recognition confidence below which a line is dropped (texture read as letters)
+VERSION = "ppocrv6-1"  # what a reading depends on (models, scaling, filters): kept OCR results carry it
+SMALL_SIDE_PX = 1000  # images smaller than this on their longer side are read at twice the size
 MAX_SIDE_PX = 2000  # the detector's input is scaled down to this; larger images lose small print
 # the recogniser garbles lines longer than about this many heights (a 100-character line of a page
 # at 200 dpi read "Nnorr r n ms ns…"): such lines are read again in pieces cut at gaps between words
 MAX_LINE_RATIO = 25
+SINGLE_DIGIT_SCORE = 0.9  # a lone character is kept only when it is a digit read this surely (a chart's "0")
 ORIENTATION_SAMPLES = 6  # the longest lines read again to tell which way up a page is
 
 
@@ -60,9 +63,34 @@ def _ocr(rgb: np.ndarray, detect: bool = True):
             return None
 
 
+def recognise(rgb: np.ndarray) -> tuple[str, float]:
+    """(text, confidence) of one line of text cropped from an image, detection skipped."""
+    result = _ocr(rgb, detect=False)
+    if result is None or not result.txts:
+        return "", 0.0
+    return result.txts[0].strip(), float(result.scores[0])
+
+
 def read_lines(rgb: np.ndarray) -> list[TextLine]:
     """The text lines of an RGB image, top to bottom and left to right within a row, the page
-    turned upright first when it lies on its side or upside down; boxes are in the image as given."""
+    turned upright first when it lies on its side or upside down; boxes are in the image as given.
+    A small image is read at twice its size (a chart's 10-pixel labels are missed at their own)."""
+    if max(rgb.shape[:2]) >= SMALL_SIDE_PX or min(rgb.shape[:2]) < 2:
+        return _read_lines(rgb)
+    from PIL import Image
+
+    larger = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((rgb.shape[1] * 2, rgb.shape[0] * 2),
+                                                                         Image.BICUBIC))
+    lines = _read_lines(larger)
+    for line in lines:
+        line.box = tuple(v // 2 for v in line.box[:2]) + tuple(-(-v // 2) for v in line.box[2:])
+        line.level /= 2
+        if line.upright:
+            line.upright = tuple(v // 2 for v in line.upright)
+    return lines
+
+
+def _read_lines(rgb: np.ndarray) -> list[TextLine]:
     turns, result = _upright(rgb)
     upright = np.rot90(rgb, turns) if turns else rgb
     if getattr(result, "boxes", None) is None or result.txts is None:
@@ -80,7 +108,7 @@ def read_lines(rgb: np.ndarray) -> list[TextLine]:
         if box[2] - box[0] > MAX_LINE_RATIO * max(box[3] - box[1], 1):
             text, score = _read_in_pieces(upright, box)
         text = text.strip()
-        if score < MIN_SCORE or len(text) < 2:
+        if score < MIN_SCORE or len(text) < 2 and not (text.isdigit() and score >= SINGLE_DIGIT_SCORE):
             continue
         centre_x, centre_y = float(quad[:, 0].mean()), float(quad[:, 1].mean())
         lines.append(TextLine(text, _turned_back(box, turns, width, height), float(score),

@@ -34,6 +34,10 @@ def is_financial_report(item: Item) -> bool:
     return about_money(item.data)
 
 
+def _has_charts(item: Item) -> bool:
+    return any(page.figures for page in item.data.pages)
+
+
 def passages(item: Item) -> list[tuple[str, Locator]]:
     """Paragraphs and table rows, each with its page (and table row)."""
     document: Document = item.data
@@ -108,7 +112,8 @@ SPEC = ModalitySpec(
     formats={"pdf": "PDF", "docx": "DOCX", "xlsx": "XLSX", "txt": "TXT", "md": "MD", "csv": "CSV"},
     sniff=sniff,
     load=loader("r1mm.ingest.document:load_document"),
-    analyses=(Analysis("financial report", "r1mm.analysis.finance", is_financial_report),),
+    analyses=(Analysis("financial report", "r1mm.analysis.finance", is_financial_report),
+              Analysis("charts", "r1mm.analysis.document_charts", _has_charts)),
     storage=DOCUMENT_JSON,
     view="r1mm.ui.evidence:show_document",
     rules=(

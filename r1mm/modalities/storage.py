@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from r1mm.modalities import Storage
-from r1mm.types import Document, Item, Page, Table
+from r1mm.types import Document, Item, Page
 
 
 def _write_document(item: Item, path: Path) -> None:
@@ -20,12 +20,7 @@ def _write_document(item: Item, path: Path) -> None:
 
 def _read_document(item: Item, path: Path) -> None:
     raw = json.loads(path.read_text(encoding="utf-8"))
-    pages = [Page(p["number"], p["text"],
-                  [Table(t["index"], t["rows"],
-                         [[tuple(b) if b else None for b in row] for row in t["cell_bboxes"]]
-                         if t.get("cell_bboxes") else None, t.get("sheet")) for t in p["tables"]],
-                  tuple(p["size"]) if p.get("size") else None, p.get("paragraphs", []), p.get("scanned", False))
-             for p in raw["pages"]]
+    pages = [Page.from_dict(p) for p in raw["pages"]]
     item.data = Document(raw["format"], pages)
 
 
