@@ -53,7 +53,7 @@ class BuildInputs:
     tools: list[str] = field(default_factory=list)
 
     def parts(self) -> dict[str, str]:
-        out = {f"code {path}": _sha256(_PACKAGE_ROOT / path) for path in self.code}
+        out = {f"code {path}": file_sha256(_PACKAGE_ROOT / path) for path in self.code}
         out["config"] = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
         out.update({f"package {name}": _version(name) for name in self.packages})
         out.update({f"tool {name}": _tool_version(name) for name in self.tools})
@@ -106,7 +106,7 @@ def deterministic(seed: int = 0) -> Iterator[None]:
 def finish(partial: Path, inputs: BuildInputs, started: float) -> Path:
     """Write the manifest into a finished build's ``partial`` folder, move it into place, and
     remove builds of the same name made from other inputs."""
-    files = {str(p.relative_to(partial)): _sha256(p) for p in sorted(partial.rglob("*")) if p.is_file()}
+    files = {str(p.relative_to(partial)): file_sha256(p) for p in sorted(partial.rglob("*")) if p.is_file()}
     parts = inputs.parts()
     manifest = {"kind": inputs.kind, "name": inputs.name, "input_hash": inputs.digest(parts), "inputs": parts,
                 "config": inputs.config, "outputs": files,
@@ -127,7 +127,8 @@ def manifest(inputs: BuildInputs) -> dict:
     return json.loads((inputs.folder() / MANIFEST).read_text())
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -64,8 +64,9 @@ def process(repo: Repository, file_id: int, path: Path, name: str, options: Opti
         timings["analyse_s"] = round(time.perf_counter() - t0, 3)
         report("encoding", 0.7)
         t0 = time.perf_counter()
-        tokens = [_with_words(_encode(item, options.projectors), findings) for item, findings in analysed]
         passages = [passages_for(item, findings) for item, findings in analysed]
+        tokens = [_with_words(_encode(item, options.projectors), findings, spans)
+                  for (item, findings), spans in zip(analysed, passages)]
         timings["encode_s"] = round(time.perf_counter() - t0, 3)
         report("indexing", 0.9)
         saved = _save(repo, file_id, analysed, tokens, passages, path, options.root)
@@ -101,7 +102,9 @@ def reanalyse(repo: Repository, rec: ItemRecord, options: Options) -> tuple[int,
     its data file stays, its findings and passages are replaced. Returns (new item id, item)."""
     item = load_item(rec)
     findings = analyze(item, options.models)
-    result = _result(item, findings, rec.data_path, _encode(item, options.projectors), passages_for(item, findings))
+    passages = passages_for(item, findings)
+    tokens = _with_words(_encode(item, options.projectors), findings, passages)
+    result = _result(item, findings, rec.data_path, tokens, passages)
     return repo.replace_item(rec.id, rec.file_id, result), item
 
 
@@ -125,18 +128,19 @@ def _encode(item: Item, projectors: dict | None) -> Tokens | None:
 WORDS_OF_MEDIA = ("image.text_all", "chart.summary")
 
 
-def _with_words(tokens: Tokens | None, findings: list[Finding]) -> Tokens | None:
+def _with_words(tokens: Tokens | None, findings: list[Finding], passages: list) -> Tokens | None:
     """An image's tokens and, beside them, its words in the shared space (the text tower's own):
     what OCR read on it and its chart's summary, each at its box, so a search for "revenue chart"
-    finds the chart as well as images that look alike."""
-    said = [f for f in findings if f.kind in WORDS_OF_MEDIA and f.value]
-    vectors = embed_passages([f.text for f in said]) if tokens is not None and said else None
-    if vectors is None:
+    finds the chart as well as images that look alike. The vectors are those its passages were
+    given (`passages_for`), not embedded again."""
+    said = [(findings[k].locator, vector) for _, _, k, vector in passages
+            if k is not None and vector is not None and findings[k].kind in WORDS_OF_MEDIA and findings[k].value]
+    if tokens is None or not said:
         return tokens
     import torch
 
-    latent = torch.cat([torch.as_tensor(tokens.latent), torch.from_numpy(np.asarray(vectors, np.float32))])
-    return Tokens(latent, tokens.locators + [f.locator for f in said])
+    vectors = torch.from_numpy(np.stack([np.asarray(v, np.float32) for _, v in said]))
+    return Tokens(torch.cat([torch.as_tensor(tokens.latent), vectors]), tokens.locators + [loc for loc, _ in said])
 
 
 def _save(repo: Repository, file_id: int, analysed: list[tuple[Item, list[Finding]]], tokens: list[Tokens | None],

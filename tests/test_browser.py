@@ -70,6 +70,15 @@ def _wait_ready(page, name: str) -> None:
     page.locator("p", has_text=re.compile(rf"{re.escape(name)} · .* · ready")).first.wait_for()
 
 
+def _upload(page, app_url: str, paths: list[Path]) -> None:
+    """Open the app, drop the files in, and wait until each is processed."""
+    page.goto(app_url)
+    page.get_by_text("Drop in a report").wait_for()
+    page.locator("input[type=file]").first.set_input_files([str(p) for p in paths])
+    for path in paths:
+        _wait_ready(page, path.name)
+
+
 def _ask(page, question: str) -> None:
     box = page.get_by_placeholder("Ask about your files", exact=False)
     box.fill(question)
@@ -77,12 +86,7 @@ def _ask(page, question: str) -> None:
 
 
 def test_report_and_call_upload_ask_and_evidence(app_url, page, samples, truth):
-    page.goto(app_url)
-    page.get_by_text("Drop in a report").wait_for()
-    page.locator("input[type=file]").first.set_input_files(
-        [str(samples / "quarterly_report.pdf"), str(samples / "earnings_call.wav")])
-    _wait_ready(page, "earnings_call.wav")
-    _wait_ready(page, "quarterly_report.pdf")
+    _upload(page, app_url, [samples / "quarterly_report.pdf", samples / "earnings_call.wav"])
     _ask(page, "What was revenue this quarter?")
     revenue = f"{truth['report']['figures']['Revenue']['current']:,.1f}"
     page.get_by_text(f"Revenue (Q3 2026): {revenue} USD millions", exact=False).first.wait_for()
@@ -199,10 +203,7 @@ def test_app_killed_mid_analysis_restarts_with_the_file_interrupted_and_retryabl
 
 def test_a_lidar_tile_from_other_software_is_read_and_answered(app_url, page):
     """libLAS' sample tile (LAZ): the upload is read, and a question about ground gets its class share."""
-    page.goto(app_url)
-    page.get_by_text("Drop in a report").wait_for()
-    page.locator("input[type=file]").first.set_input_files([str(REPO / "tests" / "fixtures" / "laspy" / "simple.laz")])
-    _wait_ready(page, "simple.laz")
+    _upload(page, app_url, [REPO / "tests" / "fixtures" / "laspy" / "simple.laz"])
     _ask(page, "What share of the points is ground?")
     page.get_by_text("Ground points: 26%", exact=False).first.wait_for()
 
@@ -216,12 +217,7 @@ def test_a_chart_is_read_and_held_against_the_report_with_its_bar_outlined(app_u
     revenue, previous = REPORT_ROWS[0][1], REPORT_ROWS[0][2]
     write_report_chart(tmp_path / "revenue_chart.png", "Revenue", list(PERIODS[::-1]), [previous, revenue * 0.9],
                        "USD millions")
-    page.goto(app_url)
-    page.get_by_text("Drop in a report").wait_for()
-    page.locator("input[type=file]").first.set_input_files(
-        [str(samples / "quarterly_report.pdf"), str(tmp_path / "revenue_chart.png")])
-    _wait_ready(page, "quarterly_report.pdf")
-    _wait_ready(page, "revenue_chart.png")
+    _upload(page, app_url, [samples / "quarterly_report.pdf", tmp_path / "revenue_chart.png"])
     _ask(page, "Does the chart match the table?")
     page.get_by_text(f"disagrees with the report: Revenue (Q3 2026): {revenue:,.1f} USD millions",
                      exact=False).first.wait_for()
@@ -241,11 +237,7 @@ def test_a_head_ct_says_it_has_no_lungs_and_an_open_question_gets_sentences(app_
     zip_folder(tmp_path / "head", tmp_path / "head_ct.zip")
     (tmp_path / "minutes.txt").write_text("The club agreed to plant a new herb bed beside the greenhouse in April.\n\n"
                                           "The greenhouse roof leaks after heavy rain and must be repaired before winter.\n")
-    page.goto(app_url)
-    page.get_by_text("Drop in a report").wait_for()
-    page.locator("input[type=file]").first.set_input_files([str(tmp_path / "head_ct.zip"), str(tmp_path / "minutes.txt")])
-    _wait_ready(page, "head_ct.zip")
-    _wait_ready(page, "minutes.txt")
+    _upload(page, app_url, [tmp_path / "head_ct.zip", tmp_path / "minutes.txt"])
     _ask(page, "Are there any lung nodules?")
     page.get_by_text("does not include the lungs", exact=False).first.wait_for()
     _ask(page, "Summarise the minutes")

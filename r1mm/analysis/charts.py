@@ -16,6 +16,7 @@ so this is geometry over the OCR's words; `bench vision` measures it on matplotl
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field, replace
 
@@ -23,6 +24,8 @@ import numpy as np
 
 from r1mm.ingest.ocr import TextLine
 from r1mm.types import Finding, Locator
+
+log = logging.getLogger(__name__)
 
 COLOUR_TOLERANCE = 28  # largest per-channel difference of a pixel from its series colour (edges blend)
 MIN_SERIES_PIXELS = 40  # a colour covering fewer pixels of the plot is a detail, not a series
@@ -328,8 +331,6 @@ def _clean(line: TextLine) -> TextLine:
 def _fill_gaps(rgb: np.ndarray, row: list[TextLine]) -> list[TextLine]:
     """A label the detector missed between two others (where the spacing says one belongs),
     recognised from its place in the image."""
-    from r1mm.ingest.ocr import recognise
-
     if len(row) < 3:
         return row
     centres = [(line.box[0] + line.box[2]) / 2 for line in row]
@@ -341,20 +342,26 @@ def _fill_gaps(rgb: np.ndarray, row: list[TextLine]) -> list[TextLine]:
             centre = a + k * (b - a) / (missing + 1)
             half = min(pitch * 0.48, max(line.box[2] - line.box[0] for line in row) / 2 + 4)
             y0, y1 = min(before.box[1], after.box[1]) - 2, max(before.box[3], after.box[3]) + 2
-            x0, x1 = int(max(centre - half, 0)), int(centre + half)
-            text, score = recognise(np.ascontiguousarray(rgb[max(y0, 0):y1, x0:x1]))
-            if text and score >= 0.6:
-                out.append(_clean(TextLine(text, (x0, y0, x1, y1), score, (y0 + y1) / 2)))
+            found = _label_at(rgb, (int(max(centre - half, 0)), max(y0, 0), int(centre + half), y1))
+            if found:
+                out.append(found)
         out.append(after)
     return out
+
+
+def _label_at(rgb: np.ndarray, box: tuple[int, int, int, int]) -> TextLine | None:
+    """The label recognised in a box where one belongs but the detector found none."""
+    from r1mm.ingest.ocr import recognise
+
+    x0, y0, x1, y1 = box
+    text, score = recognise(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+    return _clean(TextLine(text, box, score, (y0 + y1) / 2)) if text and score >= 0.6 else None
 
 
 def _labels_under_bars(rgb: np.ndarray, bars: list[ChartValue], labels: list[TextLine],
                        axis: ValueAxis) -> list[TextLine]:
     """The labels, with those the detector missed under a group of bars (bars side by side or
     stacked) recognised from the strip under the group."""
-    from r1mm.ingest.ocr import recognise
-
     groups: list[list[int]] = []  # [x0, x1] of touching bars, left to right
     for box in sorted({v.box for v in bars}):
         if groups and box[0] - groups[-1][1] <= 3:
@@ -376,10 +383,9 @@ def _labels_under_bars(rgb: np.ndarray, bars: list[ChartValue], labels: list[Tex
     for mid in mids:
         if y1 - y0 < 4 or any(abs(mid - (line.box[0] + line.box[2]) / 2) <= 0.5 * pitch for line in labels):
             continue
-        x0, x1 = int(max(mid - 0.48 * pitch, 0)), int(min(mid + 0.48 * pitch, rgb.shape[1]))
-        text, score = recognise(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
-        if text and score >= 0.6:
-            found.append(_clean(TextLine(text, (x0, y0, x1, y1), score, (y0 + y1) / 2)))
+        label = _label_at(rgb, (int(max(mid - 0.48 * pitch, 0)), y0, int(min(mid + 0.48 * pitch, rgb.shape[1])), y1))
+        if label:
+            found.append(label)
     return sorted(labels + found, key=lambda line: line.box[0])
 
 
@@ -684,6 +690,17 @@ def _looks_like_bars(rgb: np.ndarray) -> bool:
 
 
 # ---- findings and the check against report tables ------------------------------------------------
+
+def findings_on_image(source: str, rgb: np.ndarray, lines: list[TextLine], locate=None) -> list[Finding]:
+    """The findings of the chart on an image (none when it shows none), from its OCR lines. A
+    chart-reading bug costs only the chart: the image's other findings are made without it."""
+    try:
+        chart = read_chart(rgb, lines)
+    except Exception:
+        log.warning("%s: its chart could not be read", source, exc_info=True)
+        return []
+    return findings(source, chart, locate) if chart else []
+
 
 def findings(source: str, chart: Chart, locate=None) -> list[Finding]:
     """A summary of the chart and one finding per value read, each with its pixel box; or why no

@@ -3,15 +3,11 @@ per line with its pixel box, and the whole text in reading order; a chart's valu
 (`r1mm.analysis.charts`) from the same lines."""
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
-from r1mm.analysis import charts
+from r1mm.analysis.charts import findings_on_image
 from r1mm.ingest.ocr import read_lines
 from r1mm.types import Finding, Item, Locator
-
-log = logging.getLogger(__name__)
 
 MAX_LINES = 300  # findings per image; the whole text keeps every line
 QUOTE_CHARS = 600  # the whole-text finding quotes this much
@@ -21,12 +17,7 @@ def analyze(item: Item) -> list[Finding]:
     src = item.source
     rgb = np.asarray(item.data.convert("RGB"))
     lines = read_lines(rgb)
-    try:
-        chart = charts.read_chart(rgb, lines)
-    except Exception:  # a chart-reading bug must not cost the image its text
-        log.warning("%s: its chart could not be read", src, exc_info=True)
-        chart = None
-    found = charts.findings(src, chart) if chart else []
+    found = findings_on_image(src, rgb, lines)
     if not lines:
         return found + [Finding("image.text_all", "", None, "No text was found on the image (PP-OCRv6).", Locator(src))]
     whole = "\n".join(line.text for line in lines)

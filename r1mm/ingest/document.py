@@ -117,17 +117,12 @@ def _read_scanned_pages(path: Path, source: str, pages: list[Page], wanted: list
 def _ocr_cache(path: Path) -> Path:
     """The folder that keeps a PDF's OCR'd pages while it is being read: named by the file's content
     (SHA-256), the resolution and the OCR's version, so only the same reading of the same file resumes."""
-    import hashlib
-
+    from r1mm.builds import file_sha256
     from r1mm.config import cache_dir
     from r1mm.ingest.ocr import VERSION
 
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
     root = cache_dir() / "ocr-pages"
-    folder = root / f"{digest.hexdigest()[:32]}-{SCAN_DPI}dpi-{VERSION}"
+    folder = root / f"{file_sha256(path)[:32]}-{SCAN_DPI}dpi-{VERSION}"
     folder.mkdir(parents=True, exist_ok=True)
     for old in root.iterdir():  # files never added again: their pages go after a week
         if old != folder and time.time() - old.stat().st_mtime > OCR_PAGES_KEPT_S:
@@ -141,7 +136,7 @@ def _read_figures(path: Path, source: str, pages: list[Page], figures: list[tupl
     import numpy as np
     import pypdfium2 as pdfium
 
-    from r1mm.analysis import charts
+    from r1mm.analysis.charts import findings_on_image
     from r1mm.ingest.ocr import read_lines
     from r1mm.types import Locator
 
@@ -153,17 +148,17 @@ def _read_figures(path: Path, source: str, pages: list[Page], figures: list[tupl
             width, height = page.get_size()
             crop = (max(x0, 0), max(height - bottom, 0), max(width - x1, 0), max(top, 0))
             rgb = np.asarray(page.render(scale=scale, crop=crop).to_pil().convert("RGB"))
-            chart = charts.read_chart(rgb, read_lines(rgb))
-            if chart is None:
-                continue
 
             def on_page(box, number=pages[k].number, left=max(x0, 0), upper=max(top, 0)):
                 return Locator(source, page=number, cell_bbox=None if box is None else
                                (left + box[0] / scale, upper + box[1] / scale,
                                 left + box[2] / scale, upper + box[3] / scale))
 
-            log.info("%s: page %d has a chart; %d values read", source, pages[k].number, len(chart.values))
-            pages[k].figures += [f.to_dict() for f in charts.findings(source, chart, on_page)]
+            found = findings_on_image(source, rgb, read_lines(rgb), on_page)
+            if found:
+                log.info("%s: page %d has a chart; %d values read", source, pages[k].number,
+                         sum(f.kind == "chart.value" for f in found))
+            pages[k].figures += [f.to_dict() for f in found]
     finally:
         pdf.close()
 
