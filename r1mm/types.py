@@ -104,6 +104,9 @@ class Page:
     # the findings of the charts among the page's images (Finding dicts, boxes in PDF points), read
     # when the PDF was loaded: reading a chart needs the page rendered, and only loading has the file
     figures: list[dict] = field(default_factory=list)
+    # boxes (PDF points from the top) of the page's images whose text was read by OCR into the page's
+    # text and tables: a scanned body under a typed header, a pasted table
+    scanned_regions: list[tuple[float, float, float, float]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, p: dict) -> Page:
@@ -111,7 +114,8 @@ class Page:
         tables = [Table(t["index"], t["rows"], [[tuple(b) if b else None for b in row] for row in t["cell_bboxes"]]
                         if t.get("cell_bboxes") else None, t.get("sheet")) for t in p["tables"]]
         return cls(p["number"], p["text"], tables, tuple(p["size"]) if p.get("size") else None,
-                   p.get("paragraphs", []), p.get("scanned", False), p.get("figures", []))
+                   p.get("paragraphs", []), p.get("scanned", False), p.get("figures", []),
+                   [tuple(box) for box in p.get("scanned_regions", [])])
 
 
 @dataclass

@@ -101,6 +101,37 @@ def test_a_scanned_report_gives_the_same_figures_as_its_text_pdf_with_cell_boxes
         assert expected[0] - 8 <= centre[0] <= expected[2] + 8 and expected[1] - 8 <= centre[1] <= expected[3] + 8
 
 
+@pytest.mark.parametrize("layout", ["stamped", "header"])  # typed lines over a scan; a typed header above one
+def test_a_page_whose_text_layer_covers_only_part_of_it_is_read_whole(samples, tmp_path, layout):
+    from r1mm.analysis import analyze
+    from r1mm.cases.scans import partly_scanned_pdf
+    from r1mm.ingest import load
+
+    partly_scanned_pdf(samples / "quarterly_report.pdf", tmp_path / "annex.pdf", layout=layout)
+    item = load(tmp_path / "annex.pdf")[0]
+    assert item.meta["pages_with_scanned_parts"] == [1, 2] and "scanned_pages" not in item.meta
+
+    def figures(item):
+        return {f.text: f.locator for f in analyze(item) if f.kind == "finance.figure"}
+
+    text_layer, read = figures(load(samples / "quarterly_report.pdf")[0]), figures(item)
+    assert len(text_layer) >= 12 and set(read) == set(text_layer)
+    lines = item.data.pages[0].text.splitlines()
+    typed = "RECEIVED" if layout == "stamped" else "Northwind Holdings plc"
+    assert lines[0].startswith(typed) and sum(typed in line for line in lines) == 1  # read once, in its place
+    assert "Highlights: revenue grew" in item.data.pages[0].text  # the scan's prose, not only its table
+    if layout == "stamped":
+        assert lines[-1].startswith("Confidential")
+    region = item.data.pages[1].scanned_regions[0]
+    for text, locator in read.items():
+        box = locator.cell_bbox
+        assert region[0] <= box[0] < box[2] <= region[2] and region[1] <= box[1] < box[3] <= region[3]
+        if layout == "stamped":  # the scan fills the page: each cell where the text PDF has it
+            expected = text_layer[text].cell_bbox
+            centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            assert expected[0] - 8 <= centre[0] <= expected[2] + 8 and expected[1] - 8 <= centre[1] <= expected[3] + 8
+
+
 def test_a_blank_scan_says_it_has_no_text(tmp_path):
     from r1mm.errors import IngestError
     from r1mm.ingest import load

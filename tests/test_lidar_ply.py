@@ -66,6 +66,22 @@ def test_a_truncated_laz_names_the_file(tmp_path):
         load(tmp_path / "cut.laz")
 
 
+@pytest.mark.parametrize("name", ["simple.las", "simple.laz"])
+@pytest.mark.parametrize("field, offset", [("records", 100), ("points", 107)])
+def test_a_header_that_promises_more_than_the_file_holds_is_refused_at_once(tmp_path, name, field, offset):
+    """A corrupt count once sent laspy round an empty loop for minutes and gigabytes (found by the fuzz)."""
+    import resource
+    import struct
+
+    data = bytearray((LASPY / name).read_bytes())
+    data[offset:offset + 4] = struct.pack("<I", 1_851_876_179)
+    (tmp_path / f"bad{Path(name).suffix}").write_bytes(bytes(data))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(IngestError, match=r"^bad\.la[sz]: .*(corrupt|truncated)"):
+        load(tmp_path / f"bad{Path(name).suffix}")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024  # KiB: no runaway
+
+
 def _ply(tmp_path, elements, byte_order="<", comments=("units mm",), text=False):
     from plyfile import PlyData
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from r1mm.analysis import analyze
 from r1mm.bench.finance import make_case
 from r1mm.cases.finance import write_report_pdf
-from r1mm.cases.scans import scan_pdf
+from r1mm.cases.scans import partly_scanned_pdf, scan_pdf
 from r1mm.ingest import load
 
 
@@ -52,9 +52,15 @@ def scanned_reports(cases: int, seed: int) -> dict:
                              number_format=case["format"], intro_pages=case["intro_pages"])
             dpi = (150, 200, 300)[k % 3]
             photo = k % 4 == 3
+            # some scans come inside a PDF with a typed text layer over or above them
+            layout = None if photo else {1: "stamped", 4: "header"}.get(k % 6)
             scan = Path(tmp) / f"scan_{k}.pdf"
-            scan_pdf(pdf, scan, dpi=dpi, angle=rng.uniform(-1.5, 1.5), blur=rng.uniform(0.3, 1.0),
-                     jpeg_quality=rng.choice([60, 75, 90]), photo=photo, seed=seed + k)
+            settings = dict(dpi=dpi, angle=rng.uniform(-1.5, 1.5), blur=rng.uniform(0.3, 1.0),
+                            jpeg_quality=rng.choice([60, 75, 90]), seed=seed + k)
+            if layout:
+                partly_scanned_pdf(pdf, scan, layout, **settings)
+            else:
+                scan_pdf(pdf, scan, photo=photo, **settings)
             truth, pages = _figures(pdf)
             started = time.perf_counter()
             try:
@@ -65,7 +71,8 @@ def scanned_reports(cases: int, seed: int) -> dict:
                 seconds_per_page_200dpi.append((time.perf_counter() - started) / pages)
             hit = len(truth & read)
             found, expected = found + hit, expected + len(truth)
-            condition = "photo at an angle" if photo else f"flatbed {dpi} dpi"
+            condition = ("photo at an angle" if photo else f"flatbed {dpi} dpi" + {
+                None: "", "stamped": ", typed lines over it", "header": ", under a typed header"}[layout])
             tally = by_condition.setdefault(condition, [0, 0])
             tally[0] += hit
             tally[1] += len(truth)

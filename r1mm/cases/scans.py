@@ -12,6 +12,13 @@ import numpy as np
 def scan_pdf(pdf_path: Path, out: Path, dpi: int = 150, angle: float = 1.0, blur: float = 0.6,
              jpeg_quality: int = 80, photo: bool = False, quarter_turns: int = 0, seed: int = 0) -> None:
     """``quarter_turns``: the page fed into the scanner on its side (1, 3) or upside down (2)."""
+    pages = scanned_pages(pdf_path, dpi, angle, blur, jpeg_quality, photo, quarter_turns, seed)
+    pages[0].save(out, save_all=True, append_images=pages[1:], resolution=dpi)
+
+
+def scanned_pages(pdf_path: Path, dpi: int = 150, angle: float = 1.0, blur: float = 0.6, jpeg_quality: int = 80,
+                  photo: bool = False, quarter_turns: int = 0, seed: int = 0) -> list:
+    """The pages of a PDF as a scanner gives them back: RGB images (PIL)."""
     import pypdfium2 as pdfium
     from PIL import Image, ImageFilter
 
@@ -31,7 +38,40 @@ def scan_pdf(pdf_path: Path, out: Path, dpi: int = 150, angle: float = 1.0, blur
         buffer = io.BytesIO()
         Image.fromarray(grey).save(buffer, format="JPEG", quality=jpeg_quality)
         pages.append(Image.open(buffer).convert("RGB"))
-    pages[0].save(out, save_all=True, append_images=pages[1:], resolution=dpi)
+    return pages
+
+
+def partly_scanned_pdf(pdf_path: Path, out: Path, layout: str = "stamped", dpi: int = 150, seed: int = 0,
+                       **scan) -> None:
+    """A PDF whose text layer covers only part of each page, as document software writes them:
+    ``stamped``, each page a scan with a typed line printed over its top and bottom margins (a filing
+    stamp, a page footer); ``header``, a typed letterhead above the scan of the page, scaled down to fit.
+    ``scan``: the scanner's settings (`scanned_pages`)."""
+    from datetime import datetime, timezone
+
+    import pypdfium2 as pdfium
+    from fpdf import FPDF
+
+    sizes = [page.get_size() for page in pdfium.PdfDocument(str(pdf_path))]
+    pdf = FPDF(unit="pt", format=sizes[0])
+    pdf.set_creation_date(datetime(2026, 10, 15, tzinfo=timezone.utc))
+    pdf.set_auto_page_break(False)
+    scans = scanned_pages(pdf_path, dpi=dpi, seed=seed, **{"angle": 0.8, **scan})
+    for number, ((width, height), scan) in enumerate(zip(sizes, scans), start=1):
+        pdf.add_page(format=(width, height))
+        pdf.set_font("helvetica", size=8)
+        if layout == "stamped":
+            pdf.image(scan, x=0, y=0, w=width, h=height)
+            pdf.text(24, 14, f"RECEIVED 2026-11-02 - Investor Relations - filed copy {number} of {len(sizes)}")
+            pdf.text(24, height - 8, f"Confidential - scanned by the records office - page {number}")
+        else:
+            pdf.set_font("helvetica", "B", size=12)
+            pdf.text(36, 30, "Northwind Holdings plc - Board pack, annex B (scanned)")
+            pdf.set_font("helvetica", size=8)
+            pdf.text(36, 44, f"Typed cover line for page {number}: the signed original follows below.")
+            scale = (height - 60) / height
+            pdf.image(scan, x=(width - width * scale) / 2, y=56, w=width * scale, h=height * scale)
+    pdf.output(str(out))
 
 
 def _at_an_angle(image, rng: np.random.Generator):

@@ -17,9 +17,8 @@ from r1mm.types import Document, Item, Modality, Page, Table
 log = logging.getLogger(__name__)
 
 MIN_TEXT_LAYER_CHARS = 20  # a PDF page with less text than this (and no table) is taken for a scan
-SCAN_DPI = 200  # scanned pages (and images that may be charts) are rendered at this resolution for OCR
-MIN_FIGURE_PT = (144, 90)  # an image at least this large (2 × 1.25 inches) on a page may be a chart
-MAX_FIGURES = 40  # images per PDF read as possible charts (about 2 s each)
+SCAN_DPI = 200  # scanned pages and the images on text pages are rendered at this resolution for OCR
+MIN_FIGURE_PT = (144, 90)  # an image at least this large (2 × 1.25 inches) may be a chart or a scan
 OCR_PAGES_KEPT_S = 7 * 24 * 3600  # pages of an interrupted OCR are kept this long for a resume
 
 
@@ -39,6 +38,8 @@ def load_document(path: Path, source: str, fmt: str, limits: Limits) -> Item:
             "characters": len(document.text)}
     if any(page.scanned for page in document.pages):
         meta["scanned_pages"] = [page.number for page in document.pages if page.scanned]
+    if any(page.scanned_regions for page in document.pages):
+        meta["pages_with_scanned_parts"] = [page.number for page in document.pages if page.scanned_regions]
     return Item(Modality.TEXT, source, document, meta)
 
 
@@ -46,19 +47,23 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
     import pdfplumber
     from pdfminer.pdfdocument import PDFPasswordIncorrect
 
-    pages, figures = [], []
+    pages, images, layer_lines = [], {}, {}
     try:
         with pdfplumber.open(path) as pdf:
             if len(pdf.pages) > limits.max_pdf_pages:
                 raise LimitExceeded(source, f"has {len(pdf.pages)} pages; the limit is "
                                             f"{limits.max_pdf_pages} (R1MM_MAX_PDF_PAGES)")
             for number, page in enumerate(pdf.pages, start=1):
-                figures += [(number - 1, (float(im["x0"]), float(im["top"]), float(im["x1"]), float(im["bottom"])))
-                            for im in page.images
-                            if im["x1"] - im["x0"] >= MIN_FIGURE_PT[0] and im["bottom"] - im["top"] >= MIN_FIGURE_PT[1]]
                 tables = [_pdf_table(t, i) for i, t in enumerate(page.find_tables(), start=1)]
                 pages.append(Page(number, page.extract_text() or "", [t for t in tables if t.rows],
                                   (float(page.width), float(page.height))))
+                boxes = [(float(im["x0"]), float(im["top"]), float(im["x1"]), float(im["bottom"]))
+                         for im in page.images
+                         if im["x1"] - im["x0"] >= MIN_FIGURE_PT[0] and im["bottom"] - im["top"] >= MIN_FIGURE_PT[1]]
+                if boxes:
+                    images[number - 1] = boxes
+                    layer_lines[number - 1] = [(line["x0"], line["top"], line["x1"], line["bottom"], line["text"])
+                                               for line in page.extract_text_lines()]
     except IngestError:
         raise
     except PDFPasswordIncorrect:
@@ -69,18 +74,26 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
     if len(scanned) > limits.max_ocr_pages > 0:
         raise LimitExceeded(source, f"has {len(scanned)} pages without a text layer (a scan); OCR reads at most "
                                     f"{limits.max_ocr_pages} (R1MM_MAX_OCR_PAGES)")
-    if scanned and limits.max_ocr_pages:
-        _read_scanned_pages(path, source, pages, scanned)
-    figures = [(k, box) for k, box in figures if k not in scanned]  # a scan's image is its page, read above
-    if figures and limits.max_ocr_pages:
-        _read_figures(path, source, pages, figures[:MAX_FIGURES])
+    if not limits.max_ocr_pages:
+        return Document("pdf", pages)
+    with_images = [k for k in sorted(images) if k not in scanned]  # a scan's image is its page
+    budget = limits.max_ocr_pages - len(scanned)
+    if len(with_images) > budget:
+        log.warning("%s: the images of %d pages are not read (OCR reads at most %d pages, R1MM_MAX_OCR_PAGES)",
+                    source, len(with_images) - budget, limits.max_ocr_pages)
+    wanted = {k: None for k in scanned} | {k: images[k] for k in with_images[:budget]}
+    if wanted:
+        _read_by_ocr(path, source, pages, dict(sorted(wanted.items())), layer_lines)
     return Document("pdf", pages)
 
 
-def _read_scanned_pages(path: Path, source: str, pages: list[Page], wanted: list[int]) -> None:
-    """Pages without a text layer (a scan), read by OCR from a SCAN_DPI rendering, page by page, with
-    progress. Each page read is kept in the cache until the whole file is, so a load that is
-    interrupted (or fails) resumes where it stopped when the same file is added again."""
+def _read_by_ocr(path: Path, source: str, pages: list[Page], wanted: dict[int, list | None],
+                 layer_lines: dict[int, list]) -> None:
+    """OCR where a PDF's text layer does not reach, page by page with progress: whole pages without a
+    text layer (a scan; ``wanted[k]`` None), and the images on the other pages (their boxes): a chart is
+    read into values, any other image's text (a scanned body under a typed header, a pasted table) joins
+    the page's text and tables. Each page read is kept in the cache until the whole file is, so a load
+    that is interrupted (or fails) resumes where it stopped when the same file is added again."""
     import json
 
     import numpy as np
@@ -95,23 +108,94 @@ def _read_scanned_pages(path: Path, source: str, pages: list[Page], wanted: list
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
         raise IngestError(source, f"is not a readable PDF ({exc})") from None
+    what = "scanned pages" if all(boxes is None for boxes in wanted.values()) else "pages with scans or images"
     try:
-        for n, k in enumerate(wanted, start=1):
+        for n, (k, boxes) in enumerate(wanted.items(), start=1):
             kept = done_pages / f"{k + 1}.json"
             if kept.exists():
                 pages[k] = Page.from_dict(json.loads(kept.read_text(encoding="utf-8")))
-            else:
+            elif boxes is None:
                 image = pdf[k].render(scale=SCAN_DPI / 72).to_pil().convert("RGB")
                 log.info("%s: page %d of %d has no text layer; reading it by OCR", source, k + 1, len(pages))
                 pages[k] = page_from_lines(read_lines(np.asarray(image)), pages[k].number, pages[k].size, SCAN_DPI)
                 pages[k].scanned = True
+            else:
+                _read_page_images(pdf[k], source, pages[k], boxes, layer_lines.get(k, []))
+            if not kept.exists():
                 partial = kept.with_suffix(".part")
                 partial.write_text(dumps(asdict(pages[k])), encoding="utf-8")
                 partial.replace(kept)  # whole or absent, whenever the load stops
-            step(n, len(wanted), f"page {k + 1} read by OCR ({n} of {len(wanted)} scanned pages)")
+            step(n, len(wanted), f"page {k + 1} read by OCR ({n} of {len(wanted)} {what})")
     finally:
         pdf.close()
     shutil.rmtree(done_pages, ignore_errors=True)  # all read: the workspace keeps the document
+
+
+def _read_page_images(pdf_page, source: str, page: Page, boxes: list[tuple], layer: list[tuple]) -> None:
+    """A text page's images, each rendered at SCAN_DPI and read by OCR once. A chart's findings are
+    kept on the page (`r1mm.analysis.charts`; boxes in PDF points from the top). The text of any
+    other image goes into the page's text where the image stands, and its rows and columns into the
+    page's tables; lines the text layer already has (a stamp printed over a scan) are not read twice."""
+    import numpy as np
+
+    from r1mm.analysis.charts import findings_on_image
+    from r1mm.ingest.ocr import page_from_lines, read_lines, rows
+    from r1mm.types import Locator
+
+    scale = SCAN_DPI / 72
+    width, height = pdf_page.get_size()
+    blocks, typed_over_scans = [], set()  # (top in points, text); the text-layer lines inside a read image
+    for x0, top, x1, bottom in boxes:
+        left, upper = max(x0, 0), max(top, 0)
+        crop = (left, max(height - bottom, 0), max(width - x1, 0), upper)
+        rgb = np.asarray(pdf_page.render(scale=scale, crop=crop).to_pil().convert("RGB"))
+        lines = read_lines(rgb)
+
+        def on_page(box, number=page.number, left=left, upper=upper):
+            return Locator(source, page=number, cell_bbox=None if box is None else
+                           (left + box[0] / scale, upper + box[1] / scale,
+                            left + box[2] / scale, upper + box[3] / scale))
+
+        found = findings_on_image(source, rgb, lines, on_page)
+        page.figures += [f.to_dict() for f in found]
+        if any(f.kind in ("chart.value", "chart.summary") for f in found):
+            log.info("%s: page %d has a chart; %d values read", source, page.number,
+                     sum(f.kind == "chart.value" for f in found))
+            continue  # its words are its labels, read into values above
+        lines = [_moved(line, left * scale, upper * scale) for line in lines]
+        lines = [line for line in lines if not _in_text_layer(line.box, layer, scale)]
+        if sum(len(line.text) for line in lines) < MIN_TEXT_LAYER_CHARS:
+            continue  # a photo, a logo: no text worth a paragraph
+        for table in page_from_lines(lines, page.number, page.size, SCAN_DPI).tables:
+            table.index = len(page.tables) + 1
+            page.tables.append(table)
+        # the image's rows with the typed lines over it (a stamp) in the order they stand
+        over = {i for i, (a, t, b, d, _) in enumerate(layer) if x0 <= (a + b) / 2 <= x1 and top <= (t + d) / 2 <= bottom}
+        typed_over_scans |= over
+        block = [(min(line.box[1] for line in row) / scale, " ".join(line.text for line in row)) for row in rows(lines)]
+        block += [(layer[i][1], layer[i][4]) for i in over]
+        blocks.append((upper, "\n".join(text for _top, text in sorted(block))))
+        page.scanned_regions.append((left, upper, min(x1, width), min(bottom, height)))
+        log.info("%s: page %d has a scanned or pictured text block; read by OCR", source, page.number)
+    if page.scanned_regions:  # the page's text in reading order: each image's text where the image stands
+        blocks += [(t, text) for i, (_a, t, _b, _d, text) in enumerate(layer) if i not in typed_over_scans]
+        page.text = "\n".join(text for _top, text in sorted(blocks))
+
+
+def _moved(line, dx: float, dy: float):
+    """An OCR line of a cropped image placed on the whole page's image."""
+    from dataclasses import replace
+
+    def shift(box):
+        return None if box is None else (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+    return replace(line, box=shift(line.box), upright=shift(line.upright), level=line.level + dy)
+
+
+def _in_text_layer(box_px: tuple, layer: list[tuple], scale: float) -> bool:
+    """Whether an OCR line's centre lies on a line of the page's text layer."""
+    cx, cy = (box_px[0] + box_px[2]) / 2 / scale, (box_px[1] + box_px[3]) / 2 / scale
+    return any(x0 - 2 <= cx <= x1 + 2 and top - 2 <= cy <= bottom + 2 for x0, top, x1, bottom, _text in layer)
 
 
 def _ocr_cache(path: Path) -> Path:
@@ -128,39 +212,6 @@ def _ocr_cache(path: Path) -> Path:
         if old != folder and time.time() - old.stat().st_mtime > OCR_PAGES_KEPT_S:
             shutil.rmtree(old, ignore_errors=True)
     return folder
-
-
-def _read_figures(path: Path, source: str, pages: list[Page], figures: list[tuple[int, tuple]]) -> None:
-    """Charts among the pages' images: each image rendered at SCAN_DPI and read
-    (`r1mm.analysis.charts`); their findings kept on the page, boxes in PDF points from the top."""
-    import numpy as np
-    import pypdfium2 as pdfium
-
-    from r1mm.analysis.charts import findings_on_image
-    from r1mm.ingest.ocr import read_lines
-    from r1mm.types import Locator
-
-    scale = SCAN_DPI / 72
-    pdf = pdfium.PdfDocument(str(path))
-    try:
-        for k, (x0, top, x1, bottom) in figures:
-            page = pdf[k]
-            width, height = page.get_size()
-            crop = (max(x0, 0), max(height - bottom, 0), max(width - x1, 0), max(top, 0))
-            rgb = np.asarray(page.render(scale=scale, crop=crop).to_pil().convert("RGB"))
-
-            def on_page(box, number=pages[k].number, left=max(x0, 0), upper=max(top, 0)):
-                return Locator(source, page=number, cell_bbox=None if box is None else
-                               (left + box[0] / scale, upper + box[1] / scale,
-                                left + box[2] / scale, upper + box[3] / scale))
-
-            found = findings_on_image(source, rgb, read_lines(rgb), on_page)
-            if found:
-                log.info("%s: page %d has a chart; %d values read", source, pages[k].number,
-                         sum(f.kind == "chart.value" for f in found))
-            pages[k].figures += [f.to_dict() for f in found]
-    finally:
-        pdf.close()
 
 
 def _pdf_table(table, index: int) -> Table:

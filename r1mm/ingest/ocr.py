@@ -15,7 +15,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MIN_SCORE = 0.75  # recognition confidence below which a line is dropped (texture read as letters)
-VERSION = "ppocrv6-1"  # what a reading depends on (models, scaling, filters): kept OCR results carry it
+VERSION = "ppocrv6-2"  # what a reading depends on (models, scaling, filters): kept OCR results carry it
 SMALL_SIDE_PX = 1000  # images smaller than this on their longer side are read at twice the size
 MAX_SIDE_PX = 2000  # the detector's input is scaled down to this; larger images lose small print
 # the recogniser garbles lines longer than about this many heights (a 100-character line of a page
@@ -105,8 +105,12 @@ def _read_lines(rgb: np.ndarray) -> list[TextLine]:
     for text, quad, score in zip(result.txts, result.boxes, result.scores):
         xs, ys = quad[:, 0], quad[:, 1]
         box = (max(int(xs.min()), 0), max(int(ys.min()), 0), int(np.ceil(xs.max())), int(np.ceil(ys.max())))
-        if box[2] - box[0] > MAX_LINE_RATIO * max(box[3] - box[1], 1):
+        ratio = (box[2] - box[0]) / max(box[3] - box[1], 1)
+        if ratio > MAX_LINE_RATIO:
             text, score = _read_in_pieces(upright, box)
+        elif score < MIN_SCORE and ratio > MAX_LINE_RATIO / 2:
+            # a shorter line garbled all the same: a skewed line's box is taller, so its ratio is lower
+            text, score = max((text, score), _read_in_pieces(upright, box), key=lambda read: read[1])
         text = text.strip()
         if score < MIN_SCORE or len(text) < 2 and not (text.isdigit() and score >= SINGLE_DIGIT_SCORE):
             continue

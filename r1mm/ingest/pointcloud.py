@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -264,6 +265,7 @@ def _read_las(path: Path, source: str, limits: Limits):
     the file's CRS, and the per-point classification, intensity and colour."""
     import laspy
 
+    _check_las_records(path, source)
     try:
         # lazrs' single-threaded decompressor: its parallel one aborts the process on some corrupt
         # chunk tables (found by tests/test_fuzz.py) where this one raises
@@ -277,14 +279,25 @@ def _read_las(path: Path, source: str, limits: Limits):
         count = int(header.point_count)
         if count == 0:
             raise IngestError(source, "holds no points")
+        if not header.are_points_compressed:  # a count the file cannot hold is known before reading
+            room = max(path.stat().st_size - header.offset_to_point_data, 0) // max(header.point_format.size, 1)
+            if count > room:
+                raise IngestError(source, f"is truncated: the header promises {count:,} points, "
+                                          f"the file holds {room:,}")
         stride = max(1, int(np.ceil(count / limits.max_points)))
         dims = set(header.point_format.dimension_names)
         parts: dict[str, list[np.ndarray]] = {"xyz": [], "classification": [], "intensity": [], "rgb": []}
         seen = 0
         try:
-            for chunk in reader.chunk_iterator(_CHUNK_POINTS):
+            while seen < count:
+                # read_points counts what it was asked for, not what the file held: a header that
+                # promises more points than the file has would loop over empty chunks for ever
+                wanted = min(_CHUNK_POINTS, count - seen)
+                chunk = reader.read_points(wanted)
                 take = slice((-seen) % stride, None, stride)
                 seen += len(chunk)
+                if len(chunk) < wanted:
+                    break
                 parts["xyz"].append(np.stack([np.asarray(chunk.x)[take], np.asarray(chunk.y)[take],
                                               np.asarray(chunk.z)[take]], axis=1))
                 parts["classification"].append(np.asarray(chunk.classification)[take].astype(np.uint8))
@@ -309,6 +322,30 @@ def _read_las(path: Path, source: str, limits: Limits):
             "offset": [float(v) for v in header.offsets], "scale": [float(v) for v in header.scales],
             "las_version": str(header.version), "point_format": int(header.point_format.id)}
     return points, colors, units, arrays, meta
+
+
+_VLR_HEADER_BYTES, _EVLR_HEADER_BYTES = 54, 60
+
+
+def _check_las_records(path: Path, source: str) -> None:
+    """Refuse a header that declares more (extended) variable-length records than the file can hold:
+    laspy reads them in a loop that goes on past the end of the file, one empty record at a time,
+    4 billion times for a corrupt count (found by tests/test_fuzz.py: minutes and gigabytes)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(247)
+    if len(head) < 104 or head[:4] != b"LASF":
+        return  # laspy names what is wrong with these
+    header_size, = struct.unpack_from("<H", head, 94)
+    vlrs, = struct.unpack_from("<I", head, 100)
+    if vlrs * _VLR_HEADER_BYTES > max(size - header_size, 0):
+        raise IngestError(source, f"is corrupt: its header declares {vlrs:,} variable-length records, "
+                                  f"more than its {size:,} bytes can hold")
+    if head[24:26] >= b"\x01\x04" and len(head) >= 247:
+        start, evlrs = struct.unpack_from("<QI", head, 235)
+        if evlrs and (start > size or evlrs * _EVLR_HEADER_BYTES > size - start):
+            raise IngestError(source, f"is corrupt: its header declares {evlrs:,} extended records at byte "
+                                      f"{start:,}, more than its {size:,} bytes can hold")
 
 
 _IN_CHILD = {"laz": _read_las, "e57": _read_e57}
