@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from r1mm.ingest.ocr import TextLine
+from r1mm.ingest.ocr import TextLine, centre_inside
 from r1mm.types import Finding, Locator
 
 log = logging.getLogger(__name__)
@@ -582,11 +582,6 @@ def _blend(colour, pure, background) -> bool:
     return 0.05 < share < 0.95 and float(np.abs(c - (b + share * direction)).max()) <= 12
 
 
-def _inside(box, boxes) -> bool:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in boxes)
-
-
 def _category_of(centre: float, centres: list[float], categories: list[str]) -> str | None:
     if not centres:
         return None
@@ -608,7 +603,7 @@ def _bars(rgb, plot, axis: ValueAxis, series: list[Series], legend, categories,
         mask = np.abs(region - np.array(s.colour)).max(axis=2) <= COLOUR_TOLERANCE
         for px0, py0, px1, py1, fill in _solid_parts(mask):
             box = (px0 + x0, py0 + y0, px1 + x0, py1 + y0)
-            if px1 - px0 >= 3 and fill >= 0.8 and not _inside(box, legend):
+            if px1 - px0 >= 3 and fill >= 0.8 and not centre_inside(box, legend):
                 segments.append((s, box))
     if axis.log:
         floor = max(b[3] for _, b in segments) if segments else y1

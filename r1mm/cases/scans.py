@@ -57,11 +57,11 @@ def partly_scanned_pdf(pdf_path: Path, out: Path, layout: str = "stamped", dpi: 
     pdf.set_creation_date(datetime(2026, 10, 15, tzinfo=timezone.utc))
     pdf.set_auto_page_break(False)
     scans = scanned_pages(pdf_path, dpi=dpi, seed=seed, **{"angle": 0.8, **scan})
-    for number, ((width, height), scan) in enumerate(zip(sizes, scans), start=1):
+    for number, ((width, height), image) in enumerate(zip(sizes, scans), start=1):
         pdf.add_page(format=(width, height))
         pdf.set_font("helvetica", size=8)
         if layout == "stamped":
-            pdf.image(scan, x=0, y=0, w=width, h=height)
+            pdf.image(image, x=0, y=0, w=width, h=height)
             pdf.text(24, 14, f"RECEIVED 2026-11-02 - Investor Relations - filed copy {number} of {len(sizes)}")
             pdf.text(24, height - 8, f"Confidential - scanned by the records office - page {number}")
         else:
@@ -70,7 +70,7 @@ def partly_scanned_pdf(pdf_path: Path, out: Path, layout: str = "stamped", dpi: 
             pdf.set_font("helvetica", size=8)
             pdf.text(36, 44, f"Typed cover line for page {number}: the signed original follows below.")
             scale = (height - 60) / height
-            pdf.image(scan, x=(width - width * scale) / 2, y=56, w=width * scale, h=height * scale)
+            pdf.image(image, x=(width - width * scale) / 2, y=56, w=width * scale, h=height * scale)
     pdf.output(str(out))
 
 

@@ -7,7 +7,7 @@ import logging
 import re
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from r1mm.errors import IngestError, LimitExceeded
@@ -60,7 +60,7 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
                 boxes = [(float(im["x0"]), float(im["top"]), float(im["x1"]), float(im["bottom"]))
                          for im in page.images
                          if im["x1"] - im["x0"] >= MIN_FIGURE_PT[0] and im["bottom"] - im["top"] >= MIN_FIGURE_PT[1]]
-                if boxes:
+                if boxes and limits.max_ocr_pages:  # read by OCR below, with the text layer's lines
                     images[number - 1] = boxes
                     layer_lines[number - 1] = [(line["x0"], line["top"], line["x1"], line["bottom"], line["text"])
                                                for line in page.extract_text_lines()]
@@ -114,14 +114,15 @@ def _read_by_ocr(path: Path, source: str, pages: list[Page], wanted: dict[int, l
             kept = done_pages / f"{k + 1}.json"
             if kept.exists():
                 pages[k] = Page.from_dict(json.loads(kept.read_text(encoding="utf-8")))
-            elif boxes is None:
-                image = pdf[k].render(scale=SCAN_DPI / 72).to_pil().convert("RGB")
-                log.info("%s: page %d of %d has no text layer; reading it by OCR", source, k + 1, len(pages))
-                pages[k] = page_from_lines(read_lines(np.asarray(image)), pages[k].number, pages[k].size, SCAN_DPI)
-                pages[k].scanned = True
             else:
-                _read_page_images(pdf[k], source, pages[k], boxes, layer_lines.get(k, []))
-            if not kept.exists():
+                if boxes is None:
+                    image = pdf[k].render(scale=SCAN_DPI / 72).to_pil().convert("RGB")
+                    log.info("%s: page %d of %d has no text layer; reading it by OCR", source, k + 1, len(pages))
+                    pages[k] = page_from_lines(read_lines(np.asarray(image)), pages[k].number, pages[k].size,
+                                               SCAN_DPI)
+                    pages[k].scanned = True
+                else:
+                    _read_page_images(pdf[k], source, pages[k], boxes, layer_lines.get(k, []))
                 partial = kept.with_suffix(".part")
                 partial.write_text(dumps(asdict(pages[k])), encoding="utf-8")
                 partial.replace(kept)  # whole or absent, whenever the load stops
@@ -139,12 +140,13 @@ def _read_page_images(pdf_page, source: str, page: Page, boxes: list[tuple], lay
     import numpy as np
 
     from r1mm.analysis.charts import findings_on_image
-    from r1mm.ingest.ocr import page_from_lines, read_lines, rows
+    from r1mm.ingest.ocr import centre_inside, page_from_lines, read_lines, rows
     from r1mm.types import Locator
 
     scale = SCAN_DPI / 72
     width, height = pdf_page.get_size()
     blocks, typed_over_scans = [], set()  # (top in points, text); the text-layer lines inside a read image
+    typed = [line[:4] for line in layer]  # the text layer's line boxes, in points
     for x0, top, x1, bottom in boxes:
         left, upper = max(x0, 0), max(top, 0)
         crop = (left, max(height - bottom, 0), max(width - x1, 0), upper)
@@ -163,14 +165,14 @@ def _read_page_images(pdf_page, source: str, page: Page, boxes: list[tuple], lay
                      sum(f.kind == "chart.value" for f in found))
             continue  # its words are its labels, read into values above
         lines = [_moved(line, left * scale, upper * scale) for line in lines]
-        lines = [line for line in lines if not _in_text_layer(line.box, layer, scale)]
+        lines = [line for line in lines if not centre_inside([v / scale for v in line.box], typed, slack=2)]
         if sum(len(line.text) for line in lines) < MIN_TEXT_LAYER_CHARS:
             continue  # a photo, a logo: no text worth a paragraph
         for table in page_from_lines(lines, page.number, page.size, SCAN_DPI).tables:
             table.index = len(page.tables) + 1
             page.tables.append(table)
         # the image's rows with the typed lines over it (a stamp) in the order they stand
-        over = {i for i, (a, t, b, d, _) in enumerate(layer) if x0 <= (a + b) / 2 <= x1 and top <= (t + d) / 2 <= bottom}
+        over = {i for i, box in enumerate(typed) if centre_inside(box, [(x0, top, x1, bottom)])}
         typed_over_scans |= over
         block = [(min(line.box[1] for line in row) / scale, " ".join(line.text for line in row)) for row in rows(lines)]
         block += [(layer[i][1], layer[i][4]) for i in over]
@@ -184,18 +186,10 @@ def _read_page_images(pdf_page, source: str, page: Page, boxes: list[tuple], lay
 
 def _moved(line, dx: float, dy: float):
     """An OCR line of a cropped image placed on the whole page's image."""
-    from dataclasses import replace
-
     def shift(box):
         return None if box is None else (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
 
     return replace(line, box=shift(line.box), upright=shift(line.upright), level=line.level + dy)
-
-
-def _in_text_layer(box_px: tuple, layer: list[tuple], scale: float) -> bool:
-    """Whether an OCR line's centre lies on a line of the page's text layer."""
-    cx, cy = (box_px[0] + box_px[2]) / 2 / scale, (box_px[1] + box_px[3]) / 2 / scale
-    return any(x0 - 2 <= cx <= x1 + 2 and top - 2 <= cy <= bottom + 2 for x0, top, x1, bottom, _text in layer)
 
 
 def _ocr_cache(path: Path) -> Path:

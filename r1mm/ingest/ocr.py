@@ -159,6 +159,12 @@ def _turned_back(box: tuple[int, int, int, int], turns: int, width: int, height:
     return box
 
 
+def centre_inside(box, boxes, slack: float = 0.0) -> bool:
+    """Whether a box's centre lies in any of ``boxes`` (each widened by ``slack`` on every side)."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return any(b[0] - slack <= cx <= b[2] + slack and b[1] - slack <= cy <= b[3] + slack for b in boxes)
+
+
 def rows(lines: list[TextLine]) -> list[list[TextLine]]:
     """Lines grouped into rows (their levels within half a line height), top to bottom,
     each row left to right: a table's cells, detected one by one, come back as its rows."""
