@@ -10,6 +10,20 @@ from r1mm.workspace import COMPONENTS
 ws = common.page_setup("Model lab")
 st.table(pd.DataFrame(COMPONENTS, columns=["part", "what runs"]))
 
+model = getattr(ws.decoder, "model", None)  # None: findings only, or a decoder behind a URL
+if model is not None:
+    modes = ["dense", "top_k", "adaptive"]
+    current = model.config.moe_routing
+    chosen_mode = st.radio(
+        "Routing for the next answers", modes, index=modes.index(current), horizontal=True,
+        help=f"dense: every expert, the base model's own answers and the fastest here (the default); top_k: the "
+             f"{model.config.moe_top_k} experts the router ranks highest; adaptive: the fewest experts whose router "
+             f"probability reaches {model.config.moe_top_p}, more where the router is unsure (high entropy). Both "
+             "cost perplexity on this model (python -m r1mm bench decoder). Applies to this server's decoder.")
+    if chosen_mode != current:
+        model.set_routing(chosen_mode)
+    st.caption(f"The next answers run {chosen_mode} routing.")
+
 history = ws.history()
 if not history:
     st.info("Ask a question on the Workspace page; its routing and timings show here.")

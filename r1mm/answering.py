@@ -292,7 +292,7 @@ class AnswerStream:
         except R1Error as exc:  # a decoder server down or failing: the findings still answer
             log.warning("decoder failed: %s", exc)
             failure = f"the decoder failed: {exc}"
-        timings = dict(base.timings, decode_s=round(draft.seconds, 3),
+        timings = dict(base.timings, decode_s=round(draft.seconds, 3), first_token_s=round(draft.first_token_seconds, 3),
                        total_s=round(base.timings["total_s"] + draft.seconds, 3),
                        tokens_per_s=round(draft.tokens / draft.seconds, 2) if draft.seconds else 0.0)
         reason = failure or check_grounding(draft.text, self.question, base.evidence)

@@ -145,13 +145,24 @@ def test_the_decoder_writes_the_answer_and_the_model_lab_shows_its_routing(app_u
     _wait_ready(page, "plate_scan.ply")
     _ask(page, "How deep is the deepest dent?")
     page.get_by_text(re.compile(r"^r1-gemma3-270m-moe64 · \d+ ms")).first.wait_for()
-    page.get_by_text(re.compile(r"The deepest dent is 1\.\d+ mm deep\. \[E\d\]")).first.wait_for()
+    page.get_by_text(re.compile(r"The deepest dent is 1\.\d+ mm deep\.? \[E\d\]")).first.wait_for()
     page.screenshot(path=str(tmp_path / "workspace_dent.png"), full_page=True)
     page.goto(app_url + "/Model_lab")
     page.get_by_text("Which experts fired, per layer").wait_for()
     page.get_by_text("Routed experts per token").wait_for()
     page.locator("[data-testid=stPlotlyChart]").first.wait_for()
+    page.get_by_text("Routing mode: dense").wait_for()  # the default
     page.screenshot(path=str(tmp_path / "model_lab.png"), full_page=True)
+    # The lab switches the routing for the next answers; the next answer's view says which ran.
+    page.locator("[data-testid=stRadio]").get_by_text("adaptive", exact=True).click()
+    page.get_by_text("The next answers run adaptive routing.").wait_for()
+    page.goto(app_url)
+    page.get_by_text("Write answers with the R1 decoder").wait_for()
+    _ask(page, "What was net income this quarter?")
+    page.get_by_text(re.compile(r"r1-gemma3-270m-moe64.* ms")).nth(2).wait_for()  # the third answer's caption
+    page.goto(app_url + "/Model_lab")
+    page.get_by_text("Routing mode: adaptive").wait_for()
+    page.screenshot(path=str(tmp_path / "model_lab_adaptive.png"), full_page=True)
 
 
 def test_app_killed_mid_analysis_restarts_with_the_file_interrupted_and_retryable(page, tmp_path, samples):

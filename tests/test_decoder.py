@@ -172,3 +172,52 @@ def test_a_budget_that_compression_could_never_meet_is_refused():
         CompressedLayer(budget=276, recent=256, sinks=4, pool=8)
     with pytest.raises(ValueError, match="too small"):
         CompressedLayer(budget=1024, recent=256, sinks=4, pool=8, prefill_budget=276)
+
+
+def test_a_prompt_routed_at_once_matches_its_tokens_routed_one_by_one(pair):
+    """Prefill keeps each token's experts by masking one product over all experts; decoding gathers the
+    chosen experts' weights. Both must compute the same FFN."""
+    _, model = pair
+    moe = model.moe_layers()[1]
+    x = torch.randn(7, model.config.hidden_size)
+    for mode in ("top_k", "adaptive", "dense"):
+        model.set_routing(mode, moe_top_k=3)
+        with torch.no_grad():
+            together = moe(x)
+            alone = torch.cat([moe(x[i:i + 1]) for i in range(len(x))])
+        assert torch.allclose(together, alone, atol=1e-5), mode
+    model.set_routing("adaptive")
+
+
+def test_the_screened_head_picks_the_full_heads_token_reading_few_rows_in_fp32():
+    from r1mm.decoder.head import ScreenedHead
+
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(20000, 64, generator=g) * 0.3
+    head = ScreenedHead(weight)
+    scored = []
+    for _ in range(50):
+        h = torch.randn(64, generator=g) * 3
+        logits = weight @ h
+        token, rows = head.argmax(h)
+        assert token == int(logits.argmax())
+        banned = set(logits.topk(3).indices.tolist())
+        token, _ = head.argmax(h, banned)
+        assert token == int(logits.topk(4).indices[3])
+        scored.append(rows)
+    assert max(scored) < 1000  # the int8 screen, not the full head, did the work
+
+
+def test_rebalancing_a_massive_hidden_dimension_shrinks_the_int8_error():
+    from r1mm.decoder.head import ScreenedHead
+
+    g = torch.Generator().manual_seed(4)
+    weight = torch.randn(5000, 64, generator=g) * 0.3
+    samples = torch.randn(200, 64, generator=g)
+    samples[:, 5] *= 40  # one dimension 40 times the others, as in Gemma 3's final hidden states
+    h = torch.randn(50, 64, generator=g)
+    h[:, 5] *= 40
+    exact = h @ weight.t()
+    error = {name: float((head.rough_scores(h) - exact).abs().max())
+             for name, head in (("plain", ScreenedHead(weight)), ("rebalanced", ScreenedHead(weight, samples)))}
+    assert error["rebalanced"] < 0.6 * error["plain"], error

@@ -4,10 +4,9 @@ from __future__ import annotations
 import re
 
 import pytest
-import torch
 
 from r1mm import Workspace
-from r1mm.decoder.grounded import GroundedDecoder, check_grounding, prompt_for
+from r1mm.decoder.grounded import Draft, GroundedDecoder, check_grounding, prompt_for
 from r1mm.types import Evidence, Locator
 
 EVIDENCE = [Evidence("E1", "Revenue, Q3 2026: 1,284.5 USD millions", Locator(source="r.pdf", page=1)),
@@ -269,11 +268,10 @@ def test_generation_stops_at_the_end_of_the_first_sentence():
 
 
 def test_generation_never_repeats_a_run_of_tokens():
-    from r1mm.decoder.grounded import _ban_repeats
+    from r1mm.decoder.grounded import _banned_repeats
 
-    generated = [5, 6, 7, 8, 9, 5, 6, 7, 8]
-    logits = _ban_repeats(torch.zeros(1, 12), generated, 5)
-    assert logits[0, 9] == float("-inf") and torch.isfinite(logits[0, :9]).all()
+    assert _banned_repeats([5, 6, 7, 8, 9, 5, 6, 7, 8], 5) == {9}
+    assert _banned_repeats([5, 6, 7, 8, 9, 5, 6, 7, 1], 5) == set()
 
 
 @pytest.mark.slow
@@ -296,3 +294,16 @@ def test_the_built_decoder_on_a_real_ct_slice_states_what_was_asked_and_no_ident
         shown = stream.answer.text
         assert f"{thickness:g} mm" in shown, (question, shown, stream.replaced)
         assert name.split("^")[0].lower() not in (text + shown).lower()
+
+
+def test_the_screened_output_head_writes_what_the_full_head_writes(tiny_decoder):
+    """Greedy decoding through the int8 screen gives the full fp32 head's tokens, and times the first one."""
+    prompt = "Evidence:\n[E1] Revenue, Q3 2026: 1,284.6 USD millions\nQuestion: What was revenue?\nAnswer:"
+    texts = []
+    for screened in (True, False):
+        tiny_decoder.screened_head = screened
+        draft = Draft()
+        texts.append("".join(tiny_decoder.complete(prompt, draft, max_new_tokens=24, stop_at_newline=False)))
+        assert draft.tokens == 24 and 0 < draft.first_token_seconds <= draft.seconds
+    tiny_decoder.screened_head = True
+    assert texts[0] == texts[1] and texts[0].strip()

@@ -88,6 +88,9 @@ def test_workspace_answers_the_analyst_questions(samples, truth):
     ("Gross prophet reached $40 million.", [("gross profit", "level", 40.0, "USD millions")]),
     ("Revenue rose to $88 million and let income came in at $72 million.",
      [("revenue", "level", 88.0, "USD millions"), ("net income", "level", 72.0, "USD millions")]),
+    # numbers the recogniser wrote with a space before the comma or point
+    ("Operating expenses for the quarter was 526 ,000 euros.", [("operating expenses", "level", 526000.0, "EUR")]),
+    ("Revenue for the quarter was 2 .11 million euros.", [("revenue", "level", 2.11, "EUR millions")]),
     # but a word that only shares some letters does not
     ("The income of the region grew by $3 million.", []),
 ])

@@ -157,6 +157,9 @@ METRICS: dict[str, str] = {
 _METRIC_RE = re.compile("|".join(f"(?P<m{k}>{p})" for k, p in enumerate(METRICS.values())), re.IGNORECASE)
 _AMOUNT_RE = re.compile(r"(?P<dollar>[$€£])?\s?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<scale>%|percent|thousand|million|"
                         r"billion)?(?:\s*(?P<currency>dollars?|euros?|pounds?)\b)?", re.IGNORECASE)
+# The recogniser sometimes writes a number with a space before its comma or point ("526 ,000 euros",
+# "2 .11 million"): read as two numbers, that is 0 euros and 11 million.
+_SPLIT_NUMBER = re.compile(r"(?<=\d) (?=[.,]\d)")
 _DOWN = re.compile(r"\b(down|declin\w*|decreas\w*|fell|lower|drop\w*|shrank)\b", re.IGNORECASE)
 _RISK = re.compile(r"\b(risks?|uncertaint\w*|headwinds?|constraints?|adversely|volatil\w*|depend on)\b",
                    re.IGNORECASE)
@@ -229,6 +232,7 @@ def claims_in(text: str, misheard: bool = True) -> list[dict]:
     """
     claims = []
     for sentence in re.split(r"(?<=[.!?])\s+", text):
+        sentence = _SPLIT_NUMBER.sub("", sentence)
         exact = list(_METRIC_RE.finditer(sentence))
         fuzzy = misheard_metrics(sentence, [(m.start(), m.end()) for m in exact]) if misheard else []
         heard_as = {start: words for start, _, words in fuzzy}

@@ -273,12 +273,18 @@ def _sentence_span(sentence: str, words, start: float, end: float) -> tuple[floa
 
 def _span_of(said: str, words, start: float, end: float) -> tuple[float, float]:
     """The time span of a claim's words within a sentence, from the recognizer's word timestamps."""
-    wanted = said.lower().split()
+    # Compared without spaces and points: the claim's "526,000" may be the words "526" ",000".
+    wanted = re.sub(r"[\s.,]", "", said.lower())
     inside = [w for w in words if start - 0.01 <= w.start_s <= end + 0.01]
-    texts = [w.text.lower().strip() for w in inside]
-    for k in range(len(texts) - len(wanted) + 1):
-        if all(a.strip(".,") == b.strip(".,") for a, b in zip(texts[k:k + len(wanted)], wanted)):
-            return inside[k].start_s, inside[k + len(wanted) - 1].end_s
+    texts = [re.sub(r"[\s.,]", "", w.text.lower()) for w in inside]
+    for k in range(len(texts)):
+        joined = ""
+        for m in range(k, len(texts)):
+            joined += texts[m]
+            if joined == wanted:
+                return inside[k].start_s, inside[m].end_s
+            if not wanted.startswith(joined):
+                break
     return start, end
 
 

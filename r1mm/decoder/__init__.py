@@ -33,7 +33,7 @@ def load_grounded(name: str | None = None):
             return RemoteDecoder(config["backend_url"], config.get("backend_model"))
 
     model, tokenizer = load(name or DEFAULT_NAME)
-    return GroundedDecoder(model, tokenizer, name or DEFAULT_NAME, folder=folder)
+    return GroundedDecoder(model, tokenizer, name or DEFAULT_NAME, folder=folder).warm_up()
 
 
 def default_decoder():

@@ -10,6 +10,7 @@ paraphrases well and copies numbers well, but this check is what lets a user tru
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -341,6 +342,7 @@ class Draft:
     text: str = ""
     routing: dict = field(default_factory=dict)
     seconds: float = 0.0
+    first_token_seconds: float = 0.0  # the prompt read and the first token chosen
     tokens: int = 0
 
 
@@ -352,6 +354,7 @@ class GroundedDecoder:
         self.folder = folder  # where a built decoder keeps its soft-token projector
         self._soft = None
         self._lock = threading.Lock()  # one answer at a time: routing traces live on the model
+        self.screened_head = True  # False: every token from the full fp32 head (bench decoder compares)
 
     def soft_projector(self):
         """Media latents → input embeddings, fitted on first use and cached beside the decoder."""
@@ -360,6 +363,18 @@ class GroundedDecoder:
 
             self._soft = SoftProjector.for_model(self.model, self.tokenizer, self.folder)
         return self._soft
+
+    @functools.cached_property
+    def _head_samples(self) -> torch.Tensor:
+        """Ordinary text for rebalancing the output head's int8 screen (see head.py): 1,024 tokens."""
+        from r1mm.decoder.corpus import texts
+
+        return self.tokenizer("\n\n".join(texts("calibration"))[:8000], return_tensors="pt").input_ids[:, :1024]
+
+    def warm_up(self) -> GroundedDecoder:
+        """Build now what the first answer would wait for: the output head's int8 screen (about 3 s)."""
+        self.model.screened_head(self._head_samples)
+        return self
 
     def describe(self) -> str:
         c = self.model.config
@@ -411,9 +426,19 @@ class GroundedDecoder:
         shown = ""
         eos = self.model.config.eos_token_id
         stops = {tok.eos_token_id, tok.pad_token_id, *(eos if isinstance(eos, (list, tuple)) else [eos])} - {None}
-        for _ in range(max_new_tokens):
-            logits = _ban_repeats(logits, generated, NO_REPEAT_TOKENS)
-            next_id = int(logits.argmax(-1))
+        head = self.model.screened_head(self._head_samples) if self.screened_head else None
+        hidden = None
+        for step in range(max_new_tokens):
+            banned = _banned_repeats(generated, NO_REPEAT_TOKENS)
+            if logits is None:
+                next_id, _ = head.argmax(hidden, banned)
+            else:  # the prompt's last token (its logits came with the prompt), or no screen
+                if banned:
+                    logits = logits.clone()
+                    logits[..., list(banned)] = float("-inf")
+                next_id = int(logits.argmax(-1))
+            if step == 0:
+                draft.first_token_seconds = time.perf_counter() - started
             if next_id in stops:
                 break
             generated.append(next_id)
@@ -431,8 +456,8 @@ class GroundedDecoder:
                 draft.text = f"{lead}{shown}".strip()
                 if piece:
                     yield piece
-            out = self.model(input_ids=torch.tensor([[next_id]]), cache=cache, use_cache=True)
-            logits = out.logits[:, -1]
+            hidden = self.model.hidden_step(torch.tensor([[next_id]]), cache)
+            logits = None if head else self.model.lm_head(hidden)
             traces.append(self.model.routing_trace())
         self.model.record_routing(False)
         draft.text = f"{lead}{shown}".strip()
@@ -441,17 +466,12 @@ class GroundedDecoder:
         draft.routing = summarise_routing(traces, self.model.config, prompt_tokens, cache)
 
 
-def _ban_repeats(logits: torch.Tensor, generated: list[int], n: int) -> torch.Tensor:
-    """``logits`` with every token masked that would complete a run of ``n`` generated tokens seen before."""
+def _banned_repeats(generated: list[int], n: int) -> set[int]:
+    """Every token that would complete a run of ``n`` generated tokens seen before."""
     if len(generated) < n:
-        return logits
+        return set()
     tail = tuple(generated[-(n - 1):])
-    banned = {generated[k + n - 1] for k in range(len(generated) - n + 1) if tuple(generated[k:k + n - 1]) == tail}
-    if not banned:
-        return logits
-    logits = logits.clone()
-    logits[..., list(banned)] = float("-inf")
-    return logits
+    return {generated[k + n - 1] for k in range(len(generated) - n + 1) if tuple(generated[k:k + n - 1]) == tail}
 
 
 def summarise_routing(traces: list[list], config, prompt_tokens: int, cache) -> dict:
