@@ -58,6 +58,12 @@ c4.metric("KV memory", f"{kv / 2**20:.2f} MiB", f"{kv / full * 100:.0f} % of ful
           delta_color="off")
 st.caption(f"Routing mode: {routing['routing_mode']}. Entropy is in nats; a router that is unsure (high "
            "entropy) spreads probability and adaptive routing then runs more experts.")
+if routing.get("kv_memory") == "blocks":
+    on_disk = routing.get("kv_disk_bytes", 0)
+    st.caption(f"Memory: block memory. The full-attention layers keep the first tokens, the last "
+               f"{routing['kv_local']:,} and, from older text, {routing['kv_block']}-token blocks recalled by the question"
+               + (f"; {on_disk / 2**20:.1f} MiB of older blocks wait on disk." if on_disk else
+                  "; this prompt was short enough to stay whole in the local window."))
 
 st.subheader("Which experts fired, per layer")
 use = np.array([l["expert_use"] for l in layers]) * 100

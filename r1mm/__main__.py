@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cases", type=int, help="how many generated cases (default: the suite's)")
     bench.add_argument("--seconds", type=float, help="how long a load test runs (api; default 60)")
     bench.add_argument("--context", type=lambda s: tuple(int(x) for x in s.split(",")),
-                       help="comma-separated context lengths in tokens for the needle test (decoder; default 8192)")
+                       help="comma-separated context lengths in tokens for the needle test (decoder; default 32768,65536,131072)")
     bench.add_argument("--epochs", type=int, help="fine-tuning epochs (finetune; default 6)")
     bench.add_argument("--charts", type=int, help="charts drawn and read back (vision; default 100, 0 skips them)")
     return parser

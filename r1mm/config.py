@@ -12,6 +12,7 @@ from pathlib import Path
 from transformers import Gemma3TextConfig
 
 ROUTING_MODES = ("dense", "top_k", "adaptive")
+MEMORY_KINDS = ("blocks", "compressed", "full")
 
 
 def cache_dir() -> Path:
@@ -37,6 +38,11 @@ class R1Config(Gemma3TextConfig):
         kv_sinks: int = 4,
         kv_pool: int = 8,
         kv_prefill_budget: int | None = None,
+        kv_memory: str = "blocks",
+        kv_block: int = 64,
+        kv_local: int = 1024,
+        kv_recall: int = 16,
+        kv_representatives: int = 16,
         d_latent: int = 384,
         base_model: str = "",
         backend_url: str | None = None,
@@ -64,6 +70,13 @@ class R1Config(Gemma3TextConfig):
         self.kv_sinks = kv_sinks
         self.kv_pool = kv_pool
         self.kv_prefill_budget = kv_prefill_budget  # None: read the whole prompt, then compress
+        if kv_memory not in MEMORY_KINDS:
+            raise ValueError(f"kv_memory must be one of {MEMORY_KINDS}, got {kv_memory!r}")
+        self.kv_memory = kv_memory  # "blocks": block memory (memory.py); "compressed": kv.py
+        self.kv_block = kv_block
+        self.kv_local = kv_local
+        self.kv_recall = kv_recall
+        self.kv_representatives = kv_representatives
         self.d_latent = d_latent
         self.base_model = base_model
         # Scale-out: an OpenAI-compatible server (vLLM, …) that writes the answers instead of

@@ -100,7 +100,7 @@ def test_the_trained_router_beats_chance_at_finding_the_biggest_expert(pair):
 def test_compressed_cache_stays_within_budget_and_keeps_positions(pair):
     _, model = pair
     model.set_routing("dense")
-    cache = model.new_cache(compressed=True)
+    cache = model.new_cache(memory="compressed")
     ids = torch.randint(0, 300, (1, 300))
     model.prefill(ids, cache, chunk=32)
     full_layer = cache.layers[3]
@@ -109,13 +109,13 @@ def test_compressed_cache_stays_within_budget_and_keeps_positions(pair):
     assert cache.get_seq_length() == 300                      # true positions continue
     assert full_layer.tokens_represented() == 300             # pooled, not dropped
     # Sinks and the most recent tokens are kept exactly.
-    reference = model.new_cache(compressed=False)
+    reference = model.new_cache("full")
     model.prefill(ids, reference, chunk=32)
     assert torch.allclose(full_layer.keys[..., -8:, :], reference.layers[3].keys[..., -8:, :], atol=1e-5)
     assert torch.allclose(full_layer.keys[..., :2, :], reference.layers[3].keys[..., :2, :], atol=1e-5)
     assert kv_bytes(cache) < kv_bytes(reference)
     # Generation continues from a compressed prefill (all but the last prompt token) at the right position.
-    cache = model.new_cache(compressed=True)
+    cache = model.new_cache(memory="compressed")
     model.prefill(ids[:, :-1], cache, chunk=32)
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), cache=cache, max_new_tokens=5,
                          min_new_tokens=5, do_sample=False)
@@ -126,7 +126,7 @@ def test_compressed_cache_stays_within_budget_and_keeps_positions(pair):
 def test_short_prompts_are_not_compressed_so_outputs_match(pair):
     _, model = pair
     ids = torch.randint(0, 300, (1, 40))                      # under the budget
-    logits = [model.prefill(ids, model.new_cache(compressed=c), chunk=16) for c in (True, False)]
+    logits = [model.prefill(ids, model.new_cache("compressed" if c else "full"), chunk=16) for c in (True, False)]
     assert torch.allclose(*logits, atol=1e-5)
 
 

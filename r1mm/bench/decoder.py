@@ -7,7 +7,9 @@
 - the int8-screened output head against the full fp32 head (same token? time per token);
 - time to first token and to the whole answer on the app's own prompts (``bench answers``'
   questions), and decode tokens/s against the same weights in plain transformers (ratio);
-- KV memory and needle-in-a-haystack recall at long context, compressed vs full cache.
+- reading 32K, 64K and 128K tokens with block memory: ten needles at ten depths in one haystack per
+  length (recall), seconds per 1K tokens read, key/value bytes in RAM (peak) against transformers'
+  own cache and on disk; the same 32K haystack with transformers' full cache as the reference.
 """
 from __future__ import annotations
 
@@ -15,13 +17,12 @@ import math
 import random
 import time
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from r1mm.decoder.build import calibration_batches, load
 from r1mm.decoder.corpus import texts
-from r1mm.decoder.kv import full_attention_kv_bytes, kv_bytes, peak_kv_bytes
+from r1mm.decoder.kv import full_attention_kv_bytes
 from r1mm.decoder.moe import ffn_flops_per_token
 from r1mm.decoder.model import to_dense
 
@@ -82,9 +83,9 @@ def qa_accuracy(model, tokenizer, cases) -> float:
 def output_head(model, tokenizer, batches: list[torch.Tensor]) -> dict:
     """The int8-screened head against the full fp32 head on held-out positions: same token?
     how far apart are the scores? how many rows were scored in fp32? and the time per token."""
-    from r1mm.decoder.head import MARGIN
+    from r1mm.decoder.head import MARGIN, head_samples
 
-    head = model.screened_head(next(calibration_batches(tokenizer, "calibration", length=1024)))
+    head = model.screened_head(head_samples(tokenizer))
     weight = model.lm_head.weight.detach()
     same, positions, worst, rows = 0, 0, 0.0, []
     for ids in batches[:4]:
@@ -147,8 +148,7 @@ def latency(model, tokenizer, prompts: list[tuple[str, list]]) -> dict:
     """Time to first token and to the whole answer for the app's prompts: the R1 decoder as the app runs
     it (each routing mode), and the same weights in plain transformers (greedy, same answer length).
     Also whether the int8-screened head ever picks another token than the full fp32 head."""
-    from r1mm.decoder.grounded import Draft, GroundedDecoder, lead_for, prompt_for
-    from r1mm.decoder.soft import prompt_embeddings
+    from r1mm.decoder.grounded import Draft, GroundedDecoder
 
     decoder = GroundedDecoder(model, tokenizer, "r1")
     for _ in decoder.stream(*prompts[0], Draft()):  # load the soft projector, build the head's screen
@@ -160,7 +160,7 @@ def latency(model, tokenizer, prompts: list[tuple[str, list]]) -> dict:
         text = "".join(decoder.stream(question, evidence, draft))
         return draft, text
 
-    rows, lengths = {}, []
+    rows, lengths = {}, []  # lengths: the dense answers' tokens, which plain transformers then generates
     for mode in ("dense", "adaptive"):
         model.set_routing(mode)
         firsts, totals, rates, mismatched, words = [], [], [], 0, []
@@ -172,7 +172,6 @@ def latency(model, tokenizer, prompts: list[tuple[str, list]]) -> dict:
                 rates.append((draft.tokens - 1) / (draft.seconds - draft.first_token_seconds))
             words.append(draft.tokens)
             if mode == "dense":
-                lengths.append(draft.tokens)
                 _, full_head_text = answer(question, evidence, screened=False)
                 mismatched += full_head_text != text
         rows[mode] = {"first_token_s_median": round(_median(firsts), 3), "first_token_s_max": round(max(firsts), 3),
@@ -180,20 +179,15 @@ def latency(model, tokenizer, prompts: list[tuple[str, list]]) -> dict:
                       "answer_tokens_median": _median(words), "decode_tokens_per_s": round(_median(rates), 2)}
         if mode == "dense":
             rows[mode]["answers_differing_from_full_fp32_head"] = mismatched
+            lengths = words
     decoder.screened_head = True
 
     # The same weights in plain transformers: one FFN per layer, its own cache, the full head.
-    model.set_routing("adaptive")
     plain = to_dense(model)
     firsts, totals, rates = [], [], []
     for (question, evidence), tokens in tqdm(list(zip(prompts, lengths)), desc="app prompts, plain transformers",
                                              unit="answer"):
-        latents = [e.latent for e in evidence if e.latent is not None]
-        prompt = prompt_for(question, evidence, media=bool(latents), lead=lead_for(question, evidence))
-        if latents:
-            embeds = prompt_embeddings(model, tokenizer, prompt, decoder.soft_projector()(np.stack(latents)))
-        else:
-            embeds = model.get_input_embeddings()(tokenizer(prompt, return_tensors="pt").input_ids)
+        embeds = decoder.input_embeddings(question, evidence)
         tokens = max(2, tokens)
         started = time.perf_counter()
         plain.generate(inputs_embeds=embeds, max_new_tokens=1, do_sample=False)
@@ -219,35 +213,100 @@ def _median(values: list[float]) -> float:
     return ordered[len(ordered) // 2] if ordered else 0.0
 
 
-def haystack(tokenizer, context: int, depth: float, code: str, rng: random.Random) -> torch.Tensor:
-    """Filler prose of ``context`` tokens with the needle at ``depth`` and the question at the end."""
+# Ten needles of different kinds, so each question has one answer in the haystack; the question
+# ends where the answer starts. (Ten needles of one kind, "the access code for the X vault",
+# confuse this 270M model even with a full cache: 3/10 at 8K.)
+NEEDLES = (
+    ("The access code for the north vault is {}.", "What is the access code for the north vault? "
+                                                   "The access code for the north vault is"),
+    ("Captain Morrow's cabin number on the ferry is {}.", "What is Captain Morrow's cabin number on the ferry? "
+                                                          "Captain Morrow's cabin number is"),
+    ("The lighthouse keeper's locker combination is {}.", "What is the lighthouse keeper's locker combination? "
+                                                          "The lighthouse keeper's locker combination is"),
+    ("The museum catalogue number of the bronze owl is {}.", "What is the catalogue number of the bronze owl? "
+                                                             "The bronze owl's catalogue number is"),
+    ("Professor Hale's office telephone extension is {}.", "What is Professor Hale's telephone extension? "
+                                                           "Professor Hale's extension is"),
+    ("The orchard planted {} pear trees last spring.", "How many pear trees did the orchard plant last spring? "
+                                                       "The orchard planted"),
+    ("The storage unit rented by Mrs. Pike is number {}.", "Which storage unit does Mrs. Pike rent? "
+                                                           "Mrs. Pike rents storage unit number"),
+    ("The serial number engraved on the old telescope is {}.", "What serial number is engraved on the old telescope? "
+                                                               "The telescope's serial number is"),
+    ("The bakery on Elm Street sold {} loaves on the day of the fair.",
+     "How many loaves did the bakery on Elm Street sell on the day of the fair? The bakery sold"),
+    ("The password for the greenhouse alarm is {}.", "What is the password for the greenhouse alarm? "
+                                                     "The greenhouse alarm password is"),
+)
+
+
+def haystack(tokenizer, context: int, rng: random.Random) -> tuple[torch.Tensor, list[tuple[str, str, float]]]:
+    """Held-out prose of ``context`` tokens with the ten needles at depths 5%, 15%, … 95%; returns
+    the token ids and (question, four-digit answer, depth) per needle."""
     filler = texts("heldout")
-    needle = f" The access code for the north vault is {code}. "
-    question = "\n\nWhat is the access code for the north vault? The access code for the north vault is"
-    budget = context - len(tokenizer(needle + question).input_ids)
+    codes = [str(rng.randint(1000, 9999)) for _ in NEEDLES]
+    sentences = [tokenizer(f" {n.format(c)} ", add_special_tokens=False).input_ids for (n, _), c in zip(NEEDLES, codes)]
+    budget = context - 1 - sum(map(len, sentences))
     pieces, length = [], 0
-    while length < budget:
-        p = rng.choice(filler)
-        pieces.append(p)
-        length += len(tokenizer(p).input_ids) + 1
-    ids = tokenizer(" ".join(pieces), add_special_tokens=False).input_ids[:budget]
-    cut = int(len(ids) * depth)
-    text = tokenizer.decode(ids[:cut]) + needle + tokenizer.decode(ids[cut:]) + question
-    return tokenizer(text, return_tensors="pt").input_ids
+    while length < budget * 1.05:  # pieces counted apart come to a few more tokens than joined
+        piece = rng.choice(filler)
+        pieces.append(piece)
+        length += len(tokenizer(piece, add_special_tokens=False).input_ids) + 1
+    prose = tokenizer(" ".join(pieces), add_special_tokens=False).input_ids[:budget]
+    ids, previous, needles = [tokenizer.bos_token_id], 0, []
+    for k, (sentence, (_, question), code) in enumerate(zip(sentences, NEEDLES, codes)):
+        depth = (k + 0.5) / len(NEEDLES)
+        cut = int(len(prose) * depth)
+        ids += prose[previous:cut] + sentence
+        previous = cut
+        needles.append((question, code, depth))
+    ids += prose[previous:]
+    return torch.tensor([ids]), needles
 
 
 @torch.no_grad()
-def needle_trial(model, tokenizer, ids: torch.Tensor, code: str, compressed: bool) -> tuple[bool, int, int]:
-    """(found, KV bytes held while answering, most KV bytes held at once)."""
-    cache = model.new_cache(compressed=compressed)
-    model.prefill(ids[:, :-1], cache)
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), cache=cache, max_new_tokens=6,
-                         do_sample=False)
-    answer = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-    return code in answer.replace(" ", ""), kv_bytes(cache), peak_kv_bytes(cache)
+def ask(model, tokenizer, cache, question: str, tokens: int = 6) -> str:
+    """Greedy continuation of ``question`` after what ``cache`` has read (the cache is changed)."""
+    ids = tokenizer(f"\n\n{question}", add_special_tokens=False, return_tensors="pt").input_ids
+    generated = [int(model.prefill(ids, cache).argmax())]
+    for _ in range(tokens - 1):
+        generated.append(int(model.lm_head(model.hidden_step(torch.tensor([[generated[-1]]]), cache)).argmax()))
+    return tokenizer.decode(generated, skip_special_tokens=True)
 
 
-def run(cases: int = 20, contexts: tuple[int, ...] = (8192,), needles: int | None = None) -> dict:
+@torch.no_grad()
+def needles_at(model, tokenizer, context: int, memory: str, rng: random.Random) -> dict:
+    """Read one haystack once with ``memory`` ("blocks" or "full"), then ask for each needle from a
+    copy of the cache: recall, reading time, and key/value bytes in RAM and on disk."""
+    import copy
+
+    from r1mm.decoder.memory import memory_bytes, transformers_cache_bytes
+
+    ids, needles = haystack(tokenizer, context, rng)
+    cache = model.new_cache(memory)
+    started = time.perf_counter()
+    model.prefill(ids, cache)
+    read = time.perf_counter() - started
+    held = memory_bytes(cache)
+    found, missed = 0, []
+    for question, code, depth in needles:
+        answer = ask(model, tokenizer, copy.deepcopy(cache), question)
+        if code in answer.replace(" ", ""):
+            found += 1
+        else:
+            missed.append(f"{depth:.0%}: {answer.strip()!r} for {code}")
+    mib = lambda b: round(b / 2**20, 1)
+    reference = transformers_cache_bytes(model.config, ids.shape[1])
+    return {"tokens": ids.shape[1], "needles_found": f"{found}/{len(needles)}", "recall": round(found / len(needles), 3),
+            "missed": missed, "read_s": round(read, 1), "read_s_per_1k_tokens": round(read / ids.shape[1] * 1000, 3),
+            "kv_mib_in_ram_after_reading": mib(held["ram"]), "kv_mib_in_ram_peak": mib(held["peak_ram"]),
+            "kv_mib_on_disk": mib(held["disk"]), "transformers_cache_mib": mib(reference),
+            "peak_vs_transformers_cache": round(held["peak_ram"] / reference, 3),
+            "peak_vs_full_attention_all_layers": round(held["peak_ram"] / full_attention_kv_bytes(model.config,
+                                                                                                  ids.shape[1]), 3)}
+
+
+def run(cases: int = 20, contexts: tuple[int, ...] = (32768, 65536, 131072)) -> dict:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model, tokenizer = load()
     config = model.config
@@ -278,32 +337,14 @@ def run(cases: int = 20, contexts: tuple[int, ...] = (8192,), needles: int | Non
     head = output_head(model, tokenizer, heldout)
     answers = latency(model, tokenizer, app_prompts())
 
-    rng = random.Random(11)
-    long_context = {}
     model.set_routing("dense")
-    for context in contexts:
-        trials = needles or (4 if context <= 8192 else 2)
-        found = {"compressed": 0, "full": 0}
-        held = {"compressed": 0, "full": 0}
-        peak = {"compressed": 0, "full": 0}
-        for trial in tqdm(range(trials), desc=f"needles at {context} tokens", unit="needle"):
-            code = str(rng.randint(1000, 9999))
-            ids = haystack(tokenizer, context, depth=(trial + 0.5) / trials, code=code, rng=rng)
-            for kind in found:
-                ok, used, most = needle_trial(model, tokenizer, ids, code, compressed=kind == "compressed")
-                found[kind] += ok
-                held[kind], peak[kind] = max(held[kind], used), max(peak[kind], most)
-        all_full = full_attention_kv_bytes(config, context)
-        mib = lambda b: round(b / 2**20, 1)
-        long_context[str(context)] = {
-            "needles": trials,
-            "needle_recall": {k: round(v / trials, 3) for k, v in found.items()},
-            "kv_mib_while_answering": {"compressed": mib(held["compressed"]), "transformers_cache": mib(held["full"]),
-                                       "full_attention_all_layers": mib(all_full)},
-            "kv_mib_peak_while_reading": {"compressed": mib(peak["compressed"]), "transformers_cache": mib(peak["full"])},
-            "kv_memory_vs_full_attention": round(held["compressed"] / all_full, 3),
-            "kv_memory_vs_transformers_cache": round(held["compressed"] / held["full"], 3),
-        }
+    long_context = {}
+    for context in tqdm(contexts, desc="needles, block memory", unit="haystack"):
+        long_context[str(context)] = needles_at(model, tokenizer, context, "blocks", random.Random(context))
+    # The same haystack with transformers' full cache, where the model's trained 32K allows it.
+    for context in [c for c in contexts if c <= config.max_position_embeddings][:1]:
+        long_context[str(context)]["full_cache_reference"] = needles_at(model, tokenizer, context, "full",
+                                                                        random.Random(context))
     model.set_routing(config_routing)
     return {
         "model": config.base_model, "experts": f"1 shared ({config.moe_shared_size} neurons) + "

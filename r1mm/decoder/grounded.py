@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from r1mm.decoder.head import head_samples, mask_banned
 from r1mm.numbers import NUMBER, numbers_in
 from r1mm.types import CITATION, Evidence
 
@@ -366,10 +367,7 @@ class GroundedDecoder:
 
     @functools.cached_property
     def _head_samples(self) -> torch.Tensor:
-        """Ordinary text for rebalancing the output head's int8 screen (see head.py): 1,024 tokens."""
-        from r1mm.decoder.corpus import texts
-
-        return self.tokenizer("\n\n".join(texts("calibration"))[:8000], return_tensors="pt").input_ids[:, :1024]
+        return head_samples(self.tokenizer)
 
     def warm_up(self) -> GroundedDecoder:
         """Build now what the first answer would wait for: the output head's int8 screen (about 3 s)."""
@@ -384,13 +382,29 @@ class GroundedDecoder:
     def stream(self, question: str, evidence: list[Evidence], draft: Draft) -> Iterator[str]:
         """Yield text pieces as they are decoded (greedy); fills ``draft`` as it goes. Media
         evidence (image cells, audio spans, CT cells, point-cloud regions) also enters as soft tokens."""
+        prompt, soft, lead = self._prompt(question, evidence)
+        if lead:
+            yield lead
+        yield from self.complete(prompt, draft, soft=soft, one_sentence=True, lead=lead)
+
+    def _prompt(self, question: str, evidence: list[Evidence]) -> tuple[str, torch.Tensor | None, str]:
+        """(prompt text, one soft token per media marker in it or None, the answer's lead already in it)."""
         latents = [e.latent for e in evidence if e.latent is not None]
         soft = self.soft_projector()(np.stack(latents)) if latents else None
         lead = lead_for(question, evidence)
-        if lead:
-            yield lead
-        yield from self.complete(prompt_for(question, evidence, media=bool(latents), lead=lead), draft, soft=soft,
-                                 one_sentence=True, lead=lead)
+        return prompt_for(question, evidence, media=bool(latents), lead=lead), soft, lead
+
+    def input_embeddings(self, question: str, evidence: list[Evidence]) -> torch.Tensor:
+        """What ``stream`` feeds the model for this question, as input embeddings [1, tokens, hidden]."""
+        prompt, soft, _ = self._prompt(question, evidence)
+        return self._embed(prompt, soft)
+
+    def _embed(self, prompt: str, soft: torch.Tensor | None) -> torch.Tensor:
+        if soft is None:
+            return self.model.get_input_embeddings()(self.tokenizer(prompt, return_tensors="pt").input_ids)
+        from r1mm.decoder.soft import prompt_embeddings
+
+        return prompt_embeddings(self.model, self.tokenizer, prompt, soft)
 
     def complete(self, prompt: str, draft: Draft, max_new_tokens: int = MAX_NEW_TOKENS,
                  stop_at_newline: bool = True, soft: torch.Tensor | None = None, one_sentence: bool = False,
@@ -410,17 +424,10 @@ class GroundedDecoder:
         tok = self.tokenizer
         self.model.record_routing(True)
         traces: list[list] = []
-        cache = self.model.new_cache(compressed=True)
-        if soft is None:
-            ids = tok(prompt, return_tensors="pt").input_ids
-            prompt_tokens = ids.shape[1]
-            logits = self.model.prefill(ids, cache)
-        else:
-            from r1mm.decoder.soft import prompt_embeddings
-
-            embeds = prompt_embeddings(self.model, tok, prompt, soft)
-            prompt_tokens = embeds.shape[1]
-            logits = self.model.prefill(None, cache, inputs_embeds=embeds)
+        cache = self.model.new_cache()
+        embeds = self._embed(prompt, soft)
+        prompt_tokens = embeds.shape[1]
+        logits = self.model.prefill(None, cache, inputs_embeds=embeds)
         traces.append(self.model.routing_trace())
         generated: list[int] = []
         shown = ""
@@ -433,10 +440,7 @@ class GroundedDecoder:
             if logits is None:
                 next_id, _ = head.argmax(hidden, banned)
             else:  # the prompt's last token (its logits came with the prompt), or no screen
-                if banned:
-                    logits = logits.clone()
-                    logits[..., list(banned)] = float("-inf")
-                next_id = int(logits.argmax(-1))
+                next_id = int(mask_banned(logits, banned).argmax(-1))
             if step == 0:
                 draft.first_token_seconds = time.perf_counter() - started
             if next_id in stops:
@@ -476,7 +480,8 @@ def _banned_repeats(generated: list[int], n: int) -> set[int]:
 
 def summarise_routing(traces: list[list], config, prompt_tokens: int, cache) -> dict:
     """Per layer: mean router entropy, experts per token, how often each expert fired; KV memory."""
-    from r1mm.decoder.kv import full_attention_kv_bytes, kv_bytes
+    from r1mm.decoder.kv import full_attention_kv_bytes
+    from r1mm.decoder.memory import memory_bytes
     from r1mm.decoder.moe import ffn_flops_per_token
 
     layers = []
@@ -495,8 +500,10 @@ def summarise_routing(traces: list[list], config, prompt_tokens: int, cache) -> 
     tokens = sum(int(t[0].chosen.shape[0]) for t in traces if t and t[0] is not None)
     experts = sum(l["experts_per_token"] for l in layers) / max(1, len(layers))
     dense = 3 * config.hidden_size * config.intermediate_size
+    held = memory_bytes(cache)
     return {"layers": layers, "tokens": tokens, "prompt_tokens": prompt_tokens,
             "routing_mode": config.moe_routing, "num_experts": config.moe_num_experts,
             "ffn_flops_vs_dense": round(ffn_flops_per_token(config, experts) / dense, 3),
-            "kv_bytes": kv_bytes(cache),
+            "kv_memory": config.kv_memory, "kv_bytes": held["ram"], "kv_disk_bytes": held["disk"],
+            "kv_local": config.kv_local, "kv_block": config.kv_block,
             "kv_bytes_full_attention": full_attention_kv_bytes(config, cache.get_seq_length())}

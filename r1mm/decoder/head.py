@@ -20,6 +20,23 @@ import torch
 
 MARGIN = 6.0            # logits: three times the largest int8 error measured (1.94)
 MAX_CANDIDATES = 1024   # more rows than this near the top: score the full head in fp32 instead
+SAMPLE_TOKENS = 1024
+
+
+def head_samples(tokenizer) -> torch.Tensor:
+    """Token ids [1, 1,024] of ordinary text whose hidden states set the screen's rebalancing."""
+    from r1mm.decoder.corpus import texts
+
+    return tokenizer("\n\n".join(texts("calibration"))[:8000], return_tensors="pt").input_ids[:, :SAMPLE_TOKENS]
+
+
+def mask_banned(scores: torch.Tensor, banned: set[int] | None) -> torch.Tensor:
+    """``scores`` over the vocabulary (last dimension) with the ``banned`` tokens at -inf (a copy)."""
+    if not banned:
+        return scores
+    scores = scores.clone()
+    scores[..., list(banned)] = float("-inf")
+    return scores
 
 
 class ScreenedHead:
@@ -49,14 +66,10 @@ class ScreenedHead:
     def argmax(self, h: torch.Tensor, banned: set[int] | None = None) -> tuple[int, int]:
         """(the highest-scoring token for one hidden state ``h`` that is not ``banned``, rows scored in fp32)."""
         h = h.reshape(1, -1).float()
-        rough = self.rough_scores(h)[0]
-        if banned:
-            rough[list(banned)] = float("-inf")
+        rough = mask_banned(self.rough_scores(h)[0], banned)
         candidates = (rough >= rough.max() - MARGIN).nonzero().squeeze(-1)
         if candidates.numel() > MAX_CANDIDATES:
-            exact = h[0] @ self.weight.detach().t()
-            if banned:
-                exact[list(banned)] = float("-inf")
+            exact = mask_banned(h[0] @ self.weight.detach().t(), banned)
             return int(exact.argmax()), exact.numel()
         exact = self.weight.detach().index_select(0, candidates) @ h[0]
         return int(candidates[exact.argmax()]), candidates.numel()

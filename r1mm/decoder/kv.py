@@ -25,8 +25,10 @@ import contextvars
 
 import torch
 from transformers import AttentionInterface
-from transformers.cache_utils import Cache, DynamicLayer, DynamicSlidingWindowLayer
+from transformers.cache_utils import Cache, DynamicSlidingWindowLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+from r1mm.decoder.memory import BlockMemoryLayer, PartialLayer
 
 ATTENTION_NAME = "r1_observed_sdpa"
 OBSERVATION_WINDOW = 32
@@ -34,11 +36,8 @@ SALIENT_SPREAD = 8  # tokens either side of a salient token kept with it
 observing: contextvars.ContextVar[Cache | None] = contextvars.ContextVar("r1_observing", default=None)
 
 
-class CompressedLayer(DynamicLayer):
+class CompressedLayer(PartialLayer):
     """A full-attention cache layer that never holds more than ``budget`` entries after a forward."""
-
-    is_sliding = False
-    is_croppable = False
 
     def __init__(self, budget: int, recent: int, sinks: int, pool: int, prefill_budget: int | None = None,
                  **kwargs):
@@ -69,15 +68,6 @@ class CompressedLayer(DynamicLayer):
         self.span = torch.cat([self.span, torch.ones(new)])
         self.peak_entries = max(self.peak_entries, self.keys.shape[-2])
         return self.keys, self.values
-
-    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-        # Stored entries all lie before the new queries; the offset lines the new keys up with
-        # their true positions so the causal mask inside the new block stays exact.
-        stored = self.keys.shape[-2] if self.is_initialized else 0
-        return stored + query_length, self.cumulative_length - stored
-
-    def get_seq_length(self) -> int:
-        return self.cumulative_length
 
     def observe(self, attention: torch.Tensor) -> None:
         """Record salience ([entries] attention mass from the latest queries), then compress."""
@@ -187,13 +177,20 @@ def full_attention_kv_bytes(config, tokens: int, bytes_per_value: int = 4) -> in
 
 def observed_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None,
                        **kwargs):
-    """SDPA, plus salience for compressed layers from the last queries of this block."""
+    """SDPA, plus salience for compressed layers from the last queries of this block; a block-memory
+    layer adds the blocks these queries recall (see memory.py)."""
+    cache = observing.get()
+    layer = None if cache is None or getattr(module, "is_sliding", False) else cache.layers[module.layer_idx]
+    if isinstance(layer, BlockMemoryLayer):
+        local_keys = key
+        key, value, attention_mask = layer.with_memory(query, key, value, attention_mask)
+        out = sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                     is_causal=is_causal, **kwargs)
+        with torch.no_grad():
+            layer.observe(query, local_keys, scaling or query.shape[-1] ** -0.5)
+        return out
     out = sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                  is_causal=is_causal, **kwargs)
-    cache = observing.get()
-    if cache is None or getattr(module, "is_sliding", False):
-        return out
-    layer = cache.layers[module.layer_idx]
     if not isinstance(layer, CompressedLayer):
         return out
     with torch.no_grad():

@@ -18,6 +18,7 @@ from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMa
 from r1mm.config import R1Config
 from r1mm.decoder import kv
 from r1mm.decoder.head import ScreenedHead
+from r1mm.decoder.memory import BlockMemoryLayer
 from r1mm.decoder.moe import MoEFeedForward, Routing
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,23 @@ class R1ForCausalLM(Gemma3ForCausalLM):
     def routing_trace(self) -> list[Routing | None]:
         return [moe.last_routing for moe in self.moe_layers()]
 
-    def new_cache(self, compressed: bool = True):
-        """A cache for ``generate``/``forward``: compressed long-context memory, or transformers' own."""
-        if compressed:
+    def new_cache(self, memory: str | None = None):
+        """A cache for ``generate``/``forward``/``prefill``: ``"blocks"`` (block memory, bounded
+        while reading and recalled by the question; see memory.py), ``"compressed"`` (pooled
+        summaries and salient tokens; see kv.py) or ``"full"`` (transformers' own); the
+        config's ``kv_memory`` when not given."""
+        memory = memory or self.config.kv_memory
+        if memory == "blocks":
+            from r1mm.decoder.memory import block_memory_cache
+            c = self.config
+            return block_memory_cache(self, block=c.kv_block, sinks=c.kv_sinks, local=c.kv_local,
+                                      recall=c.kv_recall, representatives=c.kv_representatives)
+        if memory == "compressed":
             return kv.compressed_cache(self.config)
-        from transformers import DynamicCache
-        return DynamicCache(config=self.config)
+        if memory == "full":
+            from transformers import DynamicCache
+            return DynamicCache(config=self.config)
+        raise ValueError(f"memory must be 'blocks', 'compressed' or 'full', got {memory!r}")
 
     def forward(self, *args, **kwargs):
         # transformers 5 names the cache `cache` (formerly `past_key_values`).
@@ -104,9 +116,13 @@ class R1ForCausalLM(Gemma3ForCausalLM):
         returns the logits of the last token.
 
         With a compressed cache, salience from earlier chunks is dropped before the last one, so
-        the final compression keeps what the end of the prompt (the question) attends to.
+        the final compression keeps what the end of the prompt (the question) attends to. With
+        block memory, earlier chunks recall blocks by their mean query, and the last chunk (the
+        question) by each of its last queries.
         """
-        compressed = [layer for layer in getattr(cache, "layers", []) if isinstance(layer, kv.CompressedLayer)]
+        layers = getattr(cache, "layers", [])
+        compressed = [layer for layer in layers if isinstance(layer, kv.CompressedLayer)]
+        blocks = [layer for layer in layers if isinstance(layer, BlockMemoryLayer)]
         for layer in compressed:
             layer.reading = True
         prompt = inputs_embeds if inputs_embeds is not None else input_ids
@@ -114,6 +130,8 @@ class R1ForCausalLM(Gemma3ForCausalLM):
         starts = list(range(0, prompt.shape[1], chunk))
         logits = None
         for start in starts:
+            for layer in blocks:
+                layer.asking = start == starts[-1]
             if start == starts[-1]:
                 for layer in compressed:
                     layer.scores.zero_()
