@@ -264,7 +264,7 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
 BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api", "decoder": "decoder",
            "latent": "latent", "finetune": "finetune", "projectors": "projectors",
            "answers": "answers", "batch": "batch", "retrieval": "retrieval", "inspection": "inspection",
-           "vision": "vision"}
+           "vision": "vision", "contract": "contract"}
 COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "inspect": cmd_inspect, "watch": cmd_watch, "samples": cmd_samples,
             "bench": cmd_bench, "serve": cmd_serve, "serve-model": cmd_serve_model}
 

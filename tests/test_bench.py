@@ -91,6 +91,23 @@ def test_bench_answers_small_run():
     assert decoder["kept"] >= 1, result
 
 
+def test_bench_contract_small_run():
+    """An 8-page contract through every way of answering: the cited clauses reach the prompt, the
+    block memory holds less than the whole contract, and every answer is timed."""
+    from r1mm.bench import contract
+
+    result = contract.run(pages=8)
+    assert result["pages"] >= 8 and result["questions"] == 10, result
+    assert int(result["retrieval_and_cited_clauses"]["both_clauses_in_first_prompt"].split("/")[0]) >= 9, result
+    memory = result["block_memory"]
+    assert 0 < memory["kv_mib_in_ram_peak"] < memory["transformers_cache_mib"] and memory["read_s"] > 0, result
+    for way in ("block_memory", "retrieval_only", "retrieval_and_cited_clauses"):
+        for answering in ("one_pass", "quote_then_term"):
+            row = result[way][answering]
+            assert row["answer_s_median"] > 0 and 0 <= row["accuracy"] <= 1, row
+            assert len(row["wrong"]) == 10 - int(row["right"].split("/")[0]), row
+
+
 def test_bench_retrieval_small_run():
     from r1mm.bench import retrieval
 

@@ -6,7 +6,8 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig
 
 from r1mm.config import R1Config
-from r1mm.decoder.kv import CompressedLayer, kv_bytes
+from r1mm.decoder.kv import CompressedLayer
+from r1mm.decoder.memory import memory_bytes
 from r1mm.decoder.model import R1ForCausalLM, to_dense, upcycle
 from r1mm.decoder.moe import select_experts
 
@@ -113,7 +114,7 @@ def test_compressed_cache_stays_within_budget_and_keeps_positions(pair):
     model.prefill(ids, reference, chunk=32)
     assert torch.allclose(full_layer.keys[..., -8:, :], reference.layers[3].keys[..., -8:, :], atol=1e-5)
     assert torch.allclose(full_layer.keys[..., :2, :], reference.layers[3].keys[..., :2, :], atol=1e-5)
-    assert kv_bytes(cache) < kv_bytes(reference)
+    assert memory_bytes(cache)["ram"] < memory_bytes(reference)["ram"]
     # Generation continues from a compressed prefill (all but the last prompt token) at the right position.
     cache = model.new_cache(memory="compressed")
     model.prefill(ids[:, :-1], cache, chunk=32)

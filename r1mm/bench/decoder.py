@@ -9,7 +9,9 @@
   questions), and decode tokens/s against the same weights in plain transformers (ratio);
 - reading 32K, 64K and 128K tokens with block memory: ten needles at ten depths in one haystack per
   length (recall), seconds per 1K tokens read, key/value bytes in RAM (peak) against transformers'
-  own cache and on disk; the same 32K haystack with transformers' full cache as the reference.
+  own cache and on disk; the same 32K haystack with transformers' full cache as the reference;
+- a 100-page contract whose questions need two clauses: read whole with block memory, against
+  answering from retrieved clauses (``bench contract`` alone).
 """
 from __future__ import annotations
 
@@ -265,9 +267,11 @@ def haystack(tokenizer, context: int, rng: random.Random) -> tuple[torch.Tensor,
 
 
 @torch.no_grad()
-def ask(model, tokenizer, cache, question: str, tokens: int = 6) -> str:
-    """Greedy continuation of ``question`` after what ``cache`` has read (the cache is changed)."""
-    ids = tokenizer(f"\n\n{question}", add_special_tokens=False, return_tensors="pt").input_ids
+def ask(model, tokenizer, cache, question: str, tokens: int = 6, bos: bool = False) -> str:
+    """Greedy continuation of ``question`` after what ``cache`` has read (the cache is changed);
+    ``bos``: the question starts a text (an empty cache)."""
+    text = question if bos else f"\n\n{question}"
+    ids = tokenizer(text, add_special_tokens=bos, return_tensors="pt").input_ids
     generated = [int(model.prefill(ids, cache).argmax())]
     for _ in range(tokens - 1):
         generated.append(int(model.lm_head(model.hidden_step(torch.tensor([[generated[-1]]]), cache)).argmax()))
@@ -345,6 +349,9 @@ def run(cases: int = 20, contexts: tuple[int, ...] = (32768, 65536, 131072)) -> 
     for context in [c for c in contexts if c <= config.max_position_embeddings][:1]:
         long_context[str(context)]["full_cache_reference"] = needles_at(model, tokenizer, context, "full",
                                                                         random.Random(context))
+    from r1mm.bench.contract import contract_task
+
+    contract = contract_task(model, tokenizer)
     model.set_routing(config_routing)
     return {
         "model": config.base_model, "experts": f"1 shared ({config.moe_shared_size} neurons) + "
@@ -353,5 +360,5 @@ def run(cases: int = 20, contexts: tuple[int, ...] = (32768, 65536, 131072)) -> 
         "routing": routing, "routing_goal": f"at least {GOAL_SAVED_PCT}% fewer FFN multiply-adds at most "
                                             f"{GOAL_PPL_PCT}% perplexity increase",
         "output_head": head, "app_answers": answers,
-        "long_context": long_context,
+        "long_context": long_context, "contract": contract,
     }

@@ -52,7 +52,6 @@ class CompressedLayer(PartialLayer):
         self.budget, self.recent, self.sinks, self.pool = budget, recent, sinks, pool
         self.prefill_budget = prefill_budget
         self.reading = False                 # set by prefill: compress at the end, with the question
-        self.peak_entries = 0
         self.cumulative_length = 0
         self.scores = torch.zeros(0)        # salience per stored entry
         self.span = torch.zeros(0)          # tokens each stored entry stands for
@@ -66,7 +65,7 @@ class CompressedLayer(PartialLayer):
         self.values = torch.cat([self.values, value_states], dim=-2)
         self.scores = torch.cat([self.scores, torch.zeros(new)])
         self.span = torch.cat([self.span, torch.ones(new)])
-        self.peak_entries = max(self.peak_entries, self.keys.shape[-2])
+        self.peak_held = max(self.peak_held, self.held_bytes())
         return self.keys, self.values
 
     def observe(self, attention: torch.Tensor) -> None:
@@ -146,27 +145,6 @@ def compressed_cache(config) -> Cache:
             layers.append(CompressedLayer(config.kv_budget, config.kv_recent, config.kv_sinks, config.kv_pool,
                                           config.kv_prefill_budget))
     return Cache(layers=layers)
-
-
-def kv_bytes(cache: Cache) -> int:
-    total = 0
-    for layer in cache.layers:
-        if getattr(layer, "is_initialized", False):
-            total += layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
-    return total
-
-
-def peak_kv_bytes(cache: Cache) -> int:
-    """The most the cache held at once (compressed layers peak while a prompt is read)."""
-    total = 0
-    for layer in cache.layers:
-        if not getattr(layer, "is_initialized", False):
-            continue
-        per_entry = (layer.keys[..., :1, :].numel() * layer.keys.element_size()
-                     + layer.values[..., :1, :].numel() * layer.values.element_size())
-        entries = getattr(layer, "peak_entries", layer.keys.shape[-2])
-        total += entries * per_entry
-    return total
 
 
 def full_attention_kv_bytes(config, tokens: int, bytes_per_value: int = 4) -> int:

@@ -96,6 +96,13 @@ class PartialLayer(DynamicLayer):
     is_sliding = False
     is_croppable = False
     cumulative_length = 0
+    peak_held = 0  # bytes: the most held in RAM at once
+
+    def held_bytes(self) -> int:
+        """Bytes kept in RAM between forwards."""
+        if not self.is_initialized:
+            return 0
+        return self.keys.numel() * self.keys.element_size() + self.values.numel() * self.values.element_size()
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
         # Stored entries all lie before the new queries; the offset lines the new keys up with
@@ -134,7 +141,8 @@ class BlockMemoryLayer(PartialLayer):
         self.asking = True                   # False while a prompt's earlier chunks are read (cheaper choice)
         self.query_sum, self.query_count = torch.zeros(()), 0  # unrotated queries seen, for centring
         self.key_sum, self.key_count = torch.zeros(()), 0      # unrotated keys stored, for centring
-        self.peak_held = self.peak_recalled = 0  # bytes: the most held, the most recalled for one forward
+        self.peak_recalled = 0               # bytes: the most recalled for one forward
+        self.queries: torch.Tensor | None = None  # this chunk's last queries, unrotated
 
     # -- what transformers calls ------------------------------------------------------------
 
@@ -162,7 +170,8 @@ class BlockMemoryLayer(PartialLayer):
             return keys, values, mask
         q_len = query.shape[-2]
         if q_len > 1 or not self.recalled:  # a decoding step keeps the blocks its prompt chose
-            self.recalled = self._choose(query)
+            self.queries = self._unrotated_queries(query)
+            self.recalled = self._choose(self.queries)
         memory_k, memory_v = self.sink_keys, self.sink_values
         if self.recalled:
             recalled_k, recalled_v = self.store.read([self.block_ids[i] for i in sorted(self.recalled)])
@@ -182,12 +191,13 @@ class BlockMemoryLayer(PartialLayer):
         visible = visible if mask.dtype == torch.bool else torch.zeros(visible.shape, dtype=mask.dtype)
         return keys, values, torch.cat([visible, mask], -1)
 
-    def _choose(self, query: torch.Tensor) -> list[int]:
-        """The ``recall`` blocks whose representatives the latest queries score highest."""
+    def _choose(self, queries: torch.Tensor) -> list[int]:
+        """The ``recall`` blocks whose representatives the latest queries ([heads, queries, dim],
+        unrotated) score highest."""
         count = self.question_recall if self.asking else self.recall
         if self.blocks <= count:
             return list(range(self.blocks))
-        q = self._unrotated_queries(query)                                # [heads, queries, dim]
+        q = queries
         if not self.asking:   # reading: the chunk's mean query is enough, and 32 times cheaper
             q = q.mean(1, keepdim=True)
         # What these queries want more than queries usually do: blocks every query likes
@@ -220,9 +230,10 @@ class BlockMemoryLayer(PartialLayer):
         usual query, then move whole blocks that left the local window to the store."""
         q = query[0, :, -QUERY_WINDOW:].float()
         if query.shape[-2] > 1:
-            unrotated = self._unrotated_queries(query)
+            unrotated = self.queries if self.queries is not None else self._unrotated_queries(query)
             self.query_sum = self.query_sum + unrotated.sum(1, keepdim=True)
             self.query_count += unrotated.shape[1]
+        self.queries = None
         k = local_keys[0].float().repeat_interleave(q.shape[0] // local_keys.shape[1], 0)
         logits = q @ k.transpose(-1, -2) * scaling                        # [heads, queries, local]
         n, k_len = q.shape[1], k.shape[1]
@@ -319,12 +330,13 @@ def memory_bytes(cache: Cache) -> dict:
     for layer in cache.layers:
         if not getattr(layer, "is_initialized", False):
             continue
-        if isinstance(layer, BlockMemoryLayer):
+        if isinstance(layer, PartialLayer):  # block memory, or the compressed cache of kv.py
             held += layer.held_bytes()
             peak += layer.peak_held
+        if isinstance(layer, BlockMemoryLayer):
             recalled = max(recalled, layer.peak_recalled)
             disk += layer.store.disk_bytes() if layer.store is not None else 0
-        else:
+        elif not isinstance(layer, PartialLayer):
             size = layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
             held, peak = held + size, peak + size
     return {"ram": held, "peak_ram": peak + recalled, "disk": disk}

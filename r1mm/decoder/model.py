@@ -18,7 +18,7 @@ from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMa
 from r1mm.config import R1Config
 from r1mm.decoder import kv
 from r1mm.decoder.head import ScreenedHead
-from r1mm.decoder.memory import BlockMemoryLayer
+from r1mm.decoder.memory import BlockMemoryLayer, block_memory_cache
 from r1mm.decoder.moe import MoEFeedForward, Routing
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,6 @@ class R1ForCausalLM(Gemma3ForCausalLM):
         config's ``kv_memory`` when not given."""
         memory = memory or self.config.kv_memory
         if memory == "blocks":
-            from r1mm.decoder.memory import block_memory_cache
             c = self.config
             return block_memory_cache(self, block=c.kv_block, sinks=c.kv_sinks, local=c.kv_local,
                                       recall=c.kv_recall, representatives=c.kv_representatives)
