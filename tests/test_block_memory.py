@@ -105,7 +105,9 @@ def test_the_question_recalls_the_block_that_holds_its_key():
     assert layer.blocks > 40
     question = rotate(planted[None, None], torch.tensor([length]), inv_freq)[None]   # asks at the next position
     layer.update(torch.randn(1, 1, 1, dim), torch.randn(1, 1, 1, dim))
-    assert 15 in layer._choose(layer._unrotated_queries(question))
+    chosen = layer._choose(layer._unrotated_queries(question))
+    assert chosen[:2] == [15, 16]          # the block, then the one after it (an answer may run on)
+    assert len(chosen) == len(set(chosen)) == layer.question_recall
 
 
 def test_a_block_cannot_have_more_representatives_than_tokens():

@@ -243,11 +243,12 @@ NEEDLES = (
 
 
 def haystack(tokenizer, context: int, rng: random.Random) -> tuple[torch.Tensor, list[tuple[str, str, float]]]:
-    """Held-out prose of ``context`` tokens with the ten needles at depths 5%, 15%, … 95%; returns
-    the token ids and (question, four-digit answer, depth) per needle."""
+    """Held-out prose of ``context`` tokens with the ten needles, in an order of ``rng``'s, at depths
+    5%, 15%, … 95%; returns the token ids and (question, four-digit answer, depth) per needle."""
     filler = texts("heldout")
-    codes = [str(rng.randint(1000, 9999)) for _ in NEEDLES]
-    sentences = [tokenizer(f" {n.format(c)} ", add_special_tokens=False).input_ids for (n, _), c in zip(NEEDLES, codes)]
+    needles = rng.sample(NEEDLES, len(NEEDLES))
+    codes = [str(rng.randint(1000, 9999)) for _ in needles]
+    sentences = [tokenizer(f" {n.format(c)} ", add_special_tokens=False).input_ids for (n, _), c in zip(needles, codes)]
     budget = context - 1 - sum(map(len, sentences))
     pieces, length = [], 0
     while length < budget * 1.05:  # pieces counted apart come to a few more tokens than joined
@@ -255,15 +256,15 @@ def haystack(tokenizer, context: int, rng: random.Random) -> tuple[torch.Tensor,
         pieces.append(piece)
         length += len(tokenizer(piece, add_special_tokens=False).input_ids) + 1
     prose = tokenizer(" ".join(pieces), add_special_tokens=False).input_ids[:budget]
-    ids, previous, needles = [tokenizer.bos_token_id], 0, []
-    for k, (sentence, (_, question), code) in enumerate(zip(sentences, NEEDLES, codes)):
-        depth = (k + 0.5) / len(NEEDLES)
+    ids, previous, placed = [tokenizer.bos_token_id], 0, []
+    for k, (sentence, (_, question), code) in enumerate(zip(sentences, needles, codes)):
+        depth = (k + 0.5) / len(needles)
         cut = int(len(prose) * depth)
         ids += prose[previous:cut] + sentence
         previous = cut
-        needles.append((question, code, depth))
+        placed.append((question, code, depth))
     ids += prose[previous:]
-    return torch.tensor([ids]), needles
+    return torch.tensor([ids]), placed
 
 
 @torch.no_grad()

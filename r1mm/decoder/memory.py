@@ -216,7 +216,14 @@ class BlockMemoryLayer(PartialLayer):
         # A block is as relevant as its best representative for the best query in any one head.
         scores = scores.view(-1, queries, used).amax(1).amax(0)
         per_block = scores.view(self.blocks, self.representatives).amax(-1)
-        return per_block.topk(count).indices.tolist()
+        # Each block comes with the one after it: what a question matches is often the cue, and the
+        # answer ("... combination is 74|09") may run into the next block.
+        chosen: dict[int, None] = {}
+        for best in per_block.topk(min(self.blocks, count)).indices.tolist():
+            chosen.update(dict.fromkeys(b for b in (best, best + 1) if b < self.blocks))
+            if len(chosen) >= count:
+                break
+        return list(chosen)[:count]
 
     def _unrotated_queries(self, query: torch.Tensor) -> torch.Tensor:
         q = query[0, :, -QUERY_WINDOW:].float()
