@@ -100,9 +100,7 @@ class PartialLayer(DynamicLayer):
 
     def held_bytes(self) -> int:
         """Bytes kept in RAM between forwards."""
-        if not self.is_initialized:
-            return 0
-        return self.keys.numel() * self.keys.element_size() + self.values.numel() * self.values.element_size()
+        return _tensor_bytes(self) if self.is_initialized else 0
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
         # Stored entries all lie before the new queries; the offset lines the new keys up with
@@ -191,13 +189,12 @@ class BlockMemoryLayer(PartialLayer):
         visible = visible if mask.dtype == torch.bool else torch.zeros(visible.shape, dtype=mask.dtype)
         return keys, values, torch.cat([visible, mask], -1)
 
-    def _choose(self, queries: torch.Tensor) -> list[int]:
-        """The ``recall`` blocks whose representatives the latest queries ([heads, queries, dim],
-        unrotated) score highest."""
+    def _choose(self, q: torch.Tensor) -> list[int]:
+        """The ``recall`` blocks whose representatives the latest queries ``q`` ([heads, queries,
+        dim], unrotated) score highest."""
         count = self.question_recall if self.asking else self.recall
         if self.blocks <= count:
             return list(range(self.blocks))
-        q = queries
         if not self.asking:   # reading: the chunk's mean query is enough, and 32 times cheaper
             q = q.mean(1, keepdim=True)
         # What these queries want more than queries usually do: blocks every query likes
@@ -340,13 +337,17 @@ def memory_bytes(cache: Cache) -> dict:
         if isinstance(layer, PartialLayer):  # block memory, or the compressed cache of kv.py
             held += layer.held_bytes()
             peak += layer.peak_held
+        else:                                # transformers' own layers keep what they hold
+            held += _tensor_bytes(layer)
+            peak += _tensor_bytes(layer)
         if isinstance(layer, BlockMemoryLayer):
             recalled = max(recalled, layer.peak_recalled)
             disk += layer.store.disk_bytes() if layer.store is not None else 0
-        elif not isinstance(layer, PartialLayer):
-            size = layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
-            held, peak = held + size, peak + size
     return {"ram": held, "peak_ram": peak + recalled, "disk": disk}
+
+
+def _tensor_bytes(layer) -> int:
+    return layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
 
 
 def transformers_cache_bytes(config, tokens: int, bytes_per_value: int = 4) -> int:
