@@ -22,7 +22,14 @@ if model is not None:
              "cost perplexity on this model (python -m r1mm bench decoder). Applies to this server's decoder.")
     if chosen_mode != current:
         model.set_routing(chosen_mode)
-    st.caption(f"The next answers run {chosen_mode} routing.")
+    weights = ["int8", "fp32"]
+    chosen_weights = st.radio(
+        "Layer weights for the answer tokens", weights, index=0 if ws.decoder.int8_layers else 1, horizontal=True,
+        help="int8: each answer token is decoded with int8 copies of the attention and FFN weights, a quarter of "
+             "the bytes to read (the default; held-out perplexity +0.4%); fp32: the model's own weights. The "
+             "prompt is read in fp32 either way. Applies to this server's decoder.")
+    ws.decoder.int8_layers = chosen_weights == "int8"
+    st.caption(f"The next answers run {chosen_mode} routing, answer tokens with {chosen_weights} layer weights.")
 
 history = ws.history()
 if not history:
@@ -56,7 +63,8 @@ c3.metric("FFN compute vs dense", f"{routing['ffn_flops_vs_dense'] * 100:.0f} %"
 kv, full = routing["kv_bytes"], routing["kv_bytes_full_attention"]
 c4.metric("KV memory", f"{kv / 2**20:.2f} MiB", f"{kv / full * 100:.0f} % of full attention ({full / 2**20:.2f} MiB)",
           delta_color="off")
-st.caption(f"Routing mode: {routing['routing_mode']}. Entropy is in nats; a router that is unsure (high "
+st.caption(f"Routing mode: {routing['routing_mode']}; answer tokens decoded with "
+           f"{routing.get('answer_weights', 'fp32')} layer weights. Entropy is in nats; a router that is unsure (high "
            "entropy) spreads probability and adaptive routing then runs more experts.")
 if routing.get("kv_memory") == "blocks":
     on_disk = routing.get("kv_disk_bytes", 0)

@@ -157,6 +157,7 @@ def test_model_lab_shows_experts_entropy_and_kv_memory_of_a_decoder_answer(ws_ro
     assert metrics["Routed experts per token"].endswith("of 8")
     assert metrics["KV memory"].endswith("MiB")
     assert any(c.value.startswith("Memory: block memory") for c in at.caption)
+    assert any("answer tokens decoded with int8 layer weights" in c.value for c in at.caption)
     assert at.selectbox[0].options == ["1. What was revenue in Q3 2026?"]
     assert len(at.get("plotly_chart")) >= 2   # expert heatmap and per-token views
 

@@ -151,17 +151,20 @@ def test_the_decoder_writes_the_answer_and_the_model_lab_shows_its_routing(app_u
     page.get_by_text("Which experts fired, per layer").wait_for()
     page.get_by_text("Routed experts per token").wait_for()
     page.locator("[data-testid=stPlotlyChart]").first.wait_for()
-    page.get_by_text("Routing mode: dense").wait_for()  # the default
+    page.get_by_text("Routing mode: dense; answer tokens decoded with int8 layer weights").wait_for()  # the defaults
     page.screenshot(path=str(tmp_path / "model_lab.png"), full_page=True)
-    # The lab switches the routing for the next answers; the next answer's view says which ran.
+    # The lab switches the routing and the answer tokens' weights for the next answers; the next
+    # answer's view says which ran.
     page.locator("[data-testid=stRadio]").get_by_text("adaptive", exact=True).click()
-    page.get_by_text("The next answers run adaptive routing.").wait_for()
+    page.get_by_text("The next answers run adaptive routing, answer tokens with int8 layer weights.").wait_for()
+    page.locator("[data-testid=stRadio]").get_by_text("fp32", exact=True).click()
+    page.get_by_text("The next answers run adaptive routing, answer tokens with fp32 layer weights.").wait_for()
     page.goto(app_url)
     page.get_by_text("Write answers with the R1 decoder").wait_for()
     _ask(page, "What was net income this quarter?")
     page.get_by_text(re.compile(r"r1-gemma3-270m-moe64.* ms")).nth(2).wait_for()  # the third answer's caption
     page.goto(app_url + "/Model_lab")
-    page.get_by_text("Routing mode: adaptive").wait_for()
+    page.get_by_text("Routing mode: adaptive; answer tokens decoded with fp32 layer weights").wait_for()
     page.screenshot(path=str(tmp_path / "model_lab_adaptive.png"), full_page=True)
 
 

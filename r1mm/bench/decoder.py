@@ -5,8 +5,10 @@
 - answer accuracy on generated questions whose answer is a number stated in the context;
 - each routing mode's curve: FFN multiply-adds per token against perplexity, five settings each;
 - the int8-screened output head against the full fp32 head (same token? time per token);
+- the int8 layers that decode answers against the fp32 layers: held-out perplexity, answer accuracy;
 - time to first token and to the whole answer on the app's own prompts (``bench answers``'
-  questions), and decode tokens/s against the same weights in plain transformers (ratio);
+  questions), with int8 and with fp32 layers, and decode tokens/s against the same weights in plain
+  transformers (ratio);
 - reading 32K, 64K and 128K tokens with block memory: ten needles at ten depths in one haystack per
   length (recall), seconds per 1K tokens read, key/value bytes in RAM (peak) against transformers'
   own cache and on disk; the same 32K haystack with transformers' full cache as the reference;
@@ -148,41 +150,48 @@ def app_prompts(seed: int = 300) -> list[tuple[str, list]]:
 @torch.no_grad()
 def latency(model, tokenizer, prompts: list[tuple[str, list]]) -> dict:
     """Time to first token and to the whole answer for the app's prompts: the R1 decoder as the app runs
-    it (each routing mode), and the same weights in plain transformers (greedy, same answer length).
-    Also whether the int8-screened head ever picks another token than the full fp32 head."""
+    it (each routing mode, int8 layers), the fp32 layers, and the same weights in plain transformers
+    (greedy, same answer length). Also how many answers the int8-screened head or the int8 layers
+    change against the full fp32 head or the fp32 layers."""
     from r1mm.decoder.grounded import Draft, GroundedDecoder
 
     decoder = GroundedDecoder(model, tokenizer, "r1")
     for _ in decoder.stream(*prompts[0], Draft()):  # load the soft projector, build the head's screen
         pass
 
-    def answer(question, evidence, screened=True):
-        decoder.screened_head = screened
+    def answer(question, evidence, screened=True, int8=True):
+        decoder.screened_head, decoder.int8_layers = screened, int8
         draft = Draft()
         text = "".join(decoder.stream(question, evidence, draft))
         return draft, text
 
+    def row(drafts: list[Draft]) -> dict:
+        firsts, totals = [d.first_token_seconds for d in drafts], [d.seconds for d in drafts]
+        rates = [(d.tokens - 1) / (d.seconds - d.first_token_seconds) for d in drafts if d.tokens > 1]
+        return {"first_token_s_median": round(_median(firsts), 3), "first_token_s_max": round(max(firsts), 3),
+                "answer_s_median": round(_median(totals), 3), "answer_s_max": round(max(totals), 3),
+                "answer_tokens_median": _median([d.tokens for d in drafts]),
+                "decode_tokens_per_s": round(_median(rates), 2)}
+
     rows, lengths = {}, []  # lengths: the dense answers' tokens, which plain transformers then generates
     for mode in ("dense", "adaptive"):
         model.set_routing(mode)
-        firsts, totals, rates, mismatched, words = [], [], [], 0, []
+        drafts, other_head, fp32_layers, fp32_drafts = [], 0, 0, []
         for question, evidence in tqdm(prompts, desc=f"app prompts, {mode} routing", unit="answer"):
             draft, text = answer(question, evidence)
-            firsts.append(draft.first_token_seconds)
-            totals.append(draft.seconds)
-            if draft.tokens > 1:
-                rates.append((draft.tokens - 1) / (draft.seconds - draft.first_token_seconds))
-            words.append(draft.tokens)
+            drafts.append(draft)
             if mode == "dense":
-                _, full_head_text = answer(question, evidence, screened=False)
-                mismatched += full_head_text != text
-        rows[mode] = {"first_token_s_median": round(_median(firsts), 3), "first_token_s_max": round(max(firsts), 3),
-                      "answer_s_median": round(_median(totals), 3), "answer_s_max": round(max(totals), 3),
-                      "answer_tokens_median": _median(words), "decode_tokens_per_s": round(_median(rates), 2)}
+                other_head += answer(question, evidence, screened=False)[1] != text
+                fp32_draft, fp32_text = answer(question, evidence, int8=False)
+                fp32_drafts.append(fp32_draft)
+                fp32_layers += fp32_text != text
+        rows[mode] = row(drafts)
         if mode == "dense":
-            rows[mode]["answers_differing_from_full_fp32_head"] = mismatched
-            lengths = words
-    decoder.screened_head = True
+            rows[mode]["answers_differing_from_full_fp32_head"] = other_head
+            rows[mode]["answers_differing_from_fp32_layers"] = fp32_layers
+            rows["dense_fp32_layers"] = row(fp32_drafts)
+            lengths = [d.tokens for d in drafts]
+    decoder.screened_head, decoder.int8_layers = True, True
 
     # The same weights in plain transformers: one FFN per layer, its own cache, the full head.
     plain = to_dense(model)
@@ -204,7 +213,7 @@ def latency(model, tokenizer, prompts: list[tuple[str, list]]) -> dict:
     rows["plain_transformers_dense"] = {"first_token_s_median": round(_median(firsts), 3),
                                         "answer_s_median": round(_median(totals), 3),
                                         "decode_tokens_per_s": round(_median(rates), 2)}
-    for mode in ("dense", "adaptive"):
+    for mode in ("dense", "adaptive", "dense_fp32_layers"):
         rows[mode]["decode_vs_plain_transformers"] = round(
             rows[mode]["decode_tokens_per_s"] / rows["plain_transformers_dense"]["decode_tokens_per_s"], 2)
     return {"prompts": len(prompts), **rows}
@@ -268,15 +277,39 @@ def haystack(tokenizer, context: int, rng: random.Random) -> tuple[torch.Tensor,
 
 
 @torch.no_grad()
-def ask(model, tokenizer, cache, question: str, tokens: int = 6, bos: bool = False) -> str:
+def ask(model, tokenizer, cache, question: str, tokens: int = 6, bos: bool = False, layers=None) -> str:
     """Greedy continuation of ``question`` after what ``cache`` has read (the cache is changed);
-    ``bos``: the question starts a text (an empty cache)."""
+    ``bos``: the question starts a text (an empty cache); ``layers``: what decodes the answer's
+    tokens after the fp32 model read the question (``Int8Layers``; default the model itself)."""
+    layers = layers or model
     text = question if bos else f"\n\n{question}"
     ids = tokenizer(text, add_special_tokens=bos, return_tensors="pt").input_ids
     generated = [int(model.prefill(ids, cache).argmax())]
     for _ in range(tokens - 1):
-        generated.append(int(model.lm_head(model.hidden_step(torch.tensor([[generated[-1]]]), cache)).argmax()))
+        generated.append(int(model.lm_head(layers.hidden_step(torch.tensor([[generated[-1]]]), cache)).argmax()))
     return tokenizer.decode(generated, skip_special_tokens=True)
+
+
+@torch.no_grad()
+def int8_layers(model, tokenizer, batches: list[torch.Tensor], qa: list[tuple[str, str]]) -> dict:
+    """The int8 layers against the fp32 layers (dense routing): held-out perplexity with every layer
+    weight in int8, and the QA cases answered as the app answers (fp32 prompt, int8 answer tokens)."""
+    from r1mm.decoder.step import Int8Layers
+
+    layers = Int8Layers(model)
+    nll, count = 0.0, 0
+    for ids in batches:
+        logits = model.lm_head(layers.hidden_states(ids))[0, :-1]
+        nll += torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="sum").item()
+        count += ids.numel() - 1
+    right = {"fp32": 0, "int8": 0}
+    for prompt, expected in qa:
+        for name, decoding in (("fp32", None), ("int8", layers)):
+            answer = ask(model, tokenizer, model.new_cache(), prompt, bos=True, layers=decoding)
+            right[name] += answer.split("\n")[0].strip().startswith(expected)
+    return {"perplexity": round(math.exp(nll / count), 3), "weights_mib": round(layers.nbytes() / 2**20, 1),
+            "qa_accuracy_fp32_layers": round(right["fp32"] / len(qa), 3),
+            "qa_accuracy_int8_layers": round(right["int8"] / len(qa), 3)}
 
 
 @torch.no_grad()
@@ -339,6 +372,7 @@ def run(cases: int = 20, contexts: tuple[int, ...] = (32768, 65536, 131072)) -> 
                          "points_meeting_goal": [pt[knob] for pt in points if pt["ffn_flops_saved_pct"] >= GOAL_SAVED_PCT
                                                  and pt["perplexity_increase_pct"] <= GOAL_PPL_PCT]}
     model.set_routing("dense")
+    routing["dense"]["int8_layers"] = int8_layers(model, tokenizer, heldout, qa)
     head = output_head(model, tokenizer, heldout)
     answers = latency(model, tokenizer, app_prompts())
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ import torch
 from r1mm.decoder.head import head_samples, mask_banned
 from r1mm.numbers import NUMBER, numbers_in
 from r1mm.types import CITATION, Evidence
+
+if TYPE_CHECKING:
+    from r1mm.decoder.step import Int8Layers
 
 MAX_NEW_TOKENS = 64
 INSTRUCTION = "Answer the question from the evidence only, in one sentence, citing evidence ids like [E1].\n\n"
@@ -356,6 +360,8 @@ class GroundedDecoder:
         self._soft = None
         self._lock = threading.Lock()  # one answer at a time: routing traces live on the model
         self.screened_head = True  # False: every token from the full fp32 head (bench decoder compares)
+        self.int8_layers = True    # False: answer tokens from the fp32 layers (bench decoder compares)
+        self._int8: Int8Layers | None = None
 
     def soft_projector(self):
         """Media latents → input embeddings, fitted on first use and cached beside the decoder."""
@@ -370,9 +376,21 @@ class GroundedDecoder:
         return head_samples(self.tokenizer)
 
     def warm_up(self) -> GroundedDecoder:
-        """Build now what the first answer would wait for: the output head's int8 screen (about 3 s)."""
+        """Build now what the first answer would wait for: the output head's int8 screen (about 3 s)
+        and the int8 layers (under 1 s)."""
         self.model.screened_head(self._head_samples)
+        self._step_layers()
         return self
+
+    def _step_layers(self) -> Int8Layers | None:
+        """The int8 layers answer tokens come from (rebuilt after the weights change), or None: fp32."""
+        from r1mm.decoder.step import Int8Layers
+
+        if not self.int8_layers or not Int8Layers.fit(self.model.config):
+            return None
+        if self._int8 is None or self._int8.model is not self.model or self._int8.stale():
+            self._int8 = Int8Layers(self.model)
+        return self._int8
 
     def describe(self) -> str:
         c = self.model.config
@@ -434,6 +452,7 @@ class GroundedDecoder:
         eos = self.model.config.eos_token_id
         stops = {tok.eos_token_id, tok.pad_token_id, *(eos if isinstance(eos, (list, tuple)) else [eos])} - {None}
         head = self.model.screened_head(self._head_samples) if self.screened_head else None
+        layers = self._step_layers() or self.model  # what turns a token into a hidden state
         hidden = None
         for step in range(max_new_tokens):
             banned = _banned_repeats(generated, NO_REPEAT_TOKENS)
@@ -460,7 +479,7 @@ class GroundedDecoder:
                 draft.text = f"{lead}{shown}".strip()
                 if piece:
                     yield piece
-            hidden = self.model.hidden_step(torch.tensor([[next_id]]), cache)
+            hidden = layers.hidden_step(torch.tensor([[next_id]]), cache)
             logits = None if head else self.model.lm_head(hidden)
             traces.append(self.model.routing_trace())
         self.model.record_routing(False)
@@ -468,6 +487,7 @@ class GroundedDecoder:
         draft.tokens = len(generated)
         draft.seconds = time.perf_counter() - started
         draft.routing = summarise_routing(traces, self.model.config, prompt_tokens, cache)
+        draft.routing["answer_weights"] = "fp32" if layers is self.model else "int8"
 
 
 def _banned_repeats(generated: list[int], n: int) -> set[int]:

@@ -109,11 +109,9 @@ class MoEFeedForward(nn.Module):
             "th,esh->tes", x, self.expert_up)
         return (h.abs() * self.expert_down.norm(dim=-1)).sum(-1)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        shape = hidden_states.shape
-        x = hidden_states.reshape(-1, shape[-1])
-        out = (self.act_fn(x @ self.shared_gate.t()) * (x @ self.shared_up.t())) @ self.shared_down.t()
-
+    def route(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The experts each token of ``x`` [tokens, hidden] uses ([tokens, experts] bool), None in
+        dense mode; kept in ``last_routing`` while recording."""
         cfg = self.config
         dense = cfg.moe_routing == "dense"
         probs = self.router_probs(x) if self.record or not dense else None
@@ -123,6 +121,13 @@ class MoEFeedForward(nn.Module):
             entropy = -(probs * probs.clamp_min(1e-12).log()).sum(-1)
             mask = torch.ones_like(probs, dtype=torch.bool) if chosen is None else chosen
             self.last_routing = Routing(entropy.detach(), mask.detach(), probs.detach())
+        return chosen
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        shape = hidden_states.shape
+        x = hidden_states.reshape(-1, shape[-1])
+        out = (self.act_fn(x @ self.shared_gate.t()) * (x @ self.shared_up.t())) @ self.shared_down.t()
+        chosen = self.route(x)
 
         # The stacked experts seen as one FFN: views of the same memory, nothing copied.
         gate, up, down = (self.expert_gate.flatten(0, 1), self.expert_up.flatten(0, 1),
