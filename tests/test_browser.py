@@ -45,10 +45,14 @@ def start_app(workspace: Path, log_path: Path, extra_env: dict | None = None) ->
 @pytest.fixture
 def app_url(tmp_path, app_env):
     """A fresh app server with an empty workspace; stopped after the test."""
-    proc, url = start_app(tmp_path / "workspace", tmp_path / "streamlit.log", app_env)
+    log = tmp_path / "streamlit.log"
+    proc, url = start_app(tmp_path / "workspace", log, app_env)
     yield url
     proc.terminate()
     proc.wait(timeout=30)
+    # The server must not watch its own source tree: with the .venv inside it, watchdog's inotify
+    # queue overflows and it rescans ~70,000 files again and again, taking a core from the answers.
+    assert "Inotify" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-2000:]
 
 
 @pytest.fixture
