@@ -10,8 +10,9 @@ import torch
 
 from r1mm.config import R1Config
 from r1mm.decoder.grounded import GroundedDecoder
+from r1mm.decoder.memory import memory_bytes
 from r1mm.decoder.model import R1ForCausalLM
-from r1mm.decoder.step import Int8Layers, Int8Rows
+from r1mm.decoder.step import Int8Layers, Int8Rows, RingWindowLayer, ring_windows
 
 TINY = dict(vocab_size=300, hidden_size=64, intermediate_size=160, num_hidden_layers=4, num_attention_heads=2,
             num_key_value_heads=1, head_dim=32, sliding_window=16,
@@ -72,8 +73,8 @@ def test_int8_rows_round_to_half_a_step_and_multiply_like_the_weight():
     w = torch.randn(48, 64) * torch.linspace(0.1, 3, 48)[:, None]
     rows = Int8Rows.of(w)
     assert rows.values.dtype == torch.int8 and rows.values.abs().max() == 127
-    step = rows.scales.float()[:, None]
-    assert ((rows.values.float() * step - w).abs() <= step * 0.51 + 0.01 * w.abs()).all()
+    step = rows.scales.float()[:, None]  # the bf16 scale the kernel multiplies by
+    assert ((rows.values.float() * step - w).abs() <= step * 0.5 * (1 + 1e-5)).all()
     x = torch.randn(3, 64)
     assert _relative(rows(x), x @ w.t()) < 0.02
     with pytest.raises(ValueError, match="multiple of 16"):
@@ -93,23 +94,58 @@ def test_a_decoding_step_matches_the_fp32_layers_on_the_same_weights(model, roun
     rounded.prefill(prompt, ours, chunk=16)
     rounded.prefill(prompt, theirs, chunk=16)
     rounded.record_routing(True)
+    flipped = 0
     try:
         for token in torch.randint(0, 300, (10,), generator=torch.Generator().manual_seed(3)).tolist():
             step = torch.tensor([[token]])
             expected = rounded.hidden_step(step, theirs)
             expected_routing = [r.chosen.clone() for r in rounded.routing_trace()]
             got = layers.hidden_step(step, ours)
-            assert _relative(got, expected) < 0.03, (memory, routing)
             routing_now = [r.chosen for r in rounded.routing_trace()]
-            # bf16 activations may tip a near-tied router choice; nearly all must agree
-            agree = sum(bool((a == b).all()) for a, b in zip(routing_now, expected_routing))
-            assert agree >= len(routing_now) - 1
             if routing == "top_k":
                 assert all(int(r.sum()) == 3 for r in routing_now)
+            if all(bool((a == b).all()) for a, b in zip(routing_now, expected_routing)):
+                assert _relative(got, expected) < 0.03, (memory, routing)
+            else:  # bf16 activations tipped a near-tied router choice: another expert, another output
+                flipped += 1
     finally:
         rounded.record_routing(False)
         rounded.set_routing("dense")
+    assert flipped <= 1, f"{flipped} of 10 steps routed differently"
     assert ours.get_seq_length() == theirs.get_seq_length() == 70
+
+
+@pytest.mark.parametrize("memory", ["blocks", "full"])
+@pytest.mark.parametrize("prompt_tokens", [30, 5])
+def test_ring_windows_decode_as_transformers_sliding_layers_do(model, memory, prompt_tokens):
+    """After a prompt past the 16-token window, or shorter than it (the window fills in place first),
+    25 steps with ring windows (wrapping) give the hidden states of transformers' own layers, with the
+    fp32 and the int8 layers; a multi-token forward afterwards finds the window back in order."""
+    layers = Int8Layers(model)
+    prompt = torch.randint(0, 300, (1, prompt_tokens), generator=torch.Generator().manual_seed(7))
+    steps = torch.randint(0, 300, (25,), generator=torch.Generator().manual_seed(8)).tolist()
+    # fp32: the same sums in another order; int8 layers: their bf16 activations may round either way
+    for step_layers, tolerance in ((model, 1e-5), (layers, 1e-2)):
+        ring, plain = model.new_cache(memory), model.new_cache(memory)
+        model.prefill(prompt, ring, chunk=16)
+        model.prefill(prompt, plain, chunk=16)
+        ring_windows(ring)
+        assert sum(isinstance(layer, RingWindowLayer) for layer in ring.layers) == 3
+        for token in steps:
+            step = torch.tensor([[token]])
+            assert _relative(step_layers.hidden_step(step, ring), step_layers.hidden_step(step, plain)) < tolerance
+        assert ring.get_seq_length() == plain.get_seq_length() == prompt_tokens + 25
+        assert all(layer.oldest for layer in ring.layers if isinstance(layer, RingWindowLayer))
+        # the ring's room for the whole window is counted as held (transformers' layer: window - 1)
+        assert memory_bytes(ring)["ram"] > memory_bytes(plain)["ram"]
+        more = torch.randint(0, 300, (1, 5), generator=torch.Generator().manual_seed(9))
+        with torch.no_grad():
+            got = model.prefill(more, ring, chunk=16)
+            expected = model.prefill(more, plain, chunk=16)
+        assert _relative(got, expected) < tolerance
+        for a, b in zip(ring.layers, plain.layers):
+            if isinstance(a, RingWindowLayer):
+                assert a.buffer is None and _relative(a.keys, b.keys) < tolerance
 
 
 def test_a_whole_sequence_matches_the_fp32_model_with_its_sliding_window(model, rounded):

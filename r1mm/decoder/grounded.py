@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from r1mm.decoder.head import head_samples, mask_banned
+from r1mm.decoder.step import ring_windows
 from r1mm.numbers import NUMBER, numbers_in
 from r1mm.types import CITATION, Evidence
 
@@ -446,6 +447,7 @@ class GroundedDecoder:
         embeds = self._embed(prompt, soft)
         prompt_tokens = embeds.shape[1]
         logits = self.model.prefill(None, cache, inputs_embeds=embeds)
+        ring_windows(cache)  # answer tokens overwrite the oldest window entries instead of copying
         traces.append(self.model.routing_trace())
         generated: list[int] = []
         shown = ""

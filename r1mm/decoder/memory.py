@@ -347,7 +347,9 @@ def memory_bytes(cache: Cache) -> dict:
 
 
 def _tensor_bytes(layer) -> int:
-    return layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
+    # A ring window (step.py) holds room for its whole window from its first answer token on.
+    keys, values = getattr(layer, "buffer", None) or (layer.keys, layer.values)
+    return keys.numel() * keys.element_size() + values.numel() * values.element_size()
 
 
 def transformers_cache_bytes(config, tokens: int, bytes_per_value: int = 4) -> int:

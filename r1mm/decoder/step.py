@@ -16,6 +16,10 @@ compute every neuron, as ``MoEFeedForward.forward`` does for prompts: gathering 
 experts' int8 rows took longer than reading all of them (3.3 ms a layer against 0.3 ms). The
 step uses the model's own cache and attention function, so block memory and the compressed cache
 work unchanged.
+
+``ring_windows(cache)``, called once a prompt is read, has each sliding-window layer write answer
+tokens in place (over its oldest entry once the window is full) instead of copying everything it
+holds to append one.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from transformers.cache_utils import DynamicSlidingWindowLayer
 from transformers.models.gemma3.modeling_gemma3 import apply_rotary_pos_emb
 
 from r1mm.decoder import kv
@@ -42,9 +47,10 @@ class Int8Rows:
         if weight.shape[1] % INNER_MULTIPLE:
             raise ValueError(f"int8 rows need a width that is a multiple of {INNER_MULTIPLE}, got {weight.shape[1]}")
         w = weight.detach().float()
-        scales = (w.abs().amax(1) / 127).clamp_min(1e-12)
-        values = (w / scales[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous()
-        return cls(values, scales.to(torch.bfloat16))
+        # The kernel multiplies by the bf16 scale, so the values are rounded against that scale.
+        scales = (w.abs().amax(1) / 127).clamp_min(1e-12).to(torch.bfloat16)
+        values = (w / scales.float()[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous()
+        return cls(values, scales)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x [tokens, in] (any float dtype) → [tokens, out] fp32."""
@@ -176,3 +182,70 @@ def _causal(tokens: int, window: int | None) -> torch.Tensor:
     i, j = torch.arange(tokens)[:, None], torch.arange(tokens)[None, :]
     visible = j <= i
     return visible & (i - j < window) if window else visible
+
+
+class RingWindowLayer(DynamicSlidingWindowLayer):
+    """A sliding-window cache layer with room for its whole window, written in place: a decoded
+    token fills the next free slot, and once the window is full, overwrites the oldest entry.
+
+    transformers' layer appends by concatenation, copying everything it holds for every token (up
+    to 15 sliding layers × 1 MiB of keys and values a token here). Order does not matter to the
+    attention of one query: every entry of the window is visible to it, and each key carries its
+    position in its rotation. Anything else (several tokens at once, rolling back) first puts the
+    window back in order and goes through transformers' own update.
+    """
+
+    count = 0                  # entries in the buffer
+    oldest = 0                 # where the next token goes once the buffer is full
+    buffer: tuple | None = None  # (keys, values), sliding_window entries each
+
+    @classmethod
+    def of(cls, layer: DynamicSlidingWindowLayer) -> RingWindowLayer:
+        ring = cls(layer.sliding_window)
+        ring.__dict__.update(layer.__dict__)
+        return ring
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if key_states.shape[-2] != 1 or not self.is_initialized or self.record_past:
+            self.in_order()
+            return super().update(key_states, value_states, *args, **kwargs)
+        if self.buffer is None:
+            self._allocate()
+        keys, values = self.buffer
+        self.cumulative_length += 1
+        if self.count < self.sliding_window:
+            slot, self.count = self.count, self.count + 1
+        else:
+            slot, self.oldest = self.oldest, (self.oldest + 1) % self.sliding_window
+        keys[:, :, slot] = key_states[:, :, 0]
+        values[:, :, slot] = value_states[:, :, 0]
+        self.keys, self.values = keys[:, :, :self.count], values[:, :, :self.count]
+        return self.keys, self.values
+
+    def _allocate(self) -> None:
+        held = self.keys.shape[-2]
+        shape = (*self.keys.shape[:2], self.sliding_window, self.keys.shape[-1])
+        self.buffer = (self.keys.new_empty(shape), self.values.new_empty(shape))
+        self.buffer[0][:, :, :held] = self.keys
+        self.buffer[1][:, :, :held] = self.values
+        self.count, self.oldest = held, 0
+
+    def in_order(self) -> None:
+        """Back to transformers' layout: the last sliding_window - 1 entries, oldest first."""
+        if self.buffer is None:
+            return
+        keep = min(self.count, self.sliding_window - 1)
+        self.keys = self.keys.roll(-self.oldest, dims=-2)[:, :, -keep:].clone()
+        self.values = self.values.roll(-self.oldest, dims=-2)[:, :, -keep:].clone()
+        self.buffer, self.count, self.oldest = None, 0, 0
+
+    def crop(self, tokens_to_remove: int) -> None:
+        self.in_order()
+        super().crop(tokens_to_remove)
+
+
+def ring_windows(cache) -> None:
+    """Turn the sliding-window layers of ``cache`` into ``RingWindowLayer`` (state kept)."""
+    for i, layer in enumerate(cache.layers):
+        if type(layer) is DynamicSlidingWindowLayer:
+            cache.layers[i] = RingWindowLayer.of(layer)
