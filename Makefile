@@ -10,7 +10,7 @@ PORT ?= 8501
 APT_PACKAGES := espeak-ng libusb-1.0-0 chromium chromium-driver fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps models run test test-fast samples clean
+.PHONY: setup system-deps models run test test-fast samples clean llama-cpp
 
 setup: system-deps $(VENV)/.installed models
 
@@ -21,6 +21,11 @@ setup: system-deps $(VENV)/.installed models
 models: $(VENV)/.installed
 	$(BIN)/python -m r1mm.decoder.build --if-missing
 	$(BIN)/python -m r1mm.latent.align --if-missing
+
+# Optional, for the reference row of `python -m r1mm bench decoder`: llama.cpp on the same GGUF.
+# It ships no wheel and is built from source (about 10 min on 2 cores); nothing else needs it.
+llama-cpp: $(VENV)/.installed
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q llama-cpp-python==0.3.36
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

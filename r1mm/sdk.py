@@ -157,6 +157,15 @@ class R1Model:
                 raise R1Error(record.error or f"{f}: could not be read")
         return ws.ask(question)
 
+    def read(self, text: str):
+        """Read a long text once (128K tokens and more, in bounded memory: block memory), for
+        questions: ``model.read(text).ask(question)`` answers from the passages the question recalls,
+        read again (``r1mm.decoder.recall``); the answer's ``passages`` are its evidence."""
+        from r1mm.decoder.recall import RecallReader
+
+        ids = self.tokenizer(text, return_tensors="pt").input_ids  # with BOS, as the model was trained
+        return RecallReader(self.model, self.tokenizer).read(ids)
+
     # -- fine-tuning
     def finetune(self, dataset: Any, epochs: int = 5, *, dp: bool = False, epsilon: float = 8.0,
                  delta: float = 1e-5, max_grad_norm: float = 1.0, batch_size: int = 4,

@@ -101,7 +101,7 @@ def test_bench_contract_small_run():
     assert int(result["retrieval_and_cited_clauses"]["both_clauses_in_first_prompt"].split("/")[0]) >= 9, result
     memory = result["block_memory"]
     assert 0 < memory["kv_mib_in_ram_peak"] < memory["transformers_cache_mib"] and memory["read_s"] > 0, result
-    for way in ("block_memory", "retrieval_only", "retrieval_and_cited_clauses"):
+    for way in ("block_memory", "recall_reread", "retrieval_only", "retrieval_and_cited_clauses"):
         for answering in ("one_pass", "quote_then_term"):
             row = result[way][answering]
             assert row["answer_s_median"] > 0 and 0 <= row["accuracy"] <= 1, row
@@ -137,3 +137,14 @@ def test_bench_vision_small_run():
     charts = result["charts"]
     assert charts["charts"] == 4 and charts["values_within_2pct_of_axis"] >= 0.8, charts["first_misses"]
     assert charts["chart_vs_table"]["report_charts"] == 4 and charts["chart_vs_table"]["recall"] == 1.0
+
+
+def test_llama_cpp_reference_row_says_why_it_is_skipped_without_llama_cpp_python(monkeypatch):
+    import sys
+
+    from r1mm.bench.decoder import llama_cpp_reference
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails as when it is not installed
+    row = llama_cpp_reference(["Question: What was revenue?\nAnswer:"], [4])
+    assert set(row) == {"skipped"}
+    assert "not installed" in row["skipped"] and "pip install llama-cpp-python" in row["skipped"]

@@ -1,11 +1,13 @@
 """A 100-page contract read whole by the decoder against answering from retrieved clauses.
 
 Each question needs two clauses pages apart: the obligation it asks about, and the definition
-that clause cites ("... the Warranty Period of clause 31.7"), which holds the number. Three ways
+that clause cites ("... the Warranty Period of clause 31.7"), which holds the number. Four ways
 to give the decoder the contract, the same question and answer start each time:
 
 - block memory: the decoder reads the whole contract once (about 67K tokens), then each
   question is asked from a copy of what it kept;
+- recall and re-read: the same read; each prompt is answered from the blocks it recalls, read
+  again as a short prompt (recall.py);
 - retrieval only: the workspace's hybrid index (BM25 + MiniLM) picks the four clauses closest
   to the question, and the decoder reads just those;
 - retrieval + cited clauses: those four, and the clauses they cite.
@@ -78,6 +80,7 @@ def _term_prompt(term: str, clause: str | None) -> str:
 def contract_task(model, tokenizer, seed: int = 0, pages: int = 100) -> dict:
     from r1mm.bench.decoder import ask
     from r1mm.decoder.memory import memory_bytes, transformers_cache_bytes
+    from r1mm.decoder.recall import RecallReader
     from r1mm.latent.index import HybridIndex, Passage
     from r1mm.types import Locator
 
@@ -97,6 +100,11 @@ def contract_task(model, tokenizer, seed: int = 0, pages: int = 100) -> dict:
     rows["block_memory"] = {**_answered(doc, from_memory, "block memory"), "read_s": round(read, 1),
                             "kv_mib_in_ram_peak": round(memory_bytes(cache)["peak_ram"] / 2**20, 1),
                             "transformers_cache_mib": round(transformers_cache_bytes(model.config, ids.shape[1]) / 2**20, 1)}
+
+    # The same read, each prompt answered from the blocks it recalls, read again (recall.py).
+    reader = RecallReader(model, tokenizer).read(ids, cache)
+    rows["recall_reread"] = _answered(doc, lambda text, tokens, query=None: reader.ask(text, tokens).answer,
+                                      "recall and re-read")
 
     # Retrieval: the workspace's index over the clauses, built once (the app does it when a file is added).
     clauses = [c for c in doc.clauses if "." in c.number]  # headings are not clauses

