@@ -131,7 +131,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"r1mm.bench.{BENCHES[args.suite]}")
     accepted = inspect.signature(module.run).parameters
     options = {k: v for k, v in (("cases", args.cases), ("seconds", args.seconds), ("contexts", args.context),
-                                 ("epochs", args.epochs), ("charts", args.charts)) if v is not None}
+                                 ("epochs", args.epochs), ("charts", args.charts), ("formats", args.formats))
+               if v is not None}
     unknown = set(options) - set(accepted)
     if unknown:
         print(f"r1mm: bench {args.suite} takes no --{unknown.pop().replace('contexts', 'context')}", file=sys.stderr)
@@ -264,7 +265,7 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
 BENCHES = {"ct": "ct", "finance": "finance", "pointcloud": "pointcloud", "api": "api", "decoder": "decoder",
            "latent": "latent", "finetune": "finetune", "projectors": "projectors",
            "answers": "answers", "batch": "batch", "retrieval": "retrieval", "inspection": "inspection",
-           "vision": "vision", "contract": "contract"}
+           "vision": "vision", "contract": "contract", "filings": "filings"}
 COMMANDS = {"ask": cmd_ask, "analyze": cmd_analyze, "inspect": cmd_inspect, "watch": cmd_watch, "samples": cmd_samples,
             "bench": cmd_bench, "serve": cmd_serve, "serve-model": cmd_serve_model}
 
@@ -341,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated context lengths in tokens for the needle test (decoder; default 32768,65536,131072)")
     bench.add_argument("--epochs", type=int, help="fine-tuning epochs (finetune; default 6)")
     bench.add_argument("--charts", type=int, help="charts drawn and read back (vision; default 100, 0 skips them)")
+    bench.add_argument("--formats", type=lambda s: tuple(s.split(",")),
+                       help="filing formats the shared bench is asked on (filings; default html,pdf)")
     return parser
 
 

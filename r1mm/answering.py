@@ -270,6 +270,13 @@ class Answerer:
         return self.cache.nearest_tokens(question, k, file_ids)
 
 
+def _states_absence(answer: Answer) -> bool:
+    """The findings say the file has no such value ("no line for goodwill"): that is the answer, and
+    a language model is not asked to word a number around it."""
+    first = answer.evidence[0].finding if answer.evidence else None
+    return first is not None and first.kind.endswith(".missing")
+
+
 class AnswerStream:
     """Text pieces of an answer as they are written; ``answer`` is set (and kept) once they end."""
 
@@ -282,7 +289,7 @@ class AnswerStream:
 
     def __iter__(self) -> Iterator[str]:
         base, decoder = self._base, self._decoder
-        if decoder is None or not base.evidence:
+        if decoder is None or not base.evidence or _states_absence(base):
             yield from re.findall(r"[^.!?]+[.!?]?\s*(?:\[E\d+\]\s*)?", base.text) or [base.text]
             self._finish(base)
             return

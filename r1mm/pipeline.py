@@ -86,10 +86,15 @@ def process(repo: Repository, file_id: int, path: Path, name: str, options: Opti
     return saved
 
 
+NOT_RETRIEVED = frozenset({"finance.fact"})
+
+
 def passages_for(item: Item | None, findings: list[Finding]) -> list[tuple[str, Locator, int | None, np.ndarray]]:
     """What retrieval searches for an item: its findings, then its document paragraphs and table rows,
     each embedded once, here."""
-    spans = [(f.text, f.locator, k) for k, f in enumerate(findings)]
+    # a filing's line items are retrieved as their table rows (below); embedding each cell again is
+    # most of a long filing's reading time
+    spans = [(f.text, f.locator, k) for k, f in enumerate(findings) if f.kind not in NOT_RETRIEVED]
     own = modality_spec(item.modality).passages if item is not None and item.data is not None else None
     if own is not None:
         spans += [(text, locator, None) for text, locator in own(item)]

@@ -91,6 +91,16 @@ class Table:
     rows: list[list[str]]
     cell_bboxes: list[list[tuple[float, float, float, float] | None]] | None = None
     sheet: str | None = None
+    # Read from a period-headed report table (`r1mm.ingest.statements`, iXBRL): rows[0] is the header
+    title: str = ""  # the title above it ("CONSOLIDATED STATEMENTS OF CASH FLOWS")
+    statement: str | None = None  # "income statement", "balance sheet", "cash flow", …; None: another table
+    unit: str = ""  # currency and scale from its heading: "USD millions"
+    # per value column (rows[r][1:]): {"label", "year", "end": [y, m, d] or None, "months": 3/6/9/12 or None}
+    columns: list[dict] | None = None
+    row_sections: list[str] | None = None  # per row: the section it stands under ("Current assets")
+    heading: str = ""  # the heading lines the periods and scale were read from
+    # per cell, where a tagged format says exactly what it is (iXBRL): {"concept", "scale", "sign"} or None
+    cell_facts: list[list[dict | None]] | None = None
 
 
 @dataclass
@@ -112,7 +122,9 @@ class Page:
     def from_dict(cls, p: dict) -> Page:
         """A page as `dataclasses.asdict` wrote it (boxes come back as tuples)."""
         tables = [Table(t["index"], t["rows"], [[tuple(b) if b else None for b in row] for row in t["cell_bboxes"]]
-                        if t.get("cell_bboxes") else None, t.get("sheet")) for t in p["tables"]]
+                        if t.get("cell_bboxes") else None, t.get("sheet"), t.get("title", ""), t.get("statement"),
+                        t.get("unit", ""), t.get("columns"), t.get("row_sections"), t.get("heading", ""),
+                        t.get("cell_facts")) for t in p["tables"]]
         return cls(p["number"], p["text"], tables, tuple(p["size"]) if p.get("size") else None,
                    p.get("paragraphs", []), p.get("scanned", False), p.get("figures", []),
                    [tuple(box) for box in p.get("scanned_regions", [])])
@@ -122,8 +134,11 @@ class Page:
 class Document:
     """The structured text of a document: pages with their text and tables."""
 
-    format: str  # pdf, docx, txt, md, csv, xlsx
+    format: str  # pdf, html, docx, txt, md, csv, xlsx
     pages: list[Page]
+    # a filing's own fiscal calendar where it states one (iXBRL's dei: tags): {"year_end": [month, day],
+    # "focus_year", "focus_period" ("FY", "Q2"), "period_end": [y, m, d]}; None: read from the tables
+    fiscal: dict | None = None
 
     @property
     def text(self) -> str:

@@ -6,6 +6,7 @@ never guessed.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from r1mm.types import Document, Finding, Item, Locator
 
@@ -58,11 +59,11 @@ _FINANCE_WORDS = re.compile(r"\b(ebitda|cash flows?|total assets|liabilities|bal
 
 def analyze(item: Item) -> list[Finding]:
     document: Document = item.data
-    findings: list[Finding] = []
+    findings: list[Finding] = statement_facts(item.source, document)
     for page in document.pages:
         unit = report_unit(page.text) or report_unit(document.text[:3000])
-        for table in page.tables:
-            findings += _table_figures(item.source, page.number, table, unit)
+        for table in page.tables:  # each cell also as a figure under its header (claim and chart checks read these)
+            findings += _table_figures(item.source, page.number, table, table.unit or unit)
     findings += derived_metrics(findings)
     for page in document.pages:
         for sentence in (s for paragraph in page.paragraphs for s in risk_sentences(paragraph)):
@@ -71,11 +72,19 @@ def analyze(item: Item) -> list[Finding]:
     return findings
 
 
+_PERIOD_HEADER = re.compile(r"\b((19|20)\d{2}|Q[1-4]|H[12]|FY\s?\d{2,4}|quarter|year|months?|period|current|prior|"
+                            r"previous|ended|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)", re.IGNORECASE)
+
+
 def _table_figures(source: str, page: int | None, table, unit: str) -> list[Finding]:
+    """Figures of a table whose header names periods; a table headed otherwise (officers' ages,
+    years elected) holds no figures of the report."""
     rows = table.rows
     if len(rows) < 2:
         return []
     header = rows[0]
+    if not any(_PERIOD_HEADER.search(cell or "") for cell in header[1:]):
+        return []
     out = []
     for r, row in enumerate(rows[1:], start=1):
         metric = row[0].strip() if row else ""
@@ -94,6 +103,171 @@ def _table_figures(source: str, page: int | None, table, unit: str) -> list[Find
             shown = f"{value:,.2f}".rstrip("0").rstrip(".")
             out.append(Finding("finance.figure", value, cell_unit,
                                f"{metric} ({period}): {shown} {cell_unit}".strip() + ".", loc))
+    return out
+
+
+@dataclass(frozen=True)
+class FiscalCalendar:
+    """How a company names its fiscal periods: the month its fiscal year ends in, and the years to
+    add to the calendar year that month falls in (Home Depot's fiscal 2024 ends February 2, 2025:
+    -1; Apple's fiscal 2024 ends September 28, 2024: 0)."""
+    year_end_month: int = 12
+    year_offset: int = 0
+
+    def fiscal_year(self, end: list[int]) -> int:
+        """The fiscal year a period ending on ``end`` ([y, m, d]; d 0 when unknown) belongs to."""
+        year, month = end[0], _effective_month(end)
+        if end[1] == 1 and month == 12:
+            year -= 1  # 'January 2, 2021' closes December 2020
+        return year + (1 if month > self.year_end_month else 0) + self.year_offset
+
+
+def fiscal_calendar(document: Document) -> FiscalCalendar:
+    """The filing's fiscal calendar: from its dei: tags where it has them (iXBRL), else the month of
+    its twelve-month columns (or of a 10-Q's comparative balance sheet) and, for the naming, the
+    text's own "fiscal 2024 … ended February 2, 2025"."""
+    if document.fiscal:
+        month, day = document.fiscal["year_end"]
+        calendar = FiscalCalendar(_effective_month([0, month, day]))
+        named = calendar.fiscal_year(document.fiscal["period_end"])
+        return FiscalCalendar(calendar.year_end_month, document.fiscal["focus_year"] - named)
+    month = _year_end_month(document)
+    return FiscalCalendar(month, _naming_offset(document.text[:400_000], FiscalCalendar(month)))
+
+
+_NAMED_YEAR = re.compile(r"\bfiscal (?:year )?((?:19|20)\d\d)\b[^.;]{0,40}?\b(?:ended|ending)\s+(jan|feb|mar|apr|may|jun|"
+                         r"jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2}),\s+((?:19|20)\d\d)\b", re.IGNORECASE)
+_MONTH_ABBR = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _naming_offset(text: str, calendar: FiscalCalendar) -> int:
+    """Years between the company's own name for a fiscal year and the calendar year it ends in,
+    where the text names one beside its end date ("fiscal 2024 ended February 2, 2025") at least
+    twice the same way; 0 otherwise."""
+    from collections import Counter
+
+    offsets = Counter()
+    for m in _NAMED_YEAR.finditer(text):
+        end = [int(m.group(4)), _MONTH_ABBR.index(m.group(2).lower()[:3]) + 1, int(m.group(3))]
+        offsets[int(m.group(1)) - calendar.fiscal_year(end)] += 1
+    if not offsets:
+        return 0
+    offset, count = offsets.most_common(1)[0]
+    return offset if count >= 2 and offset in (-1, 0, 1) else 0
+
+
+def _year_end_month(document: Document) -> int:
+    """The month a filing's fiscal year ends: that of its twelve-month columns, else that of a balance
+    sheet's comparative column (a 10-Q compares with the last year-end), else December."""
+    from collections import Counter
+
+    annual, comparative = Counter(), Counter()
+    for page in document.pages:
+        for table in page.tables:
+            for k, column in enumerate(table.columns or []):
+                if column.get("end") and column["months"] == 12:
+                    annual[_effective_month(column["end"])] += 1
+                elif column.get("end") and table.statement == "balance sheet" and k == len(table.columns) - 1:
+                    comparative[_effective_month(column["end"])] += 1
+    counts = annual or comparative
+    return counts.most_common(1)[0][0] if counts else 12
+
+
+def _effective_month(end: list[int]) -> int:
+    """The month a period ends in, for 52/53-week years: 'October 1' closes September."""
+    _, month, day = end
+    return (month - 1 or 12) if 0 < day <= 7 else month
+
+
+_MONTHS_IN_WORDS = {3: "three", 6: "six", 9: "nine", 12: "twelve"}
+
+
+def fiscal_period(column: dict, calendar: FiscalCalendar) -> dict:
+    """A column's period with its fiscal year and quarter: {"end", "months", "fiscal_year",
+    "fiscal_quarter", "label", "printed"}; the label names the period in words, not digits
+    ("the nine months ended 2025-06-28 (FY2025)"), so the first number of an answer is its value."""
+    end = column.get("end")
+    months = column.get("months")
+    if end and end[1]:
+        fiscal_year = calendar.fiscal_year(end)
+        into = (_effective_month(end) - calendar.year_end_month) % 12  # months of the fiscal year gone
+        quarter = (into // 3) if into else 4
+    else:  # a year with no month: the fiscal year it names
+        fiscal_year, quarter = column["year"], 4
+    if column.get("quarter") and not (end and end[1]):  # headed "Q3 2026", with no date
+        quarter = column["quarter"]
+    if months is None:
+        label = f"as of {_date(end)}" if end else f"as of the end of FY{fiscal_year}"
+    elif months == 12:
+        label = f"FY{fiscal_year}"
+    elif months == 3:
+        label = f"Q{quarter} FY{fiscal_year}"
+    else:
+        label = f"the {_MONTHS_IN_WORDS.get(months, str(months))} months of FY{fiscal_year}"
+    if end and end[1] and months is not None:
+        label += f" (ended {_date(end)})"
+    return {"end": _date(end) if end else None, "months": months, "fiscal_year": fiscal_year,
+            "fiscal_quarter": quarter, "label": label, "printed": column.get("label", "")}
+
+
+def _date(end: list[int] | None) -> str:
+    if not end:
+        return ""
+    year, month, day = end
+    return f"{year:04d}-{month:02d}" + (f"-{day:02d}" if day else "")
+
+
+
+
+def statement_facts(source: str, document: Document) -> list[Finding]:
+    """Each value of a period-headed table as a line item: its printed label and section, the
+    statement, the standard metric it is (or None), its typed period, amount and unit, the cell."""
+    from r1mm.analysis.metrics import BY_CONCEPT, is_share_count, metric_of
+
+    calendar = fiscal_calendar(document)
+    out = []
+    for page in document.pages:
+        for table in page.tables:
+            if table.columns is None:
+                continue
+            periods = [fiscal_period(c, calendar) for c in table.columns]
+            sections = table.row_sections or [""] * len(table.rows)
+            for r, row in enumerate(table.rows[1:], start=1):
+                label = re.sub(r"\s*\$$", "", row[0]).strip()
+                section = sections[r] if r < len(sections) else ""
+                metric = metric_of(label, table.statement, section)
+                for c, cell in enumerate(row[1:], start=1):
+                    parsed = parse_number(cell) if cell.strip() not in ("—", "–", "-", "--") else (0.0, False)
+                    if parsed is None or c - 1 >= len(periods):
+                        continue
+                    value, is_percent = parsed
+                    facts = (table.cell_facts[r][c] if table.cell_facts and r < len(table.cell_facts)
+                             and c < len(table.cell_facts[r]) else None) or {}
+                    tagged_unit = facts.get("unit", "")
+                    if is_percent:
+                        unit = "%"
+                    elif "pershare" in tagged_unit:
+                        unit = "USD per share"
+                    elif tagged_unit == "shares" or is_share_count(label, section):
+                        unit = f"shares ({table.unit.split()[-1]})" if table.unit else "shares"
+                    else:
+                        unit = per_share_unit(label + " " + section, table.unit) or table.unit or ""
+                    cell_metric = metric
+                    if facts.get("dimensional"):
+                        cell_metric = None  # a segment's or a component's amount, not the company's
+                    elif facts.get("concept"):
+                        cell_metric = BY_CONCEPT.get(facts["concept"].split(":")[-1], metric)
+                    period = periods[c - 1]
+                    bbox = table.cell_bboxes[r][c] if table.cell_bboxes and r < len(table.cell_bboxes) \
+                        and c < len(table.cell_bboxes[r]) else None
+                    loc = Locator(source, page=page.number, table=table.index, cell=(r, c), cell_bbox=bbox)
+                    where = table.statement or "table"
+                    shown = f"{value:,.2f}".rstrip("0").rstrip(".")
+                    out.append(Finding("finance.fact", {
+                        "amount": value, "label": label, "section": section, "statement": table.statement,
+                        "metric": cell_metric.name if cell_metric else None, "period": period, "printed": cell,
+                        "concept": facts.get("concept"), "dimensional": bool(facts.get("dimensional"))},
+                        unit, f"{label} ({period['label']}, {where}): {shown} {unit}".strip() + ".", loc))
     return out
 
 

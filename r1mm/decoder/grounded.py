@@ -171,9 +171,41 @@ def check_grounding(answer: str, question: str, evidence: list[Evidence]) -> str
     unsupported = sorted(n for n in numbers_in(CITATION.sub("", answer)) if _standing_for(n, supported) is None)
     if unsupported:
         return f"the decoder wrote numbers not in the cited evidence ({', '.join(unsupported)})"
+    unanswered = _financial_value_unanswered(answer, question, evidence)
+    if unanswered:
+        return unanswered
     return (_misplaced(answer, cited_evidence) or _unsupported_side(answer, cited_evidence)
             or _restated(answer, question) or _repeated(answer) or _unfinished(answer)
             or _wrong_verdict(answer, question, evidence) or _missing(answer, question, evidence))
+
+
+def _financial_value_unanswered(answer: str, question: str, evidence: list[Evidence]) -> str | None:
+    """A question about a financial metric that no line item answered: a number the draft takes from
+    a retrieved passage must stand in a line that names the metric and the year asked ("cash
+    proceeds of $772 million" is not capital expenditure, whatever numbers they share)."""
+    from r1mm.analysis.metrics import metrics_asked
+
+    asked = {m.name for _, m in metrics_asked(question)}
+    if answering(evidence) or not asked:
+        return None
+    years = _years_named(question)
+    cited = {m.group(1) for m in CITATION.finditer(answer)}
+    lines = [e.text for e in evidence if e.id in cited]
+    for number in sorted(numbers_in(CITATION.sub("", answer)) - numbers_in(question)):
+        holding = [t for t in lines if any(_rounds_to(number, n) for n in numbers_in(t))]
+        if not any(asked & {m.name for _, m in metrics_asked(t)} and (not years or years & _years_named(t))
+                   for t in holding):
+            return (f"the draft states {number} from a line that is not the metric or year asked "
+                    f"({', '.join(sorted(asked))}{', ' + ', '.join(map(str, sorted(years))) if years else ''})")
+    return None
+
+
+def _years_named(text: str) -> set[int]:
+    """Years a text names: 2018, FY2018, FY18, fiscal 2018."""
+    years = {int(y) for y in re.findall(r"\b((?:19|20)\d\d)\b", text)}
+    years |= {2000 + int(y) for y in re.findall(r"\bFY'?(\d\d)\b", text, flags=re.I)}
+    years |= {int(y) for y in re.findall(r"\bFY ?((?:19|20)\d\d)\b", text, flags=re.I)}
+    return years
 
 
 # ---- what the question asks for must be in the draft ---------------------------------------
@@ -197,6 +229,8 @@ def answering(evidence: list[Evidence]) -> list[Evidence]:
 
 def _values(e: Evidence) -> list[float]:
     value = e.finding.value if e.finding is not None else None
+    if isinstance(value, dict):  # a computed answer or a line item: its number
+        value = value.get("value", value.get("amount"))
     values = value if isinstance(value, (list, tuple)) else [value]
     return [abs(float(v)) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
 

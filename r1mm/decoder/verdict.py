@@ -43,6 +43,8 @@ def decide(question: str, findings: list[Finding]) -> Verdict | None:
     best first) settle it; None otherwise. Every test the question raises must hold for "Yes"."""
     if not is_yes_no(question) or not findings:
         return None
+    if findings[0].kind == "finance.answer":  # a filing's answer was decided where it was computed
+        return findings[0].value["verdict"]
     tests = [t for t in (_agreement(question, findings), _side(question, findings), _threshold(question, findings),
                          _direction(question, findings), _existence(question, findings)) if t is not None]
     if not tests:

@@ -1,4 +1,5 @@
-"""Documents: PDF (text and tables, with page numbers and cell boxes), DOCX, TXT/MD, CSV, XLSX."""
+"""Documents: PDF (text and tables, with page numbers and cell boxes), EDGAR's iXBRL HTML, DOCX, TXT/MD,
+CSV, XLSX."""
 from __future__ import annotations
 
 import csv
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from r1mm.errors import IngestError, LimitExceeded
 from r1mm.ingest.limits import Limits
+from r1mm.ingest.statements import read_tables
 from r1mm.types import Document, Item, Modality, Page, Table
 
 log = logging.getLogger(__name__)
@@ -19,6 +21,7 @@ log = logging.getLogger(__name__)
 MIN_TEXT_LAYER_CHARS = 20  # a PDF page with less text than this (and no table) is taken for a scan
 SCAN_DPI = 200  # scanned pages and the images on text pages are rendered at this resolution for OCR
 MIN_FIGURE_PT = (144, 90)  # an image at least this large (2 × 1.25 inches) may be a chart or a scan
+_YEARS = re.compile(r"\b(?:19|20)\d{2}\b")
 OCR_PAGES_KEPT_S = 7 * 24 * 3600  # pages of an interrupted OCR are kept this long for a resume
 
 
@@ -54,9 +57,13 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
                 raise LimitExceeded(source, f"has {len(pdf.pages)} pages; the limit is "
                                             f"{limits.max_pdf_pages} (R1MM_MAX_PDF_PAGES)")
             for number, page in enumerate(pdf.pages, start=1):
-                tables = [_pdf_table(t, i) for i, t in enumerate(page.find_tables(), start=1)]
-                pages.append(Page(number, page.extract_text() or "", [t for t in tables if t.rows],
-                                  (float(page.width), float(page.height))))
+                text = page.extract_text() or ""
+                # a report's period-headed tables from the words' positions; other tables by pdfplumber's
+                # finder, which cuts unruled statements into one-row pieces
+                tables = read_tables(page.extract_words(), text) if _YEARS.search(text) else []
+                if not tables:
+                    tables = [_pdf_table(t, i) for i, t in enumerate(page.find_tables(), start=1)]
+                pages.append(Page(number, text, [t for t in tables if t.rows], (float(page.width), float(page.height))))
                 boxes = [(float(im["x0"]), float(im["top"]), float(im["x1"]), float(im["bottom"]))
                          for im in page.images
                          if im["x1"] - im["x0"] >= MIN_FIGURE_PT[0] and im["bottom"] - im["top"] >= MIN_FIGURE_PT[1]]
@@ -312,5 +319,11 @@ def paragraphs(text: str, max_chars: int = 400) -> list[str]:
     return [" ".join(c) for c in chunks if sum(map(len, c)) > 20]
 
 
-_READERS = {"pdf": _read_pdf, "docx": _read_docx, "txt": _read_text, "md": _read_text,
+def _read_html(path: Path, source: str, limits: Limits) -> Document:
+    from r1mm.ingest.ixbrl import read_ixbrl
+
+    return read_ixbrl(path, source, limits)
+
+
+_READERS = {"pdf": _read_pdf, "html": _read_html, "docx": _read_docx, "txt": _read_text, "md": _read_text,
             "csv": _read_csv, "xlsx": _read_xlsx}

@@ -15,6 +15,8 @@ from r1mm.types import Document, Finding, Item, Locator, Modality
 def sniff(head: bytes, path: Path) -> str | None:
     if head.startswith(b"%PDF-"):
         return "pdf"
+    if re.search(rb"<html[\s>]", head[:512].lower()):  # EDGAR's filings: HTML with inline XBRL
+        return "html"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):  # DOCX and XLSX are ZIP containers
         try:
             with zipfile.ZipFile(path) as zf:
@@ -101,6 +103,14 @@ def _metric(q: str, fs: list[Finding]) -> list[Finding]:
     return figures[:1]
 
 
+def _analyst(q: str, fs: list[Finding]) -> list[Finding]:
+    """A report's line items answer an analyst's question: the value, growth, ratio or yes/no asked,
+    computed from the cells that hold that metric and period, or what the filing lacks."""
+    from r1mm.analysis.analyst import answer
+
+    return answer(q, fs)
+
+
 def _metric_name(f: Finding) -> str:
     m = re.match(r"(.+?)(?: \(| changed| margin)", f.text)
     return m.group(1).lower() if m else ""
@@ -109,7 +119,7 @@ def _metric_name(f: Finding) -> str:
 SPEC = ModalitySpec(
     modality=Modality.TEXT,
     name="document",
-    formats={"pdf": "PDF", "docx": "DOCX", "xlsx": "XLSX", "txt": "TXT", "md": "MD", "csv": "CSV"},
+    formats={"pdf": "PDF", "html": "HTML (EDGAR inline XBRL)", "docx": "DOCX", "xlsx": "XLSX", "txt": "TXT", "md": "MD", "csv": "CSV"},
     sniff=sniff,
     load=loader("r1mm.ingest.document:load_document"),
     analyses=(Analysis("financial report", "r1mm.analysis.finance", is_financial_report),
@@ -120,9 +130,10 @@ SPEC = ModalitySpec(
         rule(10, r"\b(match|agree|consistent|contradict|line up|true that|accurate)|what .* said|(ceo|cfo|management)"
                  r" (said|claim)", _claims),
         rule(20, r"\brisks?\b", kinds("finance.risk", "speech.risk")),
+        rule(31, r"", _analyst),  # a filing's statements: any metric, period, ratio or growth asked
         rule(1000, r"", _metric),  # a metric the question names, when no other rule answered
     ),
-    text_suffixes={".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"},
+    text_suffixes={".htm": "html", ".html": "html", ".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"},
     binary_suffixes={".pdf": "pdf", ".docx": "docx", ".xlsx": "xlsx"},
     passages=passages,
 )

@@ -21,7 +21,7 @@ def _write_document(item: Item, path: Path) -> None:
 def _read_document(item: Item, path: Path) -> None:
     raw = json.loads(path.read_text(encoding="utf-8"))
     pages = [Page.from_dict(p) for p in raw["pages"]]
-    item.data = Document(raw["format"], pages)
+    item.data = Document(raw["format"], pages, raw.get("fiscal"))
 
 
 def _write_png(item: Item, path: Path) -> None:

@@ -1,0 +1,620 @@
+"""Analysts' questions about a filing, answered from its line items (``finance.fact`` findings).
+
+    ask = parse("What is the FY2018 capital expenditure amount (in USD millions) for 3M?")
+    ask.metrics, ask.periods           # [capital expenditure], [Period(months=12, fiscal_year=2018)]
+    findings = answer(question, facts)  # the answer (finance.answer or finance.missing), then its input cells
+
+A number is stated only when a line item holds exactly the metric and the period asked, or is
+computed from such line items by a formula the answer shows (the question's own definition wins:
+"defined as net income divided by average total assets"). Otherwise the answer says what the
+filing does not have and names the nearest lines.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from r1mm.analysis.metrics import BALANCE, BY_NAME, Metric, metrics_asked, normalise_label
+from r1mm.types import Finding, Locator
+
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DATE = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? (\d{1,2}),? ((?:19|20)\d{2})\b")
+_ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4}
+_QUARTER = re.compile(r"\bq([1-4])\s*(?:of\s+)?(fy|fiscal(?: year)?)?\s*'?((?:19|20)?\d{2})\b|\b(first|second|third|fourth|"
+                      r"1st|2nd|3rd|4th) (?:fiscal )?quarter (?:of )?(fiscal(?: year)? |fy ?)?((?:19|20)\d{2})\b")
+_FISCAL_YEAR = re.compile(r"\bfy\s*'?((?:19|20)?\d{2})\b|\bfiscal(?: year)? ((?:19|20)\d{2})\b")
+_YEAR = re.compile(r"(?<![\d,.$])((?:19|20)\d{2})(?!\d|,\d)")
+_DURATIONS = ((re.compile(r"\b(three|3)[- ]months?|\bquarter (ended|ending)\b"), 3),
+              (re.compile(r"\b(six|6)[- ]months?|\bfirst half\b|\bhalf[- ]year\b"), 6),
+              (re.compile(r"\b(nine|9)[- ]months?"), 9),
+              (re.compile(r"\b(twelve|12)[- ]months?|\byear ended\b|\bfiscal year\b"), 12))
+_INSTANT = re.compile(r"\b(as of|at the end of|at|year[- ]end|balance)\b")
+_DECIMALS = re.compile(r"\b(?:round\w*|to) (?:it )?(?:to )?(?:the nearest )?(one|two|three|four|zero|no|\d) decimal|"
+                       r"\b(\d|one|two|three) decimal places?|\bnearest (whole|integer|cent|tenth|hundredth)")
+_WORDS_N = {"zero": 0, "no": 0, "one": 1, "two": 2, "three": 3, "four": 4, "whole": 0, "integer": 0, "tenth": 1,
+            "hundredth": 2, "cent": 2}
+_YES_NO = re.compile(r"^\s*(?:[^?]*?[.:]\s+)?(is|are|was|were|does|do|did|has|have|had)\b", re.IGNORECASE)
+_UP = re.compile(r"\b(grow|grew|growth|increase\w*|rise|rose|improve\w*|higher|go up|went up|expand\w*)\b")
+_DOWN = re.compile(r"\b(decline\w*|decrease\w*|fall|fell|drop\w*|shrink|shrank|lower|go down|went down|"
+                   r"deteriorat\w*|worsen\w*)\b")
+_CHANGE = re.compile(r"\b(growth|grow|grew|change[ds]?|increase[ds]?|decrease[ds]?|decline[ds]?|rise|rose|fall|fell|"
+                     r"year[- ]over[- ]year|yoy|y/y|compared (with|to)|versus|vs\.?|improve\w*)\b")
+
+# Derived metrics by name, each a formula over metrics in the same small language a question's own
+# definition is read in: "+ - * /", "average X" (this and the prior balance-sheet date), numbers.
+FORMULAS: dict[str, tuple[str, str, bool]] = {  # name -> (pattern in the question, formula, percent)
+    "gross margin": (r"\bgross (profit )?margin\b", "gross profit / revenue", True),
+    "operating margin": (r"\boperating (profit )?margin\b|\bebit margin\b", "operating income / revenue", True),
+    "net profit margin": (r"\bnet (profit |income )?margin\b|\bprofit margin\b", "net income / revenue", True),
+    "current ratio": (r"\bcurrent ratio\b", "current assets / current liabilities", False),
+    "quick ratio": (r"\bquick ratio\b|\bacid[- ]test\b", "(current assets - inventories) / current liabilities", False),
+    "interest coverage": (r"\binterest coverage\b|\btimes interest earned\b", "operating income / interest expense",
+                          False),
+    "return on assets": (r"\breturn on (total )?assets\b|\broa\b", "net income / average total assets", True),
+    "return on equity": (r"\breturn on (shareholders'? |stockholders'? )?equity\b|\broe\b",
+                         "net income / average total equity", True),
+    "asset turnover": (r"(?<!fixed )\basset turnover\b", "revenue / average total assets", False),
+    "fixed asset turnover": (r"\bfixed[- ]asset turnover\b", "revenue / average property, plant and equipment", False),
+    "inventory turnover": (r"\binventory turnover\b", "cost of revenue / average inventories", False),
+    "days inventory outstanding": (r"\bdio\b|\bdays inventory\b", "365 * average inventories / cost of revenue", False),
+    "days sales outstanding": (r"\bdso\b|\bdays sales outstanding\b", "365 * average accounts receivable / revenue",
+                               False),
+    "days payable outstanding": (r"\bdpo\b|\bdays payables? outstanding\b",
+                                 "365 * average accounts payable / cost of revenue", False),
+    "capital expenditure to revenue": (r"\bcapex[- /]to[- ]revenue\b|\bcapex / revenue\b|\bcapital expenditures? as a "
+                                       r"(share|percent\w*) of (revenue|sales)\b",
+                                       "capital expenditure / revenue", True),
+    "dividend payout ratio": (r"\b(dividend )?payout ratio\b", "dividends paid / net income", True),
+    "effective tax rate": (r"\beffective (income )?tax rate\b", "income tax / pretax income", True),
+    "free cash flow": (r"\bfree cash flows?\b|\bfcf\b", "operating cash flow - capital expenditure", False),
+    "ebitda": (r"\bebitda\b(?! margin)", "operating income + depreciation and amortization", False),
+    "ebitda margin": (r"\bebitda margin\b", "(operating income + depreciation and amortization) / revenue", True),
+}
+
+
+@dataclass
+class Period:
+    months: int | None  # 3, 6, 9, 12; None: a balance-sheet date
+    fiscal_year: int | None = None
+    quarter: int | None = None
+    end: date | None = None
+    said: str = ""  # how the question said it
+
+    def describe(self) -> str:
+        if self.end is not None:
+            return self.said or self.end.isoformat()
+        if self.months == 3 and self.quarter:
+            return f"Q{self.quarter} FY{self.fiscal_year}"
+        if self.months in (6, 9):
+            return f"the first {self.months} months of FY{self.fiscal_year}"
+        return f"FY{self.fiscal_year}" if self.months else f"the end of FY{self.fiscal_year}"
+
+
+@dataclass
+class Ask:
+    """What a question asks, read from its words."""
+    metrics: list[Metric] = field(default_factory=list)
+    formula: str | None = None  # a formula over metrics ("gross profit / revenue")
+    formula_name: str | None = None
+    percent: bool = False
+    periods: list[Period] = field(default_factory=list)
+    change: bool = False  # growth between two periods
+    yes_no: bool = False
+    direction: str | None = None  # "up" / "down": what a yes/no question asks about
+    decimals: int | None = None
+    scale: str | None = None  # "millions", "billions", "thousands" when the question asks for one
+    words: set[str] = field(default_factory=set)  # the question's content words, for matching printed labels
+
+    @property
+    def is_financial(self) -> bool:
+        return bool(self.metrics or self.formula)
+
+
+def parse(question: str) -> Ask:
+    q = question.lower().replace("’", "'")
+    ask = Ask(words=_content_words(q))
+    ask.yes_no = bool(_YES_NO.search(question))
+    definition = _definition(q)
+    if definition:
+        ask.formula, ask.formula_name = definition, "the question's definition"
+        ask.percent = bool(re.search(r"percent|%", q))
+    else:
+        for name, (pattern, formula, percent) in FORMULAS.items():
+            if re.search(pattern, q) and not (name == "gross margin" and _as_amount(q)):
+                ask.formula, ask.formula_name, ask.percent = formula, name, percent
+                break
+    ask.metrics = [m for _, m in metrics_asked(q)]
+    if ask.formula_name == "gross margin" or (ask.formula is None and re.search(r"\bgross margin\b", q)):
+        ask.metrics = [m for m in ask.metrics if m.name != "revenue" or ask.formula is None] or ask.metrics
+    ask.periods = _periods(q)
+    ask.change = bool(_CHANGE.search(q)) and ask.formula is None
+    _add_prior_year(ask)
+    if ask.yes_no:
+        ask.direction = "down" if _DOWN.search(q) else "up" if _UP.search(q) else None
+    m = _DECIMALS.search(q)
+    if m:
+        word = next(g for g in m.groups() if g)
+        ask.decimals = int(word) if word.isdigit() else _WORDS_N.get(word, 2)
+    s = re.search(r"\bin (?:usd |us\$ |\$ ?)?(thousands|millions|billions)\b|\b(?:usd|\$) ?(thousands|millions|"
+                  r"billions)\b", q)
+    ask.scale = (s.group(1) or s.group(2)) if s else None
+    return ask
+
+
+def _add_prior_year(ask: Ask) -> None:
+    """A change asked of one period ("year over year in Q3 FY2023"): against the same period a year before."""
+    if ask.change and len(ask.periods) == 1:
+        p = ask.periods[0]
+        prior = Period(p.months, p.fiscal_year - 1 if p.fiscal_year else None, p.quarter,
+                       _year_before(p.end) if p.end else None, "")
+        ask.periods = [prior, p]
+
+
+def _as_amount(q: str) -> bool:
+    """'Gross margin in USD millions' asks for the amount Apple prints as 'Gross margin'."""
+    return bool(re.search(r"\bin (usd |\$ ?)?(millions|thousands|billions)\b|\bamount\b|\bdollars?\b", q)) and \
+        not re.search(r"percent|%|ratio", q)
+
+
+def _definition(q: str) -> str | None:
+    """A formula the question defines: "…, defined as X minus Y", "(X divided by Y)"."""
+    m = re.search(r"\b(?:defined as|calculated as|computed as|measured as|i\.e\.|=)\s+([^?;]+)", q)
+    text = m.group(1) if m else None
+    if text is None:
+        paren = re.search(r"\(([^()]*\b(?:minus|less|plus|divided by|over)\b[^()]*)\)", q)
+        text = paren.group(1) if paren else None
+    if not text:
+        return None
+    text = re.split(r",? (?:as a percent\w*|in percent\w*|expressed|round\w*|in usd|give)\b|\. ", text)[0]
+    return text.strip(" .,")
+
+
+def _periods(q: str) -> list[Period]:
+    """The periods a question names, in the order named."""
+    found: list[tuple[int, Period]] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(m: re.Match) -> bool:
+        return not any(s < m.end() and m.start() < e for s, e in taken)
+
+    duration = next((n for pattern, n in _DURATIONS if pattern.search(q)), None)
+    for m in _DATE.finditer(q):
+        end = date(int(m.group(3)), _MONTH_NAMES.index(m.group(1)) + 1, int(m.group(2)))
+        before = q[max(0, m.start() - 40):m.start()]
+        months = duration if duration and re.search(r"ended|ending|months|quarter|year", before) else None
+        if months is None and not re.search(r"\b(as of|at|on)\s*$", before) and duration:
+            months = duration
+        found.append((m.start(), Period(months, end=end, said=m.group(0))))
+        taken.append(m.span())
+    for m in _QUARTER.finditer(q):
+        if not free(m):
+            continue
+        quarter = int(m.group(1)) if m.group(1) else _ORDINAL[m.group(4)]
+        year = _full_year(m.group(3) or m.group(6))
+        found.append((m.start(), Period(3, year, quarter, said=m.group(0))))
+        taken.append(m.span())
+    for m in _FISCAL_YEAR.finditer(q):
+        # "fiscal 2025 (ended June 28, 2025)": the date that follows says the same, exactly
+        if not free(m):
+            continue
+        if not _DATE.match(q, m.end() + len(re.match(r"[\s(]*(?:ended|ending)?\s*", q[m.end():]).group(0))):
+            found.append((m.start(), Period(duration or 12, _full_year(m.group(1) or m.group(2)), said=m.group(0))))
+        taken.append(m.span())
+    for m in _YEAR.finditer(q):
+        if free(m):
+            found.append((m.start(), Period(duration or 12, int(m.group(1)), said=m.group(0))))
+            taken.append(m.span())
+    periods = [p for _, p in sorted(found, key=lambda f: f[0])]
+    if re.search(r"\bfirst (six|nine) months\b|\bfirst half\b", q):
+        for p in periods:
+            if p.end is None:
+                p.months = duration
+    return periods
+
+
+def _full_year(text: str) -> int:
+    year = int(text)
+    return year + 2000 if year < 100 else year
+
+
+def _year_before(day: date) -> date:
+    return date(day.year - 1, day.month, min(day.day, 28))
+
+
+_STOP = set("what was were is are the a an of in for to by did does do how much many its it as at and on from per "
+            "during year years fiscal fy quarter ended ending months month three six nine twelve total amount usd "
+            "millions million billions thousands dollars value according filing report statement statements "
+            "consolidated sheet give response relying details shown round decimal places "
+            "two one places company's company january february march april may june july august september october "
+            "november december".split())
+
+
+def _content_words(q: str) -> set[str]:
+    words = re.findall(r"[a-z&]+", q)
+    return {_stem(w) for w in words if w not in _STOP and len(w) > 1}
+
+
+_SAME_WORD = {"paid": "pay", "payment": "pay", "spent": "spend", "spending": "spend", "expenses": "expense",
+              "repurchase": "repurchase", "bought": "purchase", "earning": "earnings"}
+
+
+def _stem(word: str) -> str:
+    word = _SAME_WORD.get(word, word)
+    return word[:-1] if word.endswith("s") and len(word) > 3 and not word.endswith("ss") else word
+
+
+# ---- finding the line items --------------------------------------------------------------------
+
+def _fact_period_matches(fact: Finding, period: Period, balance: bool, calendar: bool = False) -> bool:
+    p = fact.value["period"]
+    months = None if balance else period.months
+    if months != p["months"] and not (balance and p["months"] is None):
+        return False
+    if balance and p["months"] is not None:
+        return False
+    if period.end is not None:
+        if not p["end"] or len(p["end"]) < 10:
+            return False
+        return abs((date.fromisoformat(p["end"]) - period.end).days) <= 7
+    if period.fiscal_year is None:
+        return True
+    if calendar:  # "Q2 2023" of a company whose fiscal quarters are not the calendar's
+        if not p["end"]:
+            return False
+        year, month = int(p["end"][:4]), int(p["end"][5:7])
+        quarter = (month - 1) // 3 + 1 if month else None
+        return year == period.fiscal_year and (period.quarter is None or quarter == period.quarter)
+    if p["fiscal_year"] != period.fiscal_year:
+        return False
+    if balance:  # a balance at the end of that fiscal year, or of that quarter
+        return p["fiscal_quarter"] == (period.quarter or 4)
+    return period.quarter is None or p["fiscal_quarter"] == period.quarter
+
+
+def _label_score(ask: Ask, fact: Finding) -> float:
+    """How completely the question names this printed line (its label, and its section)."""
+    label = {_stem(w) for w in re.findall(r"[a-z&]+", normalise_label(fact.value["label"]))} - _STOP
+    if not label or not ask.words:
+        return 0.0
+    section = {_stem(w) for w in re.findall(r"[a-z&]+", normalise_label(fact.value["section"]))} - _STOP
+    covered = len(label & ask.words) / len(label)
+    bonus = 0.25 * len(section & ask.words) / len(section) if section else 0.0
+    return covered + bonus if covered == 1.0 else covered
+
+
+def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: bool = False) -> list[Finding]:
+    """The line items that may answer, best first: the metric's own lines (by the taxonomy) and the
+    lines the question names word for word. A line the question names with more words than the
+    metric's own name ("net income attributable to common stockholders", "depreciation of property
+    and equipment") is the more specific answer and comes first; then the metric's lines in the
+    order of its concepts and label forms (the net income attributable to the company before that
+    including non-controlling interests); then the metric's own statement, the whole company before a
+    segment's column, and the order of the document. ``named_only`` (a formula's operand) takes the
+    metric's lines alone."""
+    metric_words = {_stem(w) for w in re.findall(r"[a-z&]+", metric.name)} if metric else set()
+    scored = []
+    for f in facts:
+        is_metric = metric is not None and f.value["metric"] == metric.name
+        extra = 0
+        words = _label_words(f)
+        if not named_only and f.value["metric"] in (None, metric.name if metric else None) and \
+                (not metric_words or words & metric_words) and _same_kind(ask, f, metric) and \
+                _label_score(ask, f) >= 1.0:
+            extra = len((words & ask.words) - metric_words)
+        if not is_metric and not extra:
+            continue
+        scored.append((f, extra, is_metric))
+    home = metric.statement if metric else None
+
+    def rank(entry):
+        f, extra, is_metric = entry
+        return (-extra, not is_metric, _form_rank(f, metric), f.value["statement"] != home,
+                f.value.get("dimensional", False), f.locator.page or 0, f.locator.table or 0, f.locator.cell or (0, 0))
+    return [f for f, _, _ in sorted(scored, key=rank)]
+
+
+def _form_rank(fact: Finding, metric: Metric | None) -> int:
+    """Which of the metric's concepts (iXBRL) or label forms (printed) a line is: the first is the
+    usual meaning ("net income": attributable to the company)."""
+    if metric is None:
+        return 0
+    concept = (fact.value.get("concept") or "").split(":")[-1]
+    if concept in metric.concepts:
+        return metric.concepts.index(concept)
+    label = normalise_label(fact.value["label"])
+    return len(metric.concepts) + next((k for k, p in enumerate(metric.labels) if re.search(p, label)), len(metric.labels))
+
+
+def _same_kind(ask: Ask, fact: Finding, metric: Metric | None) -> bool:
+    """A share count answers only a question about shares; a per-share amount only one about EPS."""
+    unit = fact.unit or ""
+    if unit.startswith("shares"):
+        return "share" in ask.words and not (metric and metric.per_share) and "per" not in ask.words
+    if unit.endswith("per share"):
+        return bool(metric.per_share) if metric else "share" in ask.words
+    return not (metric and metric.per_share)
+
+
+def _label_words(fact: Finding) -> set[str]:
+    return {_stem(w) for w in re.findall(r"[a-z&]+", normalise_label(fact.value["label"]))} - _STOP
+
+
+def lookup(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period,
+           named_only: bool = False) -> Finding | None:
+    balance = metric is not None and metric.statement == BALANCE
+    ranked = _ranked(ask, facts, metric, named_only)
+    for calendar in (False, True):  # "Q2 2023": the company's fiscal quarter, else the calendar's
+        for f in ranked:
+            if _fact_period_matches(f, period, balance or (f.value["period"]["months"] is None and period.months is None),
+                                    calendar):
+                return f
+        if period.quarter is None:
+            break
+    return None
+
+
+def _amount(fact: Finding, metric: Metric | None) -> float:
+    value = float(fact.value["amount"])
+    return abs(value) if metric is not None and metric.outflow else value
+
+
+# ---- answering -------------------------------------------------------------------------------
+
+class _Missing(Exception):
+    def __init__(self, what: str, period: Period | None):
+        super().__init__(what)
+        self.what, self.period = what, period
+
+
+def answer(question: str, findings: list[Finding]) -> list[Finding]:
+    """The answer to an analyst's question (first) and the line items it rests on; [] when the
+    question asks no financial metric or the workspace has no line items."""
+    facts = [f for f in findings if f.kind == "finance.fact"]
+    if not facts:
+        return []
+    ask = parse(question)
+    if not ask.is_financial and not any(_label_score(ask, f) >= 1.0 for f in facts):
+        return []
+    source = facts[0].locator.source
+    if not ask.periods:
+        latest = _latest_period(facts, ask)
+        back = _years_back(question)
+        ask.periods = [Period(latest.months, latest.fiscal_year - back if latest.fiscal_year else None,
+                              latest.quarter, said=("a year earlier" if back else ""))]
+        _add_prior_year(ask)
+    try:
+        if ask.formula:
+            return _derived(ask, facts)
+        metric = ask.metrics[0] if ask.metrics else None
+        if ask.change or (ask.yes_no and len(ask.periods) >= 2):
+            return _change(ask, facts, metric)
+        if ask.yes_no:
+            return _yes_no_level(ask, facts, metric)
+        return _value(ask, facts, metric, ask.periods[0])
+    except _Missing as missing:
+        return [_missing_finding(source, ask, facts, missing)]
+
+
+_RELATIVE_YEAR = re.compile(r"\b(last|prior|previous|preceding) (fiscal )?year\b|\ba year (ago|earlier|before)\b"
+                            r"|\b(last|prior|previous|preceding) year's\b", re.I)
+
+
+def _years_back(question: str) -> int:
+    """'Net income last year' with no year named: one year before the filing's current period."""
+    return 1 if _RELATIVE_YEAR.search(question) else 0
+
+
+def _latest_period(facts: list[Finding], ask: Ask) -> Period:
+    """No period asked: the filing's current period (its first column)."""
+    first = next((f for f in facts if f.locator.cell and f.locator.cell[1] == 1 and f.value["period"]["months"]), facts[0])
+    p = first.value["period"]
+    return Period(p["months"], p["fiscal_year"], p["fiscal_quarter"] if p["months"] == 3 else None)
+
+
+def _need(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period, named_only: bool = False) -> Finding:
+    fact = lookup(ask, facts, metric, period, named_only)
+    if fact is None:
+        raise _Missing(metric.name if metric else "the line asked", period)
+    return fact
+
+
+def _value(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period) -> list[Finding]:
+    fact = _need(ask, facts, metric, period)
+    value, unit = _scaled(_amount(fact, metric), fact.unit or "", ask.scale)
+    name = metric.name if metric else fact.value["label"]
+    printed = fact.value["printed"]
+    sign = f" (printed {printed}: an outflow)" if metric and metric.outflow and fact.value["amount"] < 0 else ""
+    text = (f"{_cap(name)} for {fact.value['period']['label']}: {_fmt(value, ask.decimals, fact)} {unit}{sign} — "
+            f"the line “{fact.value['label']}” of the {fact.value['statement'] or 'table'} "
+            f"({_where(fact.locator)}).")
+    return [Finding("finance.answer", {"value": value, "formula": None, "verdict": None, "metric": name},
+                    unit, text, fact.locator), fact]
+
+
+def _change(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Finding]:
+    older, newer = sorted(ask.periods[:2], key=_period_key)
+    a, b = _need(ask, facts, metric, older), _need(ask, facts, metric, newer)
+    va, vb = _amount(a, metric), _amount(b, metric)
+    if va == 0:
+        raise _Missing(f"growth of {metric.name if metric else 'the line'} from zero", older)
+    pct = round(100.0 * (vb - va) / abs(va), ask.decimals if ask.decimals is not None else 2)
+    name = metric.name if metric else a.value["label"]
+    verdict = None
+    if ask.yes_no:
+        verdict = "Yes" if (vb < va if ask.direction == "down" else vb > va) else "No"
+    moved = "rose" if vb > va else "fell" if vb < va else "was unchanged"
+    text = (f"{_cap(name)} changed {pct:+.{_places(ask, 2)}f}% from {a.value['period']['label']} to "
+            f"{b.value['period']['label']}: it {moved} from {_fmt(va, None, a)} to {_fmt(vb, None, b)} {b.unit}, "
+            f"(new − old) / |old|, from the line “{b.value['label']}” ({_where(b.locator)}).")
+    return [Finding("finance.answer", {"value": pct, "formula": "(new - old) / |old|", "verdict": verdict,
+                                       "metric": f"{name} growth"}, "%", (f"{verdict}. " if verdict else "") + text,
+                    b.locator), b, a]
+
+
+def _yes_no_level(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Finding]:
+    """"Was Intel profitable in Q1 2023?", "Did PG&E pay dividends in 2018?": the line's sign."""
+    fact = _need(ask, facts, metric, ask.periods[0])
+    value = _amount(fact, metric)
+    verdict = "Yes" if value > 0 else "No"
+    name = metric.name if metric else fact.value["label"]
+    text = (f"{verdict}. {_cap(name)} for {fact.value['period']['label']} was {_fmt(value, None, fact)} {fact.unit} "
+            f"(“{fact.value['label']}”, {_where(fact.locator)}).")
+    return [Finding("finance.answer", {"value": value, "formula": None, "verdict": verdict, "metric": name},
+                    fact.unit, text, fact.locator), fact]
+
+
+def _derived(ask: Ask, facts: list[Finding]) -> list[Finding]:
+    period = max(ask.periods, key=_period_key)
+    inputs: list[Finding] = []
+    shown: list[str] = []
+
+    def operand(text: str) -> float:
+        text = text.strip()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            shown.append(text)
+            return float(text)
+        average = text.startswith("average ")
+        named = metrics_asked(text.removeprefix("average "))
+        metric = named[0][1] if named else None
+        if metric is None and text.removeprefix("average ") in BY_NAME:
+            metric = BY_NAME[text.removeprefix("average ")]
+        if metric is None:
+            raise _Missing(f"a line for “{text}”", period)
+        if average:
+            end = _balance_period(period)
+            a = _need(ask, facts, metric, end, named_only=True)
+            b = _need(ask, facts, metric, _prior_year_end(end), named_only=True)
+            inputs.extend(f for f in (a, b) if f not in inputs)
+            value = (_amount(a, metric) + _amount(b, metric)) / 2
+            shown.append(f"avg({_fmt(_amount(a, metric), None, a)}, {_fmt(_amount(b, metric), None, b)})")
+            return value
+        at = _balance_period(period) if metric.statement == BALANCE else period
+        fact = _need(ask, facts, metric, at, named_only=True)
+        if fact not in inputs:
+            inputs.append(fact)
+        shown.append(_fmt(_amount(fact, metric), None, fact))
+        return _amount(fact, metric)
+
+    value = _evaluate(ask.formula, operand)
+    percent = ask.percent
+    if percent:
+        value *= 100
+    places = _places(ask, 2)
+    value = round(value, places)
+    unit = "%" if percent else (inputs[0].unit if ask.formula_name in ("free cash flow", "ebitda") else "")
+    formula = ask.formula + (" × 100" if percent else "")
+    name = ask.formula_name if ask.formula_name != "the question's definition" else ask.formula
+    label = inputs[0].value["period"]["label"] if inputs else period.describe()
+    text = (f"{_cap(name)} for {label}: {value:,.{places}f}{'%' if percent else (' ' + unit if unit else '')} = "
+            f"{formula}, with {'; '.join(shown)} (each from the cited line).")
+    return [Finding("finance.answer", {"value": value, "formula": formula, "verdict": None, "metric": name},
+                    "%" if percent else unit or None, text, inputs[0].locator), *inputs]
+
+
+def _evaluate(formula: str, operand) -> float:
+    """A formula of operands joined by + − × ÷ (words or signs) and parentheses, operands resolved by ``operand``."""
+    text = formula.replace("×", "*").replace("÷", "/")
+    text = re.sub(r"\s+(minus|less)\s+", " - ", text)
+    text = re.sub(r"\s+plus\s+", " + ", text)
+    text = re.sub(r"\s+(divided by|over)\s+", " / ", text)
+    text = re.sub(r"\s+(times|multiplied by)\s+", " * ", text)
+    parts = re.split(r"(\s[-+*/]\s|[()])", text)
+    expression = ""
+    for part in parts:
+        if part is None or not part.strip():
+            continue
+        if part.strip() in "+-*/()":
+            expression += part.strip()
+        else:
+            expression += repr(operand(part))
+    try:
+        return float(eval(expression, {"__builtins__": {}}, {}))  # only numbers and + - * / ( ) reach here
+    except ZeroDivisionError:
+        raise _Missing("a non-zero denominator", None) from None
+
+
+def _balance_period(period: Period) -> Period:
+    """The balance-sheet date that closes a period."""
+    if period.end is not None:
+        return Period(None, end=period.end, said=period.said)
+    return Period(None, period.fiscal_year, period.quarter if period.months == 3 else None)
+
+
+def _prior_year_end(period: Period) -> Period:
+    if period.end is not None:
+        return Period(None, end=_year_before(period.end))
+    return Period(None, period.fiscal_year - 1, period.quarter)
+
+
+def _period_key(p: Period) -> tuple:
+    if p.end is not None:
+        return (p.end.year, p.end.month, p.end.day)
+    return (p.fiscal_year or 0, p.quarter or 4, 0)
+
+
+def _missing_finding(source: str, ask: Ask, facts: list[Finding], missing: _Missing) -> Finding:
+    """"The filing has no line for goodwill; nearest lines: …" — with the periods it does have."""
+    metric = BY_NAME.get(missing.what)
+    same = [f for f in facts if metric and f.value["metric"] == metric.name] if metric else []
+    if same:
+        have = sorted({f.value["period"]["label"] for f in same})[:6]
+        when = missing.period.describe() if missing.period else "the period asked"
+        text = (f"The filing has {missing.what} only for {', '.join(have)}, not for {when}; no number is stated "
+                f"for a period it does not report.")
+        locator = same[0].locator
+    else:
+        nearest = _nearest_labels(ask, facts)
+        text = (f"The filing has no line for {missing.what}" + (f" ({missing.period.describe()})" if missing.period
+                                                              else "") +
+                (f"; nearest lines: {', '.join(nearest)}." if nearest else "."))
+        locator = Locator(source)
+    return Finding("finance.missing", None, None, text, locator)
+
+
+def _nearest_labels(ask: Ask, facts: list[Finding], k: int = 3) -> list[str]:
+    from difflib import SequenceMatcher
+
+    wanted = " ".join(sorted(ask.words))
+    seen: dict[str, tuple[float, Finding]] = {}
+    for f in facts:
+        label = f.value["label"]
+        if label in seen:
+            continue
+        words = " ".join(sorted(_label_words(f)))
+        seen[label] = (SequenceMatcher(None, wanted, words).ratio(), f)
+    best = sorted(seen.items(), key=lambda kv: -kv[1][0])[:k]
+    return [f"“{label}” ({f.value['statement'] or 'table'}, page {f.locator.page})" for label, (_, f) in best]
+
+
+def _scaled(value: float, unit: str, wanted: str | None) -> tuple[float, str]:
+    scales = {"thousands": 1e3, "millions": 1e6, "billions": 1e9}
+    parts = unit.split()
+    if not wanted or len(parts) != 2 or parts[1] not in scales or parts[1] == wanted:
+        return value, unit
+    return value * scales[parts[1]] / scales[wanted], f"{parts[0]} {wanted}"
+
+
+def _places(ask: Ask, default: int) -> int:
+    return ask.decimals if ask.decimals is not None else default
+
+
+def _fmt(value: float, decimals: int | None, fact: Finding) -> str:
+    if decimals is None:
+        printed = fact.value.get("printed", "")
+        decimals = len(printed.split(".")[1].rstrip(")%")) if "." in printed else (2 if abs(value) < 100 and
+                                                                                  value != int(value) else 0)
+    return f"{value:,.{decimals}f}"
+
+
+def _where(locator: Locator) -> str:
+    parts = [f"page {locator.page}"] if locator.page else []
+    if locator.table:
+        parts.append(f"table {locator.table}")
+    if locator.cell:
+        parts.append(f"row {locator.cell[0] + 1}, column {locator.cell[1] + 1}")
+    return ", ".join(parts) or locator.source
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]

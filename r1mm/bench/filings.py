@@ -1,0 +1,254 @@
+"""Analysts' questions on real SEC filings (``../shared/filings``, not in the repo), scored strictly.
+
+Two sets, asked through `Workspace.add` / `ask` as a user's files are:
+
+- the shared bench (``../shared/benches/filings``: 234 questions on ten inline-XBRL filings with
+  truth from their tags), scored by its own strict scorer (``score.py`` there), on the HTML files
+  and, with ``formats=("html", "pdf")``, on Chromium's PDF renderings of them (its ``to_pdf.sh``);
+- our own questions on ``../shared/filings/pdf`` and a few HTML filings (below).
+
+Our own questions and their truth (``data/filings_questions.json``) were written from the filings'
+pages and inline-XBRL tags before the code that answers them; a held-out part (other companies'
+filings) is reported apart and was not looked at while tuning.
+
+An answer is *right* when the value it states is the asked value (or, for a yes/no question, its
+first word is the right verdict; for a metric the filing does not have, it says so); *refused*
+when it states no value; *wrong-shown* otherwise. The value stated is the first number of the
+answer that is not in the question, not a date and not a period name. The baseline answers with
+the first number of the best retrieved passage (retrieval only, no line items).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+QUESTIONS = Path(__file__).with_name("data") / "filings_questions.json"
+_NUMBER = re.compile(r"(?<![\w.])[-−+]?\(?\$?\s?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\)?\s*(%|percent|thousand|million|"
+                     r"billion)?", re.IGNORECASE)
+_NOT_VALUES = re.compile(r"\b(?:19|20)\d{2}-\d{2}(?:-\d{2})?\b|\b(?:FY|Q[1-4]|H[12])\s?\d{2,4}\b|\[E\d+\]|\b(?:page|table|"
+                         r"row|column|col|slice)\s+\d+|\b\d+ months\b|\b(?:19|20)\d{2}\b", re.IGNORECASE)
+_REFUSAL = re.compile(r"^(?:[^:]*: )?(?:the filing has no|the filing has .* only for|no finding answers|nothing in "
+                      r"the workspace)", re.IGNORECASE)
+SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
+
+
+def filings_dir() -> Path:
+    """``$R1MM_FILINGS``, else the ``shared/filings`` folder beside the repository."""
+    default = Path(__file__).resolve().parents[3] / "shared" / "filings"
+    return Path(os.environ.get("R1MM_FILINGS", default))
+
+
+def stated_value(text: str, question: str, unit_scale: float) -> float | None:
+    """The first number an answer states beyond the question's numbers, dates and period names, in
+    the truth's scale (a stated "2.5 billion" against USD millions is 2,500)."""
+    asked = {m.group(1).replace(",", "") + (m.group(2) or "") for m in _NUMBER.finditer(question)}
+    body = _NOT_VALUES.sub(" ", text)
+    for m in _NUMBER.finditer(body):
+        digits = m.group(1).replace(",", "") + (m.group(2) or "")
+        if digits in asked:
+            continue
+        value = float(digits)
+        whole = m.group(0)
+        if whole.lstrip().startswith(("-", "−", "(")):
+            value = -value
+        word = (m.group(3) or "").lower()
+        if word in SCALES and unit_scale > 1:
+            value *= SCALES[word] / unit_scale
+        return value
+    return None
+
+
+def score(q: dict, text: str) -> str:
+    """'right', 'refused' or 'wrong' for one answer text."""
+    body = re.sub(r"^From the measured findings \([^)]*\):\s*", "", text.strip())
+    if q["kind"] == "yesno":
+        first = body.split(".")[0].strip().lower()
+        if first in ("yes", "no"):
+            return "right" if first == q["truth"] else "wrong"
+        return "refused" if _REFUSAL.search(body) or stated_value(body, q["question"], 1) is None else "wrong"
+    if _REFUSAL.search(body):
+        return "right" if q["truth"] is None else "refused"
+    value = stated_value(body, q["question"], q["scale"])
+    if value is None:
+        return "right" if q["truth"] is None else "refused"
+    if q["truth"] is None:
+        return "wrong"
+    truth = float(q["truth"])
+    tolerance = q.get("tolerance", max(0.0005 * abs(truth), 0.005))
+    return "right" if abs(value - truth) <= tolerance + 1e-9 else "wrong"
+
+
+def _tally(results: list[dict], key: str) -> dict:
+    n = len(results)
+    counts = {k: sum(r[key] == k for r in results) for k in ("right", "refused", "wrong")}
+    return {"questions": n, **counts, "right_rate": round(counts["right"] / n, 3) if n else None,
+            "wrong_shown_rate": round(counts["wrong"] / n, 3) if n else None}
+
+
+def shared_bench_dir() -> Path:
+    return filings_dir().parent / "benches" / "filings"
+
+
+def _shared_scorer():
+    """The shared bench's own scorer (``score.py``), loaded from where it lies."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("r1mm_shared_filings_score", shared_bench_dir() / "score.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rendered_pdf(html: Path) -> Path:
+    """Chromium's PDF rendering of an HTML filing (the shared bench's ``to_pdf.sh``), made once and
+    kept in the cache under the HTML's hash."""
+    import subprocess
+
+    from r1mm.builds import file_sha256
+    from r1mm.config import cache_dir
+
+    out = cache_dir() / "filings-pdf" / f"{html.stem}-{file_sha256(html)[:12]}"
+    pdf = out / f"{html.stem}.pdf"
+    if not pdf.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["bash", str(shared_bench_dir() / "to_pdf.sh"), str(out), html.name], check=True,
+                       capture_output=True, timeout=600)
+    return pdf
+
+
+def _ask_file(path: Path, questions: list[dict], workdir: Path) -> tuple[dict, list[tuple[dict, str, float]]]:
+    """Read one filing into a fresh workspace (no decoder: the answers as composed from the
+    findings) and ask it each question: (how the reading went, [(question, answer text, seconds,
+    pages cited, the best retrieved passage)])."""
+    from r1mm.workspace import Workspace
+
+    ws = Workspace(workdir / re.sub(r"\W", "_", path.name))
+    ws.decoder = None
+    t0 = time.perf_counter()
+    record = ws.add(path)
+    seconds = time.perf_counter() - t0
+    pages = next((i.meta.get("pages") for i in ws.items()), None) if record.status == "ready" else None
+    reading = {"file": path.name, "status": record.status, "error": record.error, "seconds": round(seconds, 1),
+               "pages": pages, "s_per_page": round(seconds / pages, 3) if pages else None}
+    answers = []
+    for q in questions:
+        t1 = time.perf_counter()
+        answer = ws.ask(q["question"])
+        seconds = time.perf_counter() - t1
+        # the baseline: the best retrieved passage, as retrieval alone would answer
+        hits = ws.answerer.cache.retrieve(q["question"], [], None, k=1) if record.status == "ready" else []
+        answers.append((q, answer.text, seconds, {e.locator.page for e in answer.evidence},
+                        hits[0][0].text if hits else ""))
+    ws.close()
+    return reading, answers
+
+
+def run_shared(formats: tuple[str, ...] = ("html",), files: list[str] | None = None) -> dict:
+    """The shared bench's questions, per format: right / refused / wrong-shown / unanswered per kind."""
+    from tqdm import tqdm
+
+    scorer = _shared_scorer()
+    questions = scorer.load_jsonl(shared_bench_dir() / "questions.jsonl")
+    by_file: dict[str, list[dict]] = defaultdict(list)
+    for q in questions:
+        if files is None or Path(q["file"]).name in files:
+            by_file[q["file"]].append(q)
+    report: dict = {"questions": str(shared_bench_dir() / "questions.jsonl")}
+    with tempfile.TemporaryDirectory(prefix="r1mm-bench-filings-") as tmp:
+        for fmt in formats:
+            rows, reading = [], []
+            for name, asked in tqdm(sorted(by_file.items()), desc=f"shared bench ({fmt})", unit="file"):
+                html = filings_dir().parent / name
+                path = html if fmt == "html" else rendered_pdf(html)
+                read, answers = _ask_file(path, asked, Path(tmp) / fmt)
+                reading.append(read)
+                for q, text, seconds, _, _ in answers:
+                    rows.append({"q": q, "answer": text, "bucket": scorer.judge(q, {"answer": text}), "s": seconds})
+            report[fmt] = _shared_tally(rows, reading)
+    return report
+
+
+def _shared_tally(rows: list[dict], reading: list[dict]) -> dict:
+    buckets = ("right", "refused", "wrong-shown", "unanswered")
+
+    def tally(part: list[dict]) -> dict:
+        n = len(part)
+        counts = {b: sum(r["bucket"] == b for r in part) for b in buckets}
+        return {"questions": n, **counts, "right_rate": round(counts["right"] / n, 3) if n else None,
+                "wrong_shown_rate": round(counts["wrong-shown"] / n, 3) if n else None}
+
+    kinds = sorted({r["q"]["kind"] for r in rows})
+    pages = sum(r["pages"] or 0 for r in reading)
+    seconds = sorted(r["s"] for r in rows)
+    return {
+        "total": tally(rows), "by_kind": {k: tally([r for r in rows if r["q"]["kind"] == k]) for k in kinds},
+        "extract_and_absent": tally([r for r in rows if r["q"]["kind"] in ("extract", "absent")]),
+        "answer_s_median": round(seconds[len(seconds) // 2], 3) if seconds else None,
+        "reading": {"files": reading, "pages": pages,
+                    "s_per_page": round(sum(r["seconds"] for r in reading if r["pages"]) / pages, 3) if pages else None},
+        "wrong_shown": [{"id": r["q"]["id"], "question": r["q"]["question"], "truth": r["q"]["answer"],
+                         "answer": r["answer"][:300]} for r in rows if r["bucket"] == "wrong-shown"],
+        "not_right": [{"id": r["q"]["id"], "bucket": r["bucket"], "answer": r["answer"][:200]}
+                      for r in rows if r["bucket"] in ("refused", "unanswered")],
+    }
+
+
+def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf")) -> dict:
+    """Both sets: the shared bench on the formats asked, then our own questions."""
+    report = {"command": "python -m r1mm bench filings", "shared_bench": run_shared(formats)}
+    report["own_questions"] = run_own(split)
+    return report
+
+
+def run_own(split: str | None = None) -> dict:
+    """Our own questions (or one split's) on the filings that are present; both splits reported."""
+    from tqdm import tqdm
+
+    root = filings_dir()
+    questions = json.loads(QUESTIONS.read_text(encoding="utf-8"))["questions"]
+    if split:
+        questions = [q for q in questions if q["split"] == split]
+    by_file: dict[str, list[dict]] = defaultdict(list)
+    for q in questions:
+        by_file[q["file"]].append(q)
+    results, reading, skipped = [], [], []
+    with tempfile.TemporaryDirectory(prefix="r1mm-bench-filings-") as tmp:
+        for name, asked in tqdm(sorted(by_file.items()), desc="own questions", unit="file"):
+            path = root / name
+            if not path.exists():
+                skipped.append(name)
+                continue
+            read, answers = _ask_file(path, asked, Path(tmp))
+            reading.append(read)
+            for q, text, seconds, evidence_pages, baseline_text in answers:
+                results.append({**q, "answer": text[:400], "result": score(q, text),
+                                "baseline": score(q, baseline_text) if baseline_text else "refused",
+                                "page_hit": q["page"] in evidence_pages if q.get("page") else None,
+                                "answer_s": round(seconds, 3)})
+    report: dict = {"filings": str(root), "skipped_missing": skipped}
+    for part in ("dev", "heldout"):
+        rows = [r for r in results if r["split"] == part]
+        if not rows:
+            continue
+        paged = [r for r in rows if r["page_hit"] is not None]
+        report[part] = {
+            "r1mm": _tally(rows, "result"), "baseline_retrieval_only": _tally(rows, "baseline"),
+            "page_hit": round(sum(r["page_hit"] for r in paged) / len(paged), 3) if paged else None,
+            "by_kind": {kind: _tally([r for r in rows if r["kind"] == kind], "result")
+                        for kind in sorted({r["kind"] for r in rows})},
+            "answer_s_median": sorted(r["answer_s"] for r in rows)[len(rows) // 2],
+        }
+    pages = sum(r["pages"] or 0 for r in reading)
+    report["reading"] = {"files": reading, "pages": pages,
+                         "s_per_page": round(sum(r["seconds"] for r in reading if r["pages"]) / pages, 3) if pages
+                         else None}
+    report["wrong"] = [{"file": r["file"], "question": r["question"], "truth": r["truth"], "answer": r["answer"]}
+                       for r in results if r["result"] == "wrong"]
+    report["refused"] = [{"file": r["file"], "question": r["question"], "truth": r["truth"], "answer": r["answer"][:160]}
+                         for r in results if r["result"] == "refused"]
+    return report

@@ -1,0 +1,298 @@
+"""Financial tables read from a PDF page's words as the page shows them.
+
+Reports typeset by companies and filing agents rarely rule their tables: pdfplumber's table finder
+cuts a shaded cash-flow statement into one-row tables with no header. This reader works from word
+positions instead:
+
+- a *period header* is a line of years ("2022 2021 2020", "Apr 1, 2023 Dec 31, 2022"); each year
+  is a column, and the phrases on the lines above it ("Three Months Ended", "September 24,") belong
+  to the column they stand over (the nearest phrase on that line);
+- a *row* is a label followed by numbers that stand under those columns (numbers are right
+  aligned: a number belongs to the column whose right edge is nearest); a number that stands under
+  no column is part of the label (a footnote mark "(1)", "$0.00001 par value");
+- a label-only line is a section ("Current assets:") when the rows under it are indented or it
+  ends with a colon, else the first half of a label that wraps;
+- the scale comes from the heading ("(In millions, except per share amounts)", "(Millions)"), the
+  statement from the title above the header.
+
+Every column gets a typed period: its end date, its length in months (None for a balance-sheet
+date), the header text it was read from.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from r1mm.types import Table
+
+_VALUE = re.compile(r"^\(?[-−]?\$?\(?\d[\d,]*(?:\.\d+)?\)?%?\)?$|^[—–-]{1,2}$|^\$$")
+_YEAR = re.compile(r"^(?:19|20)\d{2}[,.]?$")
+_MONTHS = {m: k for k, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                        "dec"), start=1)}
+_MONTH_DAY = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})\b", re.IGNORECASE)
+_MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.IGNORECASE)
+_DURATION = (
+    (re.compile(r"\b(three|3)[- ]months?|\bquarter\b|\b1[34] weeks\b|\bQ[1-4]\b", re.IGNORECASE), 3),
+    (re.compile(r"\bH[12]\b", re.IGNORECASE), 6),
+    (re.compile(r"\b(six|6)[- ]months?|\b2[67] weeks\b|\bhalf[- ]year", re.IGNORECASE), 6),
+    (re.compile(r"\b(nine|9)[- ]months?|\b39 weeks\b", re.IGNORECASE), 9),
+    (re.compile(r"\b(twelve|12)[- ]months?|\byears?\b|\bfiscal\b|\b5[23] weeks\b|\bannual", re.IGNORECASE), 12),
+)
+_SCALE = re.compile(r"\b(?:in\s+)?(thousands|millions|billions)\b", re.IGNORECASE)
+STATEMENTS = (  # (kind, title pattern), tried in order
+    ("comprehensive income", re.compile(r"comprehensive\s+(income|loss|earnings)", re.IGNORECASE)),
+    ("cash flow", re.compile(r"statements?\s+of\s+cash\s+flows?|cash\s+flows?\s+statements?", re.IGNORECASE)),
+    ("balance sheet", re.compile(r"balance\s+sheets?|financial\s+(position|condition)", re.IGNORECASE)),
+    ("equity", re.compile(r"statements?\s+of\s+(changes\s+in\s+)?(consolidated\s+)?((stockholders|shareholders|"
+                          r"shareowners)['’]?\s+)?(equity|investment|deficit)", re.IGNORECASE)),
+    ("income statement", re.compile(r"statements?\s+of\s+(consolidated\s+)?(operations|income|earnings)|income\s+"
+                                    r"statements?|results\s+of\s+operations", re.IGNORECASE)),
+)
+LINE_TOLERANCE_PT = 2.5  # words whose tops differ by less than this stand on one line
+PHRASE_GAP_PT = 7.0  # a gap this wide between words on a header line starts another phrase
+HEADER_LINES_ABOVE = 4  # lines above a year header that may hold its spanning phrases
+MAX_GAP_LINES = 3  # label-only lines in a row after which a table has ended
+
+
+@dataclass
+class Word:
+    text: str
+    x0: float
+    x1: float
+    top: float
+    bottom: float
+
+
+@dataclass
+class Line:
+    words: list[Word]
+
+    @property
+    def top(self) -> float:
+        return min(w.top for w in self.words)
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+
+@dataclass
+class _Column:
+    x0: float
+    x1: float
+    year: int
+    phrases: list[str] = field(default_factory=list)  # header text above it, top line first
+    date_text: str = ""  # "Apr 1," standing beside the year on its own line
+
+    @property
+    def centre(self) -> float:
+        return (self.x0 + self.x1) / 2
+
+
+def lines_of(words: list[dict]) -> list[Line]:
+    """pdfplumber words grouped into lines, top to bottom, each left to right."""
+    out: list[list[Word]] = []
+    for w in sorted(words, key=lambda w: (round(w["top"], 1), w["x0"])):
+        # a glyph the font has no text for (a ligature) comes as a control character: a gap
+        word = Word(re.sub(r"[\x00-\x1f]", " ", w["text"]), float(w["x0"]), float(w["x1"]), float(w["top"]), float(w["bottom"]))
+        if out and abs(out[-1][0].top - word.top) <= LINE_TOLERANCE_PT:
+            out[-1].append(word)
+        else:
+            out.append([word])
+    return [Line(sorted(ws, key=lambda w: w.x0)) for ws in out]
+
+
+def _phrases(words: list[Word]) -> list[list[Word]]:
+    groups: list[list[Word]] = []
+    for w in words:
+        if groups and w.x0 - groups[-1][-1].x1 < PHRASE_GAP_PT:
+            groups[-1].append(w)
+        else:
+            groups.append([w])
+    return groups
+
+
+def _year_header(line: Line) -> list[_Column] | None:
+    """The columns of a line of years, or None when the line is not one (a row of amounts)."""
+    groups = _phrases(line.words)
+    columns = []
+    for group in groups:
+        year = next((w for w in reversed(group) if _YEAR.match(w.text)), None)
+        if year is None or group[-1] is not year:
+            continue
+        before = [w for w in group[:-1]]
+        # "Apr 1, 2023": the date beside the year belongs to its column; other words are a label
+        date = [w for w in before if _MONTH.match(w.text) or re.match(r"^\d{1,2},?$|^(Q[1-4]|H[12]|FY|9M)$", w.text)]
+        columns.append(_Column(date[0].x0 if date else year.x0, year.x1, int(year.text[:4]),
+                               date_text=" ".join(w.text for w in date)))
+    values = [w for w in line.words if _VALUE.match(w.text) and w.text != "$"]
+    if not columns or any(not _YEAR.match(w.text) for w in values if not re.match(r"^\d{1,2},?$", w.text)):
+        return None
+    # a year header's columns stand apart; a label such as "Fiscal 2022 results" is not one
+    if len(columns) == 1 and len(groups) == 1 and len(groups[0]) > 3:
+        return None
+    return columns
+
+
+def _scale(text: str) -> str:
+    m = _SCALE.search(text)
+    return m.group(1).lower() if m else ""
+
+
+def statement_kind(title: str) -> str | None:
+    return next((kind for kind, pattern in STATEMENTS if pattern.search(title)), None)
+
+
+def _period(column: _Column, statement: str | None, context: str) -> dict:
+    """A column's period from its header text; ``context`` is the table's heading (its title,
+    "For the year ended December 31,") for what the column's own phrases leave out."""
+    own = " ".join(column.phrases + [column.date_text])
+    months = next((n for pattern, n in _DURATION if pattern.search(own)), None)
+    if months is None and statement != "balance sheet":
+        months = next((n for pattern, n in _DURATION if pattern.search(context)), None)
+    if statement == "balance sheet" or re.search(r"\bas of\b|\bbalance at\b", own, re.IGNORECASE):
+        months = None
+    elif months is None:
+        months = 12 if statement in ("income statement", "cash flow", "comprehensive income", "equity") else None
+    day = _MONTH_DAY.search(own) or _MONTH_DAY.search(context)
+    month = _MONTH.search(own) or _MONTH.search(context)
+    end = None
+    if day:
+        end = (column.year, _MONTHS[day.group(1).lower()[:3]], int(day.group(2)))
+    elif month:
+        end = (column.year, _MONTHS[month.group(1).lower()[:3]], 0)
+    label = " ".join(p for p in column.phrases if p) + (" " if column.phrases else "") + \
+        (f"{column.date_text} " if column.date_text else "") + str(column.year)
+    # "Q3 2026", "Second Quarter 2023": the quarter named, when no date is
+    quarter = re.search(r"\bQ([1-4])\b|\b(first|second|third|fourth) quarter\b", own, re.IGNORECASE)
+    number = None
+    if quarter:
+        number = int(quarter.group(1)) if quarter.group(1) else \
+            ("first", "second", "third", "fourth").index(quarter.group(2).lower()) + 1
+    return {"label": label.strip(), "year": column.year, "end": list(end) if end else None, "months": months,
+            "quarter": number}
+
+
+def _assign(value: Word, columns: list[_Column]) -> int | None:
+    """The column a number stands under: the nearest right edge, within half a column's spacing."""
+    spacing = min((b.centre - a.centre for a, b in zip(columns, columns[1:])), default=80.0)
+    best = min(range(len(columns)), key=lambda k: abs(columns[k].x1 - value.x1))
+    column = columns[best]
+    reach = max(0.55 * spacing, 12.0)
+    if abs(column.x1 - value.x1) <= reach or column.x0 - 2 <= (value.x0 + value.x1) / 2 <= column.x1 + 2:
+        return best
+    return None
+
+
+def read_tables(words: list[dict], page_text: str, first_index: int = 1) -> list[Table]:
+    """The period-headed tables on a page, as typed `Table`s (empty when the page has none)."""
+    lines = lines_of(words)
+    tables = []
+    k = 0
+    title_lines: list[str] = []
+    while k < len(lines):
+        columns = _year_header(lines[k])
+        if columns is None:
+            title_lines.append(lines[k].text)
+            k += 1
+            continue
+        table, k = _read_table(lines, k, columns, title_lines[-8:], page_text, first_index + len(tables))
+        if table is not None:
+            tables.append(table)
+        title_lines = []
+    return tables
+
+
+def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[str], page_text: str,
+                index: int) -> tuple[Table | None, int]:
+    header = lines[k]
+    # phrases above the years: each column takes the nearest phrase of each line
+    first_x = min(c.x0 for c in columns)
+    taken = 0
+    for line in reversed(lines[max(0, k - HEADER_LINES_ABOVE):k]):
+        groups = [g for g in _phrases(line.words) if g[-1].x1 > first_x - 4]
+        if not groups or any(_VALUE.match(w.text) and not _YEAR.match(w.text) and not re.match(r"^\d{1,2},?$", w.text)
+                             for g in groups for w in g):
+            break
+        if len(line.text) > 90 or statement_kind(line.text):
+            break
+        for column in columns:
+            group = min(groups, key=lambda g: max(g[0].x0 - column.centre, column.centre - g[-1].x1, 0))
+            column.phrases.insert(0, " ".join(w.text for w in group))
+        taken += 1
+    header_left = " ".join(w.text for w in header.words if w.x1 < first_x - 4)
+    heading = " ".join(above + [header_left])
+    statement = next((kind for t in reversed(above[-6:]) if (kind := statement_kind(t))), None)
+    scale = _scale(" ".join(above[-6:]) + " " + header_left)
+    context = " ".join(above[-3:] + [header_left])
+    periods = [_period(c, statement, context) for c in columns]
+
+    rows: list[list[str]] = [[header_left] + [p["label"] for p in periods]]
+    boxes: list[list] = [[None] + [(c.x0, header.top, c.x1, max(w.bottom for w in header.words)) for c in columns]]
+    sections: list[str] = [""]
+    pending: list[Word] = []  # a label-only line: a section or the first half of a wrapped label
+    section, quiet = "", 0
+    k += 1
+    while k < len(lines):
+        line = lines[k]
+        if _year_header(line) is not None:
+            break
+        if not scale and _scale(line.text) and len(line.text) < 90 and not any(_VALUE.match(w.text) for w in line.words):
+            scale = _scale(line.text)
+        cells: dict[int, list[Word]] = {}
+        label_words = []
+        for w in line.words:
+            column = _assign(w, columns) if _VALUE.match(w.text) else None
+            if column is None or (label_words and w.x1 < first_x - 4):
+                label_words.append(w)
+            elif w.text != "$":
+                cells.setdefault(column, []).append(w)
+        if not cells:
+            if statement_kind(line.text) or len(line.text) > 120:
+                break
+            if _scale(line.text) or re.fullmatch(r"\(?unaudited\)?", line.text.strip(), re.IGNORECASE):
+                k += 1
+                continue  # the heading's scale or "(Unaudited)" under the years
+            quiet += 1
+            if quiet > MAX_GAP_LINES:
+                break
+            if pending:
+                section = " ".join(w.text for w in pending)
+            pending = label_words
+            k += 1
+            continue
+        quiet = 0
+        label = " ".join(w.text for w in label_words)
+        x_label = label_words[0].x0 if label_words else None
+        if pending:
+            joined = " ".join(w.text for w in pending)
+            wraps = (x_label is not None and abs(x_label - pending[0].x0) < 3 and label[:1].islower()
+                     and not joined.endswith(":"))
+            if wraps:
+                label = f"{joined} {label}"
+            else:
+                section = joined
+            pending = []
+        if not label and section:
+            label = f"Total {section.rstrip(':').strip()}"  # an unlabelled sum under an indented group
+        row = [label] + [" ".join(w.text for w in cells.get(c, [])) for c in range(len(columns))]
+        rows.append(row)
+        box_label = (min(w.x0 for w in label_words), line.top, max(w.x1 for w in label_words),
+                     max(w.bottom for w in label_words)) if label_words else None
+        boxes.append([box_label] + [(min(w.x0 for w in cells[c]), line.top, max(w.x1 for w in cells[c]),
+                                     max(w.bottom for w in cells[c])) if c in cells else None
+                                    for c in range(len(columns))])
+        sections.append(section.rstrip(":").strip())
+        if label.lower().startswith("total"):
+            section = ""  # a total closes its group
+        k += 1
+    if len(rows) < 2:
+        return None, k
+    if not scale:
+        scale = _scale(page_text[:600])
+    currency = "USD" if "$" in page_text or re.search(r"dollars|\bUSD\b", page_text) else ""
+    title = next((t for t in reversed(above) if statement_kind(t)), above[-1] if above else "")
+    table = Table(index, rows, boxes, title=title.strip(), statement=statement,
+                  unit=f"{currency} {scale}".strip(), columns=periods, row_sections=sections,
+                  heading=heading.strip())
+    return table, k
