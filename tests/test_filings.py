@@ -185,3 +185,47 @@ def test_a_change_asked_with_no_period_compares_with_a_year_before(earnings):
     change = analyst.answer("How much did net income change year over year?", facts)[0]
     assert change.value["formula"] == "(new - old) / |old|"
     assert change.text.startswith("Net income changed")
+
+
+@pytest.fixture(scope="module")
+def apple_2024():
+    return _facts("html/aapl-10-k-2024-11-01.html", "html")
+
+
+def test_definitions_given_in_the_question_are_read_and_chained():
+    defs, rest = analyst.definitions("take free cash flow as operating cash flow less capital expenditures, and fcf "
+                                     "margin as free cash flow over total revenues, in percent. what was it in fy2025?")
+    assert list(defs) == ["free cash flow", "fcf margin"]
+    assert analyst.clean_formula(defs["fcf margin"]) == ("free cash flow over total revenues", True)
+    assert rest.strip() == "what was it in fy2025?"
+    ask = analyst.parse("For Apple, fiscal year 2024: return on average assets = net income divided by the average of "
+                        "total assets at the start and end of the period, times 100. Compute it.")
+    assert ask.target == "return on average assets" and ask.periods[0].fiscal_year == 2024
+
+
+def test_a_defined_ratio_averages_the_two_balance_sheet_dates(apple_2024):
+    _, facts = apple_2024
+    answer = analyst.answer("Define fixed asset turnover as revenue divided by the average of net property and "
+                            "equipment at the start and end of the period. Using Apple's balance sheets at September "
+                            "30, 2023 and September 28, 2024, what was its fixed asset turnover for fiscal 2024? Round "
+                            "to two decimal places.", facts)
+    inputs = {f.value["label"]: f.value["amount"] for f in answer[1:]}
+    assert set(inputs) == {"Total net sales", "Property, plant and equipment, net"}
+    ppe = [f.value["amount"] for f in answer[1:] if f.value["label"].startswith("Property")]
+    assert sorted(f.value["period"]["end"] for f in answer[1:] if f.value["label"].startswith("Property")) == \
+        ["2023-09-30", "2024-09-28"]
+    assert answer[0].value["value"] == round(inputs["Total net sales"] / (sum(ppe) / 2), 2)
+
+
+def test_yes_no_comparisons_are_computed_from_both_sides(apple_2024):
+    _, facts = apple_2024
+    exceed = analyst.answer("Taking free cash flow as operating cash flow minus capital expenditures, did Apple's free "
+                            "cash flow exceed its net income in fiscal 2024?", facts)
+    values = {f.value["metric"]: f.value["amount"] for f in exceed[1:]}
+    fcf = values["operating cash flow"] - values["capital expenditure"]
+    assert exceed[0].value["verdict"] == ("Yes" if fcf > values["net income"] else "No")
+    assert exceed[0].text.startswith(exceed[0].value["verdict"] + ".")
+    below = analyst.answer("Yes or no: Apple's current ratio was above 1.0 as of September 28, 2024.", facts)[0]
+    assets, liabilities = (f.value["amount"] for f in analyst.answer(
+        "Yes or no: Apple's current ratio was above 1.0 as of September 28, 2024.", facts)[1:3])
+    assert below.value["verdict"] == ("Yes" if assets / liabilities > 1.0 else "No")

@@ -34,7 +34,7 @@ _DECIMALS = re.compile(r"\b(?:round\w*|to) (?:it )?(?:to )?(?:the nearest )?(one
                        r"\b(\d|one|two|three) decimal places?|\bnearest (whole|integer|cent|tenth|hundredth)")
 _WORDS_N = {"zero": 0, "no": 0, "one": 1, "two": 2, "three": 3, "four": 4, "whole": 0, "integer": 0, "tenth": 1,
             "hundredth": 2, "cent": 2}
-_YES_NO = re.compile(r"^\s*(?:[^?]*?[.:]\s+)?(is|are|was|were|does|do|did|has|have|had)\b", re.IGNORECASE)
+_YES_NO = re.compile(r"^\s*(?:[^?]*?[.:,]\s+)?(is|are|was|were|does|do|did|has|have|had)\b|\byes or no\b", re.IGNORECASE)
 _UP = re.compile(r"\b(grow|grew|growth|increase\w*|rise|rose|improve\w*|higher|go up|went up|expand\w*)\b")
 _DOWN = re.compile(r"\b(decline\w*|decrease\w*|fall|fell|drop\w*|shrink|shrank|lower|go down|went down|"
                    r"deteriorat\w*|worsen\w*)\b")
@@ -105,10 +105,14 @@ class Ask:
     decimals: int | None = None
     scale: str | None = None  # "millions", "billions", "thousands" when the question asks for one
     words: set[str] = field(default_factory=set)  # the question's content words, for matching printed labels
+    definitions: dict[str, str] = field(default_factory=dict)  # formulas the question defines, by their names
+    target: str | None = None  # the defined (or named) formula asked for
+    compare: tuple[str, str, str] | None = None  # (left, ">" / "<", right): "did A exceed B"
+    balance_dates: list[date] = field(default_factory=list)  # "using its balance sheets at D1 and D2"
 
     @property
     def is_financial(self) -> bool:
-        return bool(self.metrics or self.formula)
+        return bool(self.metrics or self.formula or self.target or self.compare)
 
 
 def parse(question: str) -> Ask:
@@ -127,7 +131,19 @@ def parse(question: str) -> Ask:
     ask.metrics = [m for _, m in metrics_asked(q)]
     if ask.formula_name == "gross margin" or (ask.formula is None and re.search(r"\bgross margin\b", q)):
         ask.metrics = [m for m in ask.metrics if m.name != "revenue" or ask.formula is None] or ask.metrics
-    ask.periods = _periods(q)
+    ask.definitions, rest = definitions(q)
+    using = re.search(rf"\busing [a-z0-9.&' -]*?balance sheets? (?:at|as of|dated) (.+?)(?:,\s+(?={_ASKING})|[?]|$)", q)
+    if using:
+        ask.balance_dates = [p.end for p in _periods(using.group(1)) if p.end]
+        q_periods = q[:using.start()] + q[using.end():]
+    else:
+        q_periods = q
+    ask.periods = _periods(q_periods)
+    if ask.yes_no:
+        ask.compare = comparison(rest)
+    if ask.definitions and not ask.compare:
+        named = [name for name in ask.definitions if re.search(rf"\b{re.escape(name)}\b", rest)]
+        ask.target = named[-1] if named else list(ask.definitions)[-1]
     ask.change = bool(_CHANGE.search(q)) and ask.formula is None
     _add_prior_year(ask)
     if ask.yes_no:
@@ -149,6 +165,59 @@ def _add_prior_year(ask: Ask) -> None:
         prior = Period(p.months, p.fiscal_year - 1 if p.fiscal_year else None, p.quarter,
                        _year_before(p.end) if p.end else None, "")
         ask.periods = [prior, p]
+
+
+_ASKING = r"(?:did|does|do|was|were|is|are|what|how|has|have|compute|calculate|give|state)\b"
+_NAMES_A_FORMULA = re.compile(r"^(?:define|defining|let|take|taking|treat|treating)\s+", re.IGNORECASE)
+
+
+def definitions(q: str) -> tuple[dict[str, str], str]:
+    """The formulas a question defines, by the name it gives them, in order ("Define fixed asset
+    turnover as revenue divided by …", "Let DSO be …", "Take free cash flow as … , and FCF margin as
+    free cash flow over total revenues", "…: return on average assets = net income divided by …"),
+    and the rest of the question (what it asks of them)."""
+    found: dict[str, str] = {}
+    rest: list[str] = []
+    for sentence in re.split(r"(?<=[.?!])\s+", q.strip()):
+        body, asking = sentence, ""
+        if _NAMES_A_FORMULA.match(sentence):
+            body = _NAMES_A_FORMULA.sub("", sentence)
+            split = re.search(rf",\s+(?={_ASKING})", body)
+            if split:
+                body, asking = body[:split.start()], body[split.end():]
+            for part in re.split(r",\s+and\s+", body):
+                m = re.match(r"^(.+?)\s+(?:as|be|to be|=)\s+(.+)$", part.strip(" .?"))
+                if m:
+                    found[_name(m.group(1))] = m.group(2).strip()
+            rest.append(asking)
+            continue
+        m = re.search(r"(?:^|[:;,]\s*)([a-z][a-z '&/-]{2,60}?)\s*=\s*(.+)$", sentence)
+        if m:
+            formula, asking = m.group(2), ""
+            split = re.search(rf",\s+(?={_ASKING})", formula)
+            if split:
+                formula, asking = formula[:split.start()], formula[split.end():]
+            found[_name(m.group(1))] = formula.strip(" .?")
+            rest.append(sentence[:m.start(1)] + " " + asking)
+            continue
+        rest.append(sentence)
+    return found, " ".join(rest)
+
+
+def _name(text: str) -> str:
+    return re.sub(r"^(?:the|a|an)\s+", "", text.strip().lower())
+
+
+def clean_formula(text: str) -> tuple[str, bool]:
+    """A defined formula ready to evaluate, and whether it asks for a percentage: qualifiers
+    ("both from the cash flow statement", "in percent") and aliases in parentheses
+    ("(capital expenditures)") dropped, the words before an operator's comma joined."""
+    percent = bool(re.search(r"\bin percent\b|\bas a percent\w*\b|%|\bpercentage\b", text))
+    text = re.sub(r",?\s*\b(?:both (?:from|at|in|on)\b.*|from the [a-z ]+ statements?\b.*|(?:expressed |stated )?(?:in|as a)"
+                  r" percent\w*.*|rounded\b.*|in usd\b.*)$", "", text)
+    text = re.sub(r"\s*\((?![^)]*(?:\bminus\b|\bplus\b|\bdivided\b|\bover\b|\btimes\b|\s[-+*/]\s))[^)]*\)", "", text)
+    text = re.sub(r",\s*(?=(?:divided by|times|multiplied by|minus|plus|less|over)\b)", " ", text)
+    return text.strip(" ,."), percent
 
 
 def _as_amount(q: str) -> bool:
@@ -198,7 +267,8 @@ def _periods(q: str) -> list[Period]:
         # "fiscal 2025 (ended June 28, 2025)": the date that follows says the same, exactly
         if not free(m):
             continue
-        if not _DATE.match(q, m.end() + len(re.match(r"[\s(]*(?:ended|ending)?\s*", q[m.end():]).group(0))):
+        if not _DATE.match(q, m.end() + len(re.match(r"[\s(]*(?:year[- ]to[- ]date\s+)?(?:ended|ending|through)?\s*",
+                                                      q[m.end():]).group(0))):
             found.append((m.start(), Period(duration or 12, _full_year(m.group(1) or m.group(2)), said=m.group(0))))
         taken.append(m.span())
     for m in _YEAR.finditer(q):
@@ -384,6 +454,8 @@ def answer(question: str, findings: list[Finding]) -> list[Finding]:
                               latest.quarter, said=("a year earlier" if back else ""))]
         _add_prior_year(ask)
     try:
+        if ask.target or ask.compare:
+            return _defined(ask, facts)
         if ask.formula:
             return _derived(ask, facts)
         metric = ask.metrics[0] if ask.metrics else None
@@ -512,6 +584,152 @@ def _derived(ask: Ask, facts: list[Finding]) -> list[Finding]:
                     "%" if percent else unit or None, text, inputs[0].locator), *inputs]
 
 
+# ---- formulas the question defines, and comparisons -------------------------------------------
+
+_OWNER = re.compile(r"^(?:(?:the )?[a-z0-9.&' -]{1,40}?'s|its|their|the company's)\s+")
+_AVERAGE = re.compile(r"^(?:the )?average (?:of |balance of )?(.+?)(?: (?:at|over) the (?:start|beginning|opening) and "
+                      r"(?:the )?(?:end|close) of the (?:period|year|fiscal year|quarter))?$")
+_CONSTANT = re.compile(r"^(?:the )?(\d+(?:\.\d+)?)(?: days?(?: in| of)? the (?:period|year|quarter))?$")
+
+
+class _Evaluator:
+    """Values of the expressions a question asks about, at one period, from the line items; every
+    line used is kept (``inputs``) with the numbers shown (``shown``)."""
+
+    def __init__(self, ask: Ask, facts: list[Finding], period: Period):
+        self.ask, self.facts, self.period = ask, facts, period
+        self.inputs: list[Finding] = []
+        self.shown: list[str] = []
+
+    def value(self, text: str) -> float:
+        text = _OWNER.sub("", text.strip().lower()).strip()
+        if text in self.ask.definitions:
+            formula, percent = clean_formula(self.ask.definitions[text])
+            return _evaluate(formula, self.value) * (100 if percent and not _times_100(formula) else 1)
+        constant = _CONSTANT.match(text)
+        if constant:
+            self.shown.append(constant.group(1))
+            return float(constant.group(1))
+        average = _AVERAGE.match(text)
+        if average:
+            return self._average(average.group(1))
+        for name, (pattern, formula, percent) in FORMULAS.items():
+            m = re.search(pattern, text)
+            if m and not re.sub(r"\W", "", text[:m.start()] + text[m.end():]):  # the whole text names it
+                return _evaluate(formula, self.value) * (100 if percent else 1)
+        metric = self._metric(text)
+        at = _balance_period(self.period) if metric is not None and metric.statement == BALANCE else self.period
+        return self._line(text, metric, at)
+
+    def _metric(self, text: str) -> Metric | None:
+        named = metrics_asked(text)
+        if named:
+            return named[0][1]
+        return BY_NAME.get(text)
+
+    def _line(self, text: str, metric: Metric | None, period: Period) -> float:
+        operand = Ask(words=_content_words(text))
+        fact = lookup(operand, self.facts, metric, period)
+        if fact is None:
+            raise _Missing(metric.name if metric else f"a line for “{text}”", period)
+        if fact not in self.inputs:
+            self.inputs.append(fact)
+        amount = _amount(fact, metric)
+        self.shown.append(f"{fact.value['label']} {_fmt(amount, None, fact)}")
+        return amount
+
+    def _average(self, text: str) -> float:
+        """The mean of a balance at the period's start and at its end: the two balance-sheet dates the
+        question names, else the end date and the date its length before."""
+        metric = self._metric(text)
+        if self.ask.balance_dates:
+            start, end = (Period(None, end=d) for d in sorted(self.ask.balance_dates)[:2])
+        else:
+            end = _balance_period(self.period)
+            fact = lookup(Ask(words=_content_words(text)), self.facts, metric, end)
+            if fact is None or not fact.value["period"]["end"]:
+                raise _Missing(metric.name if metric else f"a line for “{text}”", end)
+            closing = date.fromisoformat(fact.value["period"]["end"])
+            start = Period(None, end=_months_before(closing, self.period.months or 12))
+            end = Period(None, end=closing)
+        before = len(self.shown)
+        a, b = self._line(text, metric, start), self._line(text, metric, end)
+        self.shown[before:] = [f"average of {self.shown[before]} and {self.shown[before + 1]}"]
+        return (a + b) / 2
+
+
+def _times_100(formula: str) -> bool:
+    return bool(re.search(r"(?:times|\*|×|multiplied by)\s*100\b", formula))
+
+
+def _months_before(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, min(day.day, 28))
+
+
+_COMPARE = re.compile(r"\b(?:did|does|do|was|were|is|are|has|have)\s+(.+?)\s+(exceed|surpass|outstrip|top|"
+                      r"(?:be |was |were |is )?(?:greater|higher|larger|more|lower|smaller|less) than)\s+(.+?)"
+                      r"(?=\s+(?:in|for|during|at|as of|over|on)\s|[?.]|$)")
+_THRESHOLD = re.compile(r"\b(.+?)\s+(?:was|were|is|are|stayed|remained)\s+(above|below|over|under|greater than|"
+                        r"less than|more than|higher than|lower than|at least|at most)\s+(\d+(?:\.\d+)?)(x|%)?\b")
+
+
+def comparison(rest: str) -> tuple[str, str, str] | None:
+    """(left, ">" or "<", right) of "did A exceed B", "was A larger than B", "A was above 1.0"; right
+    may be a number. None where the two sides are one line in two periods (a change)."""
+    m = _COMPARE.search(rest)
+    if m:
+        left, word, right = m.group(1), m.group(2), m.group(3)
+        right = re.sub(r"^(?:in|for)\s+(?=.*\b(?:19|20)\d\d\b)", "", right)
+        if _periods(right) and not metrics_asked(right) and not _AVERAGE.match(right):
+            return None  # "higher in fiscal 2024 than in fiscal 2023": a change of one line
+        op = "<" if re.search(r"lower|smaller|less", word) else ">"
+        return left, op, right
+    m = _THRESHOLD.search(rest)
+    if m:
+        subject = re.sub(r"^(?:yes or no:\s*)", "", m.group(1))
+        return subject, "<" if re.search(r"below|under|less|lower|at most", m.group(2)) else ">", m.group(3)
+    return None
+
+
+def _defined(ask: Ask, facts: list[Finding]) -> list[Finding]:
+    """A formula the question defines (or names), or a comparison of two such values, evaluated at
+    the period asked from cited line items."""
+    period = max(ask.periods, key=_period_key)
+    evaluator = _Evaluator(ask, facts, period)
+    if ask.compare:
+        left, op, right = ask.compare
+        a = evaluator.value(left)
+        b = evaluator.value(right)
+        holds = a > b if op == ">" else a < b
+        verdict = "Yes" if holds else "No"
+        inputs = evaluator.inputs
+        label = inputs[0].value["period"]["label"] if inputs else period.describe()
+        relation = {(">", True): "exceeds", (">", False): "does not exceed", ("<", True): "is below",
+                    ("<", False): "is not below"}[(op, holds)]
+        text = (f"{verdict}. For {label}, {_OWNER.sub('', left)} ({a:,.2f}) {relation} {_OWNER.sub('', right)} "
+                f"({b:,.2f}); from {'; '.join(evaluator.shown)}.")
+        return [Finding("finance.answer", {"value": a, "formula": f"{left} {op} {right}", "verdict": verdict,
+                                           "metric": left}, None, text, inputs[0].locator if inputs else
+                        Locator(facts[0].locator.source)), *inputs]
+    target = ask.target
+    value = evaluator.value(target)
+    formula, percent = clean_formula(ask.definitions.get(target, "")) if target in ask.definitions else (target, False)
+    percent = percent or _times_100(formula) or ask.percent
+    places = _places(ask, 2)
+    value = round(value, places)
+    inputs = evaluator.inputs
+    if not inputs:
+        raise _Missing(f"a line for “{target}”", period)
+    unit = "%" if percent else ("" if "/" in formula or "divided" in formula or "over" in formula.split()
+                                else inputs[0].unit or "")
+    label = inputs[0].value["period"]["label"]
+    text = (f"{_cap(target)} for {label}: {value:,.{places}f}{'%' if percent else (' ' + unit if unit else '')} = "
+            f"{formula}, with {'; '.join(evaluator.shown)} (each from the cited line).")
+    return [Finding("finance.answer", {"value": value, "formula": formula, "verdict": None, "metric": target},
+                    "%" if percent else unit or None, text, inputs[0].locator), *inputs]
+
+
 def _evaluate(formula: str, operand) -> float:
     """A formula of operands joined by + − × ÷ (words or signs) and parentheses, operands resolved by ``operand``."""
     text = formula.replace("×", "*").replace("÷", "/")
@@ -538,7 +756,9 @@ def _balance_period(period: Period) -> Period:
     """The balance-sheet date that closes a period."""
     if period.end is not None:
         return Period(None, end=period.end, said=period.said)
-    return Period(None, period.fiscal_year, period.quarter if period.months == 3 else None)
+    if period.months in (3, 6, 9):  # a quarter, or the year to date: the balance at its end
+        return Period(None, period.fiscal_year, period.quarter or period.months // 3)
+    return Period(None, period.fiscal_year, None)
 
 
 def _prior_year_end(period: Period) -> Period:
