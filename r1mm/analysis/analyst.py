@@ -804,7 +804,14 @@ def _nearest_labels(ask: Ask, facts: list[Finding], k: int = 3) -> list[str]:
         words = " ".join(sorted(_label_words(f)))
         seen[label] = (SequenceMatcher(None, wanted, words).ratio(), f)
     best = sorted(seen.items(), key=lambda kv: -kv[1][0])[:k]
-    return [f"“{label}” ({f.value['statement'] or 'table'}, page {f.locator.page})" for label, (_, f) in best]
+    shown = []
+    for label, (_, f) in best:
+        page = f", page {f.locator.page}" if f.locator.page else ""
+        shown.append(f"“{_FOOTNOTE.sub('', label)}” ({f.value['statement'] or 'a table'}{page})")
+    return shown
+
+
+_FOOTNOTE = re.compile(r"\s*\(\d\)")  # "Other corporate expenses, net (1)": the mark is no number of the answer
 
 
 def _scaled(value: float, unit: str, wanted: str | None) -> tuple[float, str]:

@@ -14,6 +14,10 @@ from r1mm.types import Answer, Evidence, Finding
 MODEL_NAME = "findings only (no language model loaded)"
 NO_MODEL_NOTE = "no language model is loaded"
 PREFIX = f"From the measured findings ({NO_MODEL_NOTE}): "
+SUFFIX = f"from the measured findings; {NO_MODEL_NOTE}"
+# Findings that are a whole answer, worded with its verdict and value first ("Yes. For FY2025, free
+# cash flow (12,434) exceeds …", "The filing has no line for inventories; …"): computed from cited cells
+STATES_ITS_ANSWER = frozenset({"finance.answer", "finance.missing"})
 # The score of a finding chosen by a rule to answer the question; retrieved evidence scores below it
 # (fused reciprocal ranks, cosine similarities), so the grounding check can tell them apart.
 ANSWERING_SCORE = 1.0
@@ -40,8 +44,11 @@ def answer_from_findings(question: str, findings: list[Finding], retrieve: Calla
     if chosen:
         evidence = [Evidence(f"E{i}", f.text, f.locator, ANSWERING_SCORE, f)
                     for i, f in enumerate(chosen[:8], start=1)]
+        lines = " ".join(f"{e.text} [{e.id}]" for e in evidence)
+        if chosen[0].kind in STATES_ITS_ANSWER:  # its first words are the answer: they stay first
+            return Answer(f"{lines} ({SUFFIX})", evidence, model=MODEL_NAME)
         verdict = decide(question, chosen[:8])  # a yes/no question gets the findings' yes or no first
-        text = (f"{verdict}. " if verdict else "") + PREFIX + " ".join(f"{e.text} [{e.id}]" for e in evidence)
+        text = (f"{verdict}. " if verdict else "") + PREFIX + lines
         return Answer(text, evidence, model=MODEL_NAME)
     retrieved = retrieve()
     if not retrieved:
