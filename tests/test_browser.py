@@ -93,7 +93,8 @@ def test_report_and_call_upload_ask_and_evidence(app_url, page, samples, truth):
     _upload(page, app_url, [samples / "quarterly_report.pdf", samples / "earnings_call.wav"])
     _ask(page, "What was revenue this quarter?")
     revenue = f"{truth['report']['figures']['Revenue']['current']:,.1f}"
-    page.get_by_text(f"Revenue (Q3 2026): {revenue} USD millions", exact=False).first.wait_for()
+    # the answer names the metric, the fiscal period and the printed line it read
+    page.get_by_text(f"Revenue for Q3 FY2026: {revenue} USD millions", exact=False).first.wait_for()
     page.get_by_text("[E1] quarterly_report.pdf, page 2, table 1, row 2, col 2").wait_for()
     evidence_image = page.locator("[data-testid=stImage] img").first
     evidence_image.wait_for()
