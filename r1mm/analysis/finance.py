@@ -63,7 +63,9 @@ def analyze(item: Item) -> list[Finding]:
     for page in document.pages:
         unit = report_unit(page.text) or report_unit(document.text[:3000])
         for table in page.tables:  # each cell also as a figure under its header (claim and chart checks read these)
-            findings += _table_figures(item.source, page.number, table, table.unit or unit)
+            # the table's own scale, with the page's currency where the table's heading names none
+            own = table.unit if len(table.unit.split()) == 2 else (unit or table.unit)
+            findings += _table_figures(item.source, page.number, table, own)
     findings += derived_metrics(findings)
     for page in document.pages:
         for sentence in (s for paragraph in page.paragraphs for s in risk_sentences(paragraph)):

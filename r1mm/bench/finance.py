@@ -196,8 +196,11 @@ def run(cases: int = 8, seed: int = 0, diarization_calls: int = 24) -> dict:
             ws.add(pdf)
             answer = ws.ask("What was revenue this quarter?")
             answers_total += 1
-            answers_ok += bool(answer.evidence) and answer.evidence[0].finding is not None and \
-                answer.evidence[0].finding.value == case["rows"][0][1]
+            first = answer.evidence[0].finding if answer.evidence else None
+            # a figure's value, or a computed answer's (finance.answer: {"value", "formula", …})
+            stated = first.value.get("value") if first is not None and isinstance(first.value, dict) else \
+                (first.value if first is not None else None)
+            answers_ok += stated == case["rows"][0][1]
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     return {
