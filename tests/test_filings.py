@@ -229,3 +229,37 @@ def test_yes_no_comparisons_are_computed_from_both_sides(apple_2024):
     assets, liabilities = (f.value["amount"] for f in analyst.answer(
         "Yes or no: Apple's current ratio was above 1.0 as of September 28, 2024.", facts)[1:3])
     assert below.value["verdict"] == ("Yes" if assets / liabilities > 1.0 else "No")
+
+
+def _rendered_facts(name: str):
+    """A shared-bench filing as Chromium prints it to PDF (the bench's to_pdf.sh), read as a PDF."""
+    from r1mm.bench.filings import rendered_pdf
+
+    pdf = rendered_pdf(FILINGS / "html" / f"{name}.html")
+    item = load_document(pdf, pdf.name, "pdf", Limits(max_ocr_pages=0))
+    return item, statement_facts(pdf.name, item.data)
+
+
+def test_a_rendered_10q_reads_wrapped_headings_and_expenses_as_amounts():
+    from r1mm.analysis.finance import fiscal_calendar
+
+    item, facts = _rendered_facts("tsla-10-q-2025-07-24")
+    # a note's roll-forward with twelve-month columns ended June 30 is not the fiscal year
+    assert fiscal_calendar(item.data).year_end_month == 12
+    eps = analyst.answer("Tesla reported what diluted earnings per share for the second quarter of 2025?", facts)
+    assert eps[1].value["section"].startswith("Net income per share of common stock attributable")
+    assert eps[0].value["value"] == 0.33 and eps[0].unit == "USD per share"
+    # printed "(86)" as a deduction; asked as an amount
+    assert analyst.answer("What was Tesla's interest expense for the second quarter of 2025?", facts)[0].value["value"] == 86
+    # "Common stock; … shares authorized" above it does not make the total a share count
+    equity = analyst.answer("What was Tesla's total stockholders' equity as of December 31, 2024?", facts)
+    assert equity[0].kind == "finance.answer" and equity[1].value["label"] == "Total stockholders’ equity"
+
+
+def test_a_scale_line_between_the_spanning_phrases_and_the_years():
+    item, facts = _rendered_facts("xom-10-q-2025-08-04")
+    income = next(t for p in item.data.pages for t in p.tables if t.statement == "income statement")
+    assert [c["months"] for c in income.columns] == [3, 3, 6, 6]
+    sga = analyst.answer("How much was ExxonMobil's selling, general and administrative expense in the six months "
+                         "ended June 30, 2025?", facts)
+    assert sga[1].value["period"]["months"] == 6 and sga[1].locator.cell[1] == 3

@@ -399,6 +399,8 @@ def _form_rank(fact: Finding, metric: Metric | None) -> int:
 def _same_kind(ask: Ask, fact: Finding, metric: Metric | None) -> bool:
     """A share count answers only a question about shares; a per-share amount only one about EPS."""
     unit = fact.unit or ""
+    if unit == "%":  # a printed ratio answers only a question after that line, not a change or an amount
+        return metric is None and not ask.change
     if unit.startswith("shares"):
         return "share" in ask.words and not (metric and metric.per_share) and "per" not in ask.words
     if unit.endswith("per share"):
@@ -425,8 +427,12 @@ def lookup(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period
 
 
 def _amount(fact: Finding, metric: Metric | None) -> float:
+    """A line's amount as analysts state it: outflows positive, and an expense a statement prints in
+    parentheses as a deduction positive too (a tagged fact's sign is the filer's and is kept)."""
     value = float(fact.value["amount"])
-    return abs(value) if metric is not None and metric.outflow else value
+    if metric is not None and (metric.outflow or (metric.expense and not fact.value.get("concept"))):
+        return abs(value)
+    return value
 
 
 # ---- answering -------------------------------------------------------------------------------

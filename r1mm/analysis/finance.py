@@ -159,15 +159,17 @@ def _naming_offset(text: str, calendar: FiscalCalendar) -> int:
 
 
 def _year_end_month(document: Document) -> int:
-    """The month a filing's fiscal year ends: that of its twelve-month columns, else that of a balance
-    sheet's comparative column (a 10-Q compares with the last year-end), else December."""
+    """The month a filing's fiscal year ends: that of its income statements' twelve-month columns,
+    else that of a balance sheet's comparative column (a 10-Q compares with the last year-end), else
+    December. Notes' tables are not asked: a roll-forward's "twelve months ended June 30" says nothing
+    of the fiscal year."""
     from collections import Counter
 
     annual, comparative = Counter(), Counter()
     for page in document.pages:
         for table in page.tables:
             for k, column in enumerate(table.columns or []):
-                if column.get("end") and column["months"] == 12:
+                if column.get("end") and column["months"] == 12 and table.statement == "income statement":
                     annual[_effective_month(column["end"])] += 1
                 elif column.get("end") and table.statement == "balance sheet" and k == len(table.columns) - 1:
                     comparative[_effective_month(column["end"])] += 1
@@ -246,8 +248,8 @@ def statement_facts(source: str, document: Document) -> list[Finding]:
                     facts = (table.cell_facts[r][c] if table.cell_facts and r < len(table.cell_facts)
                              and c < len(table.cell_facts[r]) else None) or {}
                     tagged_unit = facts.get("unit", "")
-                    if is_percent:
-                        unit = "%"
+                    if is_percent or re.search(r"%|\bpercent(age)?\b", label, re.IGNORECASE):
+                        unit = "%"  # "As a percentage of revenues": a ratio, whatever the cells print
                     elif "pershare" in tagged_unit:
                         unit = "USD per share"
                     elif tagged_unit == "shares" or is_share_count(label, section):

@@ -21,6 +21,7 @@ class Metric:
     labels: tuple[str, ...]  # regexes over the normalised label
     asked: tuple[str, ...]  # regexes over the question: how analysts name it
     outflow: bool = False  # printed negative in the cash-flow statement; reported as a positive amount
+    expense: bool = False  # some statements print it in parentheses, as a deduction; asked as an amount
     concepts: tuple[str, ...] = ()  # US-GAAP concepts (iXBRL) that are this metric
     per_share: bool = False
 
@@ -34,11 +35,11 @@ METRICS: tuple[Metric, ...] = (
            concepts=("Revenues", "RevenueFromContractWithCustomerExcludingAssessedTax", "SalesRevenueNet")),
     Metric("cost of revenue", INCOME, (r"^(total )?cost of (net )?(revenues?|sales|goods sold)$",),
            (r"\bcost of (net )?(revenues?|sales|goods sold)\b", r"\bcogs\b"),
-           concepts=("CostOfRevenue", "CostOfGoodsAndServicesSold")),
+           expense=True, concepts=("CostOfRevenue", "CostOfGoodsAndServicesSold")),
     Metric("gross profit", INCOME, (r"^gross (profit|margin)$",), (r"\bgross (profit|margin)\b",),
            concepts=("GrossProfit",)),
     Metric("operating expenses", INCOME, (r"^total operating (expenses|costs and expenses)$", r"^operating expenses$"),
-           (r"\b(total )?operating (expenses|costs)\b", r"\bopex\b"), concepts=("OperatingExpenses",)),
+           (r"\b(total )?operating (expenses|costs)\b", r"\bopex\b"), expense=True, concepts=("OperatingExpenses",)),
     Metric("operating income", INCOME,
            (r"^(total )?operating income( \(loss\))?$", r"^income( \(loss\))? from operations$",
             r"^operating (profit|loss|income \(loss\))$"),
@@ -57,20 +58,20 @@ METRICS: tuple[Metric, ...] = (
                                   r" \(?provision\)?| benefit| \(benefit\)| \(expense\) benefit| benefit \(provision\))*$",
                                   r"^provision for income taxes$", r"^income tax (expense|provision)( \(benefit\))?$"),
            (r"\b(income tax(es)?( expense)?|tax expense|provision for (income )?taxes)\b",),
-           concepts=("IncomeTaxExpenseBenefit",)),
+           expense=True, concepts=("IncomeTaxExpenseBenefit",)),
     Metric("interest expense", INCOME, (r"^interest expense\b",), (r"\binterest expense\b",),
-           concepts=("InterestExpense", "InterestExpenseNonoperating")),
+           expense=True, concepts=("InterestExpense", "InterestExpenseNonoperating")),
     Metric("research and development", INCOME, (r"^research(,)? (and|&) development( expenses?)?$",),
-           (r"\b(research(,)? (and|&) development|r&d)\b",), concepts=("ResearchAndDevelopmentExpense",)),
+           (r"\b(research(,)? (and|&) development|r&d)\b",), expense=True, concepts=("ResearchAndDevelopmentExpense",)),
     Metric("sales and marketing", INCOME, (r"^(sales|selling) (and|&) marketing( expenses?)?$",
                                            r"^marketing (and|&) sales( expenses?)?$"),
-           (r"\b(sales|selling) (and|&) marketing\b",), concepts=("SellingAndMarketingExpense",)),
+           (r"\b(sales|selling) (and|&) marketing\b",), expense=True, concepts=("SellingAndMarketingExpense",)),
     Metric("general and administrative", INCOME, (r"^general (and|&) administrative( expenses?)?$",),
-           (r"(?<!selling, )\bgeneral (and|&) administrative\b",), concepts=("GeneralAndAdministrativeExpense",)),
+           (r"(?<!selling, )\bgeneral (and|&) administrative\b",), expense=True, concepts=("GeneralAndAdministrativeExpense",)),
     Metric("selling, general and administrative", INCOME, (r"^selling, general,? (and|&) administrative",),
            (r"\b(sg&a|selling, general,? (and|&) administrative)\b",),
-           concepts=("SellingGeneralAndAdministrativeExpense",)),
-    Metric("diluted EPS", INCOME, (r"\bdiluted\b",), (r"\bdiluted (eps|earnings per share|net income per share|"
+           expense=True, concepts=("SellingGeneralAndAdministrativeExpense",)),
+    Metric("diluted EPS", INCOME, (r"\bdiluted\b", r"\bassuming dilution\b"), (r"\bdiluted (eps|earnings per share|net income per share|"
                                                        r"net income \(loss\) per share)\b",
                                                        r"\b(eps|earnings per share)\b.*\bdiluted\b", r"\beps\b"),
            concepts=("EarningsPerShareDiluted",), per_share=True),
@@ -94,11 +95,11 @@ METRICS: tuple[Metric, ...] = (
             r"net cash provided by operating activities|cash from operations|ocf)\b",),
            concepts=("NetCashProvidedByUsedInOperatingActivities",)),
     Metric("dividends paid", CASH, (r"^(payments? (for|of) )?(common stock )?dividends\b", r"^dividends paid\b",
-                                    r"^cash dividends"),
+                                    r"^cash dividends", r"^dividend payments?\b"),
            (r"\bdividends?\b(?! per share)(?! payout)",), outflow=True,
            concepts=("PaymentsOfDividends", "PaymentsOfDividendsCommonStock")),
-    Metric("share repurchases", CASH, (r"^repurchases? of (common|capital) stock", r"^(treasury stock|common stock) "
-                                       r"(purchases|repurchased)", r"^purchases? of (treasury|common) stock"),
+    Metric("share repurchases", CASH, (r"^repurchases? of (class [a-c] (and class [a-c] )?)?(common|capital) stock", r"^(treasury stock|common stock) "
+                                       r"(purchases|repurchased|acquired)", r"^purchases? of (treasury|common) stock"),
            (r"\b(share repurchases?|buybacks?|repurchases? of (common )?stock|stock repurchases?|treasury stock "
             r"purchases)\b",), outflow=True, concepts=("PaymentsForRepurchaseOfCommonStock",)),
     Metric("stock-based compensation", CASH, (r"^(share|stock)-based compensation( expense)?$",),
@@ -170,9 +171,15 @@ _SHARE_COUNT = re.compile(r"\bshares used\b|weighted[- ]average|shares outstandi
                           r"\bshares\b(?!.*\bper\b)")
 
 
+_SHARE_COUNT_SECTION = re.compile(r"^(weighted[- ]average|shares used|number of (common )?shares|(common )?shares "
+                                  r"outstanding|basic and diluted shares|denominator)")
+
+
 def is_share_count(label: str, section: str = "") -> bool:
-    """A row of share counts ("Shares used in computing earnings per share: Basic"), not an amount."""
-    return bool(_SHARE_COUNT.search(normalise_label(label)) or _SHARE_COUNT.search(normalise_label(section)))
+    """A row of share counts ("Shares used in computing earnings per share: Basic"), not an amount;
+    a section only counts when it heads share counts (a balance sheet's "Common stock; … shares
+    authorized" above "Total stockholders' equity" does not)."""
+    return bool(_SHARE_COUNT.search(normalise_label(label)) or _SHARE_COUNT_SECTION.search(normalise_label(section)))
 
 
 def metric_of(label: str, statement: str | None, section: str = "") -> Metric | None:

@@ -139,6 +139,18 @@ def _scale(text: str) -> str:
     return m.group(1).lower() if m else ""
 
 
+MAX_TITLE_CHARS = 100
+
+
+def is_title(line: str) -> bool:
+    """A heading line, not a sentence that mentions a statement ("… as reported in the consolidated
+    statements of cash flows:" above a note's reconciliation)."""
+    text = line.strip()
+    return 0 < len(text) <= MAX_TITLE_CHARS and not text[0].islower() and not re.search(r"[.:;]$", text) \
+        and not re.search(r"\b(the following|consisted of|as follows|are presented|is presented|reported in|"
+                          r"included in)\b", text, re.IGNORECASE)
+
+
 def statement_kind(title: str) -> str | None:
     return next((kind for kind, pattern in STATEMENTS if pattern.search(title)), None)
 
@@ -184,6 +196,18 @@ def _assign(value: Word, columns: list[_Column]) -> int | None:
     return None
 
 
+WRAP_INDENT_PT = 24.0  # a wrapped label's second line starts at most this far right of its first
+
+
+def _continues(first: list[Word], then: list[Word]) -> bool:
+    """Whether a line goes on with the words of the label-only line above it: it starts in lower
+    case, at or a little right of that line's start (a hanging indent), and the line above does not
+    end a heading with a colon."""
+    if not first or not then or first[-1].text.endswith(":"):
+        return False
+    return then[0].text[:1].islower() and -3 <= then[0].x0 - first[0].x0 <= WRAP_INDENT_PT
+
+
 def read_tables(words: list[dict], page_text: str, first_index: int = 1) -> list[Table]:
     """The period-headed tables on a page, as typed `Table`s (empty when the page has none)."""
     lines = lines_of(words)
@@ -211,6 +235,8 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
     taken = 0
     for line in reversed(lines[max(0, k - HEADER_LINES_ABOVE):k]):
         groups = [g for g in _phrases(line.words) if g[-1].x1 > first_x - 4]
+        if not groups and len(line.text) <= 90 and not statement_kind(line.text):
+            continue  # "(millions of dollars, unless noted)" at the left, between the phrases and the years
         if not groups or any(_VALUE.match(w.text) and not _YEAR.match(w.text) and not re.match(r"^\d{1,2},?$", w.text)
                              for g in groups for w in g):
             break
@@ -222,7 +248,7 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
         taken += 1
     header_left = " ".join(w.text for w in header.words if w.x1 < first_x - 4)
     heading = " ".join(above + [header_left])
-    statement = next((kind for t in reversed(above[-6:]) if (kind := statement_kind(t))), None)
+    statement = next((kind for t in reversed(above[-6:]) if is_title(t) and (kind := statement_kind(t))), None)
     scale = _scale(" ".join(above[-6:]) + " " + header_left)
     context = " ".join(above[-3:] + [header_left])
     periods = [_period(c, statement, context) for c in columns]
@@ -256,9 +282,12 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
             quiet += 1
             if quiet > MAX_GAP_LINES:
                 break
-            if pending:
-                section = " ".join(w.text for w in pending)
-            pending = label_words
+            if pending and _continues(pending, label_words):
+                pending = pending + label_words  # a heading that wraps onto a second line
+            else:
+                if pending:
+                    section = " ".join(w.text for w in pending)
+                pending = label_words
             k += 1
             continue
         quiet = 0
@@ -266,8 +295,7 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
         x_label = label_words[0].x0 if label_words else None
         if pending:
             joined = " ".join(w.text for w in pending)
-            wraps = (x_label is not None and abs(x_label - pending[0].x0) < 3 and label[:1].islower()
-                     and not joined.endswith(":"))
+            wraps = x_label is not None and _continues(pending, label_words)
             if wraps:
                 label = f"{joined} {label}"
             else:
@@ -291,7 +319,7 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
     if not scale:
         scale = _scale(page_text[:600])
     currency = "USD" if "$" in page_text or re.search(r"dollars|\bUSD\b", page_text) else ""
-    title = next((t for t in reversed(above) if statement_kind(t)), above[-1] if above else "")
+    title = next((t for t in reversed(above) if is_title(t) and statement_kind(t)), above[-1] if above else "")
     table = Table(index, rows, boxes, title=title.strip(), statement=statement,
                   unit=f"{currency} {scale}".strip(), columns=periods, row_sections=sections,
                   heading=heading.strip())
