@@ -318,7 +318,9 @@ class AnswerStream:
         else:
             self.replaced = reason
             log.info("decoder draft not used: %s", reason)
-            note = f"the language model's draft was not used: {reason}"
+            # the reason (which may quote the draft's numbers) is kept apart (``replaced``), never in the
+            # answer's text: a refused draft's numbers are not shown as part of an answer
+            note = "the language model's draft was not used"
             self._finish(Answer(base.text.replace(NO_MODEL_NOTE, note), base.evidence, draft.routing, timings,
                                 f"findings only ({decoder.name} draft rejected)"))
 

@@ -31,9 +31,9 @@ Question = tuple[str, Check]
 # ---- how a shown answer is scored ------------------------------------------------------------
 
 def without_refusal_note(text: str) -> str:
-    """The answer without the note on why the decoder's draft was refused (which may quote the draft's
-    wrong side or number): what is scored is what the answer states."""
-    return re.sub(r" \(the language model's draft was not used: .*?\): ", ": ", text, count=1, flags=re.DOTALL)
+    """The answer without the note that the decoder's draft was refused: what is scored is what the
+    answer states (the note no longer quotes the draft's reason; older answers did)."""
+    return re.sub(r" \(the language model's draft was not used(?:: .*?)?\): ", ": ", text, count=1, flags=re.DOTALL)
 
 
 def has(value: float, tolerance: float) -> Check:
