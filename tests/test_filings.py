@@ -263,3 +263,24 @@ def test_a_scale_line_between_the_spanning_phrases_and_the_years():
     sga = analyst.answer("How much was ExxonMobil's selling, general and administrative expense in the six months "
                          "ended June 30, 2025?", facts)
     assert sga[1].value["period"]["months"] == 6 and sga[1].locator.cell[1] == 3
+
+
+def test_a_table_cell_past_the_page_edge_is_cut_at_it():
+    """Boston Properties' 2015 10-K (page 171): pdfplumber's finder draws a footer cell below the
+    page's edge, and cropping it strictly failed the whole 10-K."""
+    import pdfplumber
+
+    from r1mm.ingest.document import _pdf_table
+
+    with pdfplumber.open(FILINGS / "pdf/BOSTONPROPERTIES_2015_10K.pdf") as pdf:
+        page = pdf.pages[170]
+        tables = [_pdf_table(t, k) for k, t in enumerate(page.find_tables(), start=1)]
+        assert any(bottom > page.height for t in tables for row in t.cell_bboxes for box in row if box
+                   for bottom in box[3:])
+
+
+def test_a_question_after_a_place_or_a_reason_is_not_answered_with_an_amount(earnings):
+    _, facts = earnings
+    assert analyst.answer("Where are most sales made?", facts) == []
+    assert analyst.answer("Why did net revenues fall?", facts) == []
+    assert analyst.answer("What were net revenues in Q2 2023?", facts)[0].kind == "finance.answer"

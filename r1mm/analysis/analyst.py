@@ -449,6 +449,8 @@ def answer(question: str, findings: list[Finding]) -> list[Finding]:
     facts = [f for f in findings if f.kind == "finance.fact"]
     if not facts:
         return []
+    if _NOT_A_VALUE.search(question.strip().split("?")[0].split(". ")[-1]):
+        return []  # "Where are most sales made?" asks a place, not revenue's amount
     ask = parse(question)
     if not ask.is_financial and not any(_label_score(ask, f) >= 1.0 for f in facts):
         return []
@@ -474,6 +476,8 @@ def answer(question: str, findings: list[Finding]) -> list[Finding]:
         return [_missing_finding(source, ask, facts, missing)]
 
 
+_NOT_A_VALUE = re.compile(r"^\s*(where|who|whom|why|tell me|describe|explain|summari[sz]e|list|which (region|segment|"
+                          r"country|countries|product|customer|supplier)s?)\b", re.IGNORECASE)
 _RELATIVE_YEAR = re.compile(r"\b(last|prior|previous|preceding) (fiscal )?year\b|\ba year (ago|earlier|before)\b"
                             r"|\b(last|prior|previous|preceding) year's\b", re.I)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 QUESTIONS = ["Who designs precision measurement instruments?", "When did the quarter end?", "Which suppliers does the company depend on?",
              "How exposed is the company to currency changes?", "what does the company make",
-             "Did demand for metrology systems grow?", "Is the gross margin improving?",
+             "Did demand for metrology systems grow?", "How does the report describe profitability?",
              "Tell me about supply chain constraints", "Where are most sales made?"]
 
 

@@ -221,7 +221,8 @@ def _pdf_table(table, index: int) -> Table:
         cells = row.cells
         texts = []
         for bbox in cells:
-            texts.append(_clean(table.page.crop(bbox).extract_text()) if bbox else "")
+            # strict=False: a cell the finder drew past the page's edge (a footer band) is cut at it
+            texts.append(_clean(table.page.crop(bbox, strict=False).extract_text()) if bbox else "")
         rows.append(texts)
         boxes.append([tuple(float(v) for v in b) if b else None for b in cells])
     return Table(index, rows, boxes)
