@@ -284,3 +284,49 @@ def test_a_question_after_a_place_or_a_reason_is_not_answered_with_an_amount(ear
     assert analyst.answer("Where are most sales made?", facts) == []
     assert analyst.answer("Why did net revenues fall?", facts) == []
     assert analyst.answer("What were net revenues in Q2 2023?", facts)[0].kind == "finance.answer"
+
+
+def _words(lines: list[tuple[float, list[tuple[str, float]]]]) -> list[dict]:
+    """pdfplumber-like words: (top, [(text, x0)]) per line, 5 pt a character."""
+    return [{"text": text, "x0": x0, "x1": x0 + 5 * len(text), "top": top, "bottom": top + 8}
+            for top, words in lines for text, x0 in words]
+
+
+def test_a_label_whose_values_stand_a_little_lower_keeps_its_name():
+    """Boston Properties' statements print some labels a few points above their amounts: the values'
+    line is the label's row, not an unlabelled total under a section called 'Net income'."""
+    from r1mm.analysis.finance import statement_facts
+    from r1mm.ingest.statements import read_tables
+    from r1mm.types import Document, Page
+
+    words = _words([
+        (40, [("CONSOLIDATED", 50), ("STATEMENTS", 120), ("OF", 180), ("OPERATIONS", 195)]),
+        (52, [("(in", 50), ("thousands)", 68)]),
+        (70, [("Year", 300), ("ended", 322), ("December", 350), ("31,", 392)]),
+        (80, [("2015", 330), ("2014", 410)]),
+        (95, [("Net", 50), ("income", 70)]),
+        (99, [("799,918", 315), ("526,057", 395)]),
+        (110, [("Net", 50), ("income", 70), ("attributable", 105), ("to", 165), ("Acme", 178), ("Inc.", 202)]),
+        (114, [("583,106", 315), ("443,611", 395)]),
+        (125, [("Net", 50), ("income", 70), ("attributable", 105), ("to", 165), ("common", 178), ("shareholders", 212)]),
+        (129, [("572,606", 315), ("433,111", 395)]),
+    ])
+    text = "CONSOLIDATED STATEMENTS OF OPERATIONS (in thousands) $"
+    (table,) = read_tables(words, text)
+    assert [row[0] for row in table.rows[1:]] == ["Net income", "Net income attributable to Acme Inc.",
+                                                  "Net income attributable to common shareholders"]
+    facts = statement_facts("acme.pdf", Document("pdf", [Page(1, text, [table])]))
+    # "net income" is the company's own share: before preferred dividends, after non-controlling interests
+    answer = analyst.answer("What was Acme's net income in 2014?", facts)
+    assert answer[0].value["value"] == 443611 and answer[0].unit == "USD thousands"
+
+
+def test_a_line_under_the_metrics_section_is_the_line_asked():
+    """'Services net sales': "net sales" names the metric, "Services" the line under the section
+    "Net sales:"; the total is not the answer."""
+    _, facts = _facts("pdf/APPLE_2023Q3_10Q.pdf")
+    answer = analyst.answer("What were Apple's services net sales in Q3 FY2023?", facts)
+    assert answer[1].value["label"] == "Services" and answer[1].value["section"] == "Net sales"
+    assert answer[0].text.startswith("Services (net sales) for Q3 FY2023")
+    total = analyst.answer("What were Apple's total net sales in Q3 FY2023?", facts)
+    assert total[1].value["label"] == "Total net sales"

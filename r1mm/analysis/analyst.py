@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from r1mm.analysis.metrics import BALANCE, BY_NAME, Metric, metrics_asked, normalise_label
+from r1mm.analysis.metrics import BALANCE, BY_NAME, Metric, metric_of, metric_spans, metrics_asked, normalise_label
 from r1mm.types import Finding, Locator
 
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -105,6 +105,7 @@ class Ask:
     decimals: int | None = None
     scale: str | None = None  # "millions", "billions", "thousands" when the question asks for one
     words: set[str] = field(default_factory=set)  # the question's content words, for matching printed labels
+    metric_words: set[str] = field(default_factory=set)  # the words that named its metrics ("net sales")
     definitions: dict[str, str] = field(default_factory=dict)  # formulas the question defines, by their names
     target: str | None = None  # the defined (or named) formula asked for
     compare: tuple[str, str, str] | None = None  # (left, ">" / "<", right): "did A exceed B"
@@ -128,7 +129,9 @@ def parse(question: str) -> Ask:
             if re.search(pattern, q) and not (name == "gross margin" and _as_amount(q)):
                 ask.formula, ask.formula_name, ask.percent = formula, name, percent
                 break
-    ask.metrics = [m for _, m in metrics_asked(q)]
+    spans = metric_spans(q)
+    ask.metrics = [m for _, _, m in spans]
+    ask.metric_words = {_stem(w) for start, end, _ in spans for w in re.findall(r"[a-z&]+", q[start:end])}
     if ask.formula_name == "gross margin" or (ask.formula is None and re.search(r"\bgross margin\b", q)):
         ask.metrics = [m for m in ask.metrics if m.name != "revenue" or ask.formula is None] or ask.metrics
     ask.definitions, rest = definitions(q)
@@ -362,14 +365,16 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
     including non-controlling interests); then the metric's own statement, the whole company before a
     segment's column, and the order of the document. ``named_only`` (a formula's operand) takes the
     metric's lines alone."""
-    metric_words = {_stem(w) for w in re.findall(r"[a-z&]+", metric.name)} if metric else set()
+    # the metric's own words, and the question's words for it ("services net sales": "net sales" is
+    # the metric, "services" the line)
+    metric_words = ({_stem(w) for w in re.findall(r"[a-z&]+", metric.name)} | ask.metric_words) if metric else set()
     scored = []
     for f in facts:
         is_metric = metric is not None and f.value["metric"] == metric.name
         extra = 0
         words = _label_words(f)
         if not named_only and f.value["metric"] in (None, metric.name if metric else None) and \
-                (not metric_words or words & metric_words) and _same_kind(ask, f, metric) and \
+                (not metric_words or words & metric_words or _under(f, metric)) and _same_kind(ask, f, metric) and \
                 _label_score(ask, f) >= 1.0:
             extra = len((words & ask.words) - metric_words)
         if not is_metric and not extra:
@@ -379,9 +384,15 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
 
     def rank(entry):
         f, extra, is_metric = entry
-        return (-extra, not is_metric, _form_rank(f, metric), f.value["statement"] != home,
+        return (-extra, not is_metric, f.value["statement"] != home, _form_rank(f, metric),
                 f.value.get("dimensional", False), f.locator.page or 0, f.locator.table or 0, f.locator.cell or (0, 0))
     return [f for f, _, _ in sorted(scored, key=rank)]
+
+
+def _under(fact: Finding, metric: Metric | None) -> bool:
+    """A line standing under a section that is the metric ("Services" under "Net sales:")."""
+    return metric is not None and bool(fact.value["section"]) and \
+        metric_of(fact.value["section"], fact.value["statement"]) is metric
 
 
 def _form_rank(fact: Finding, metric: Metric | None) -> int:
@@ -504,7 +515,7 @@ def _need(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period,
 def _value(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period) -> list[Finding]:
     fact = _need(ask, facts, metric, period)
     value, unit = _scaled(_amount(fact, metric), fact.unit or "", ask.scale)
-    name = metric.name if metric else fact.value["label"]
+    name = _line_name(fact, metric)
     printed = fact.value["printed"]
     sign = f" (printed {printed}: an outflow)" if metric and metric.outflow and fact.value["amount"] < 0 else ""
     text = (f"{_cap(name)} for {fact.value['period']['label']}: {_fmt(value, ask.decimals, fact)} {unit}{sign} — "
@@ -514,6 +525,15 @@ def _value(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period
                     unit, text, fact.locator), fact]
 
 
+def _line_name(fact: Finding, metric: Metric | None) -> str:
+    """What an answer calls its line: the metric's name where the line is the metric, else the printed
+    label with the section it stands under ("Services (net sales)")."""
+    if metric is not None and fact.value["metric"] == metric.name:
+        return metric.name
+    label, section = _FOOTNOTE.sub("", fact.value["label"]), fact.value["section"]
+    return f"{label} ({section.lower()})" if section and len(section) < 40 else label
+
+
 def _change(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Finding]:
     older, newer = sorted(ask.periods[:2], key=_period_key)
     a, b = _need(ask, facts, metric, older), _need(ask, facts, metric, newer)
@@ -521,7 +541,7 @@ def _change(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Findi
     if va == 0:
         raise _Missing(f"growth of {metric.name if metric else 'the line'} from zero", older)
     pct = round(100.0 * (vb - va) / abs(va), ask.decimals if ask.decimals is not None else 2)
-    name = metric.name if metric else a.value["label"]
+    name = _line_name(b, metric)
     verdict = None
     if ask.yes_no:
         verdict = "Yes" if (vb < va if ask.direction == "down" else vb > va) else "No"
@@ -539,7 +559,7 @@ def _yes_no_level(ask: Ask, facts: list[Finding], metric: Metric | None) -> list
     fact = _need(ask, facts, metric, ask.periods[0])
     value = _amount(fact, metric)
     verdict = "Yes" if value > 0 else "No"
-    name = metric.name if metric else fact.value["label"]
+    name = _line_name(fact, metric)
     text = (f"{verdict}. {_cap(name)} for {fact.value['period']['label']} was {_fmt(value, None, fact)} {fact.unit} "
             f"(“{fact.value['label']}”, {_where(fact.locator)}).")
     return [Finding("finance.answer", {"value": value, "formula": None, "verdict": verdict, "metric": name},

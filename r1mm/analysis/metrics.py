@@ -46,8 +46,10 @@ METRICS: tuple[Metric, ...] = (
            (r"\boperating (income|profit)\b", r"\bincome from operations\b", r"\bebit\b"),
            concepts=("OperatingIncomeLoss",)),
     Metric("net income", INCOME,
-           (r"^net (income|earnings|loss|income \(loss\)|earnings \(loss\)) attributable to (?!non-?controlling)",
-            r"^net (income|earnings)( \(loss\))?$", r"^net (loss|income \(loss\)|earnings \(loss\))$"),
+           (r"^net (income|earnings|loss|income \(loss\)|earnings \(loss\)) attributable to (?!non-?controlling|"
+            r"(the )?(common|ordinary|class [a-c])\b|.*\bcommon (stock|share)holders)",
+            r"^net (income|earnings)( \(loss\))?$", r"^net (loss|income \(loss\)|earnings \(loss\))$",
+            r"^net (income|earnings|loss|income \(loss\)) (attributable|available) to (?!non-?controlling)"),
            (r"\bnet (income|earnings|profit)\b", r"\bprofit\b(?! margin)"),
            concepts=("NetIncomeLoss", "ProfitLoss")),
     Metric("pretax income", INCOME, (r"^income( \(loss\))? (from continuing operations )?before (provision for )?"
@@ -205,6 +207,11 @@ def metric_of(label: str, statement: str | None, section: str = "") -> Metric | 
 def metrics_asked(question: str) -> list[tuple[int, Metric]]:
     """The metrics a question names, with where each is named, in the order named (a longer name
     wins where two overlap: "cost of revenue" over "revenue")."""
+    return [(start, metric) for start, _, metric in metric_spans(question)]
+
+
+def metric_spans(question: str) -> list[tuple[int, int, Metric]]:
+    """The metrics a question names with the span of lower-cased text that names each."""
     q = question.lower().replace("’", "'")
     spans: list[tuple[int, int, Metric]] = []
     for metric in METRICS:
@@ -218,4 +225,4 @@ def metrics_asked(question: str) -> list[tuple[int, Metric]]:
     for start, end, metric in spans:
         if not any(s < end and start < e for s, e, _ in chosen) and metric not in [c[2] for c in chosen]:
             chosen.append((start, end, metric))
-    return [(start, metric) for start, _, metric in sorted(chosen, key=lambda s: s[0])]
+    return sorted(chosen, key=lambda s: s[0])

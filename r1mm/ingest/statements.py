@@ -295,8 +295,9 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
         x_label = label_words[0].x0 if label_words else None
         if pending:
             joined = " ".join(w.text for w in pending)
-            wraps = x_label is not None and _continues(pending, label_words)
-            if wraps:
+            if not label_words and not joined.endswith(":"):
+                label = joined  # the label's line, then its values a little lower (another baseline)
+            elif x_label is not None and _continues(pending, label_words):
                 label = f"{joined} {label}"
             else:
                 section = joined
