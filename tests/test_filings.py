@@ -330,3 +330,33 @@ def test_a_line_under_the_metrics_section_is_the_line_asked():
     assert answer[0].text.startswith("Services (net sales) for Q3 FY2023")
     total = analyst.answer("What were Apple's total net sales in Q3 FY2023?", facts)
     assert total[1].value["label"] == "Total net sales"
+
+
+def test_an_operand_named_with_its_metric_in_parentheses_takes_the_metrics_sign():
+    """'capital investments (capital expenditures)': a line the taxonomy has no name for, printed
+    as an outflow, is the capital expenditure the formula subtracts (as an amount, not -3,452)."""
+    from r1mm.analysis.finance import statement_facts
+    from r1mm.ingest.statements import read_tables
+    from r1mm.types import Document, Page
+
+    words = _words([
+        (40, [("CONSOLIDATED", 50), ("STATEMENTS", 120), ("OF", 180), ("CASH", 195), ("FLOWS", 220)]),
+        (52, [("(Millions)", 50)]),
+        (80, [("2024", 330), ("2023", 410)]),
+        (95, [("Cash", 50), ("provided", 75), ("by", 120), ("operating", 135), ("activities", 185)]),
+        (95, [("9,346", 325), ("8,379", 405)]),
+        (110, [("Capital", 50), ("investments", 90)]),
+        (110, [("(3,452)", 315), ("(3,606)", 395)]),
+    ])
+    text = "CONSOLIDATED STATEMENTS OF CASH FLOWS (Millions) $"
+    facts = statement_facts("rail.pdf", Document("pdf", [Page(1, text, read_tables(words, text))]))
+    answer = analyst.answer("Taking free cash flow as operating cash flow minus capital investments (capital "
+                            "expenditures), what was free cash flow in 2024?", facts)
+    assert answer[0].value["value"] == 9346 - 3452
+    assert answer[0].value["formula"] == "operating cash flow minus capital investments (capital expenditures)"
+
+
+def test_the_statement_a_question_names_is_not_a_line_it_asks():
+    assert "income" not in analyst.parse("Acting as an equity analyst who only reads the income statement, what "
+                                         "were Apple's total net sales for fiscal 2023?").words
+    assert "income" in analyst.parse("What was Apple's operating income in fiscal 2023?").words

@@ -105,7 +105,7 @@ class Ask:
     decimals: int | None = None
     scale: str | None = None  # "millions", "billions", "thousands" when the question asks for one
     words: set[str] = field(default_factory=set)  # the question's content words, for matching printed labels
-    metric_words: set[str] = field(default_factory=set)  # the words that named its metrics ("net sales")
+    metric_words: dict[str, set[str]] = field(default_factory=dict)  # per metric, the words that named it ("net sales")
     definitions: dict[str, str] = field(default_factory=dict)  # formulas the question defines, by their names
     target: str | None = None  # the defined (or named) formula asked for
     compare: tuple[str, str, str] | None = None  # (left, ">" / "<", right): "did A exceed B"
@@ -131,7 +131,8 @@ def parse(question: str) -> Ask:
                 break
     spans = metric_spans(q)
     ask.metrics = [m for _, _, m in spans]
-    ask.metric_words = {_stem(w) for start, end, _ in spans for w in re.findall(r"[a-z&]+", q[start:end])}
+    for start, end, metric in spans:
+        ask.metric_words.setdefault(metric.name, set()).update(_stem(w) for w in re.findall(r"[a-z&]+", q[start:end]))
     if ask.formula_name == "gross margin" or (ask.formula is None and re.search(r"\bgross margin\b", q)):
         ask.metrics = [m for m in ask.metrics if m.name != "revenue" or ask.formula is None] or ask.metrics
     ask.definitions, rest = definitions(q)
@@ -218,7 +219,10 @@ def clean_formula(text: str) -> tuple[str, bool]:
     percent = bool(re.search(r"\bin percent\b|\bas a percent\w*\b|%|\bpercentage\b", text))
     text = re.sub(r",?\s*\b(?:both (?:from|at|in|on)\b.*|from the [a-z ]+ statements?\b.*|(?:expressed |stated )?(?:in|as a)"
                   r" percent\w*.*|rounded\b.*|in usd\b.*)$", "", text)
-    text = re.sub(r"\s*\((?![^)]*(?:\bminus\b|\bplus\b|\bdivided\b|\bover\b|\btimes\b|\s[-+*/]\s))[^)]*\)", "", text)
+    # "capital investments (capital expenditures)": the alias stays with its operand, in braces, so
+    # that it can name the metric; parentheses that group an expression stay parentheses
+    text = re.sub(r"\s*\(((?![^)]*(?:\bminus\b|\bplus\b|\bdivided\b|\bover\b|\btimes\b|\s[-+*/]\s))[^)]*)\)",
+                  r" {\1}", text)
     text = re.sub(r",\s*(?=(?:divided by|times|multiplied by|minus|plus|less|over)\b)", " ", text)
     return text.strip(" ,."), percent
 
@@ -303,8 +307,14 @@ _STOP = set("what was were is are the a an of in for to by did does do how much 
             "november december".split())
 
 
+_NAMES_A_STATEMENT = re.compile(r"\b(?:the )?(?:consolidated )?(?:income statements?|statements? of (?:income|operations|"
+                                r"cash flows?)|cash[- ]flow statements?|balance sheets?|financial statements?)\b")
+
+
 def _content_words(q: str) -> set[str]:
-    words = re.findall(r"[a-z&]+", q)
+    """The words that may name a printed line: not the statement the question says to read ("only
+    reads the income statement" names no line with 'income')."""
+    words = re.findall(r"[a-z&]+", _NAMES_A_STATEMENT.sub(" ", q))
     return {_stem(w) for w in words if w not in _STOP and len(w) > 1}
 
 
@@ -367,13 +377,16 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
     metric's lines alone."""
     # the metric's own words, and the question's words for it ("services net sales": "net sales" is
     # the metric, "services" the line)
-    metric_words = ({_stem(w) for w in re.findall(r"[a-z&]+", metric.name)} | ask.metric_words) if metric else set()
+    metric_words = ({_stem(w) for w in re.findall(r"[a-z&]+", metric.name)} | ask.metric_words.get(metric.name, set())
+                    if metric else set())
     scored = []
     for f in facts:
         is_metric = metric is not None and f.value["metric"] == metric.name
         extra = 0
         words = _label_words(f)
+        other = metric_of(f.value["label"], None) if f.value["metric"] is None else None
         if not named_only and f.value["metric"] in (None, metric.name if metric else None) and \
+                (other is None or other is metric) and \
                 (not metric_words or words & metric_words or _under(f, metric)) and _same_kind(ask, f, metric) and \
                 _label_score(ask, f) >= 1.0:
             extra = len((words & ask.words) - metric_words)
@@ -633,6 +646,12 @@ class _Evaluator:
 
     def value(self, text: str) -> float:
         text = _OWNER.sub("", text.strip().lower()).strip()
+        alias = re.search(r"\{([^}]*)\}", text)
+        if alias:  # "capital investments {capital expenditures}": the printed line and the metric it is
+            line = text[:alias.start()].strip()
+            metric = self._metric(alias.group(1)) or self._metric(line)
+            at = _balance_period(self.period) if metric is not None and metric.statement == BALANCE else self.period
+            return self._line(f"{line} {alias.group(1)}", metric, at)
         if text in self.ask.definitions:
             formula, percent = clean_formula(self.ask.definitions[text])
             return _evaluate(formula, self.value) * (100 if percent and not _times_100(formula) else 1)
@@ -746,6 +765,7 @@ def _defined(ask: Ask, facts: list[Finding]) -> list[Finding]:
     value = evaluator.value(target)
     formula, percent = clean_formula(ask.definitions.get(target, "")) if target in ask.definitions else (target, False)
     percent = percent or _times_100(formula) or ask.percent
+    formula = formula.replace("{", "(").replace("}", ")")  # an operand's alias, as the question wrote it
     places = _places(ask, 2)
     value = round(value, places)
     inputs = evaluator.inputs
