@@ -131,7 +131,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"r1mm.bench.{BENCHES[args.suite]}")
     accepted = inspect.signature(module.run).parameters
     options = {k: v for k, v in (("cases", args.cases), ("seconds", args.seconds), ("contexts", args.context),
-                                 ("epochs", args.epochs), ("charts", args.charts), ("formats", args.formats))
+                                 ("epochs", args.epochs), ("charts", args.charts), ("formats", args.formats),
+                                 ("line_items", args.line_items or None))
                if v is not None}
     unknown = set(options) - set(accepted)
     if unknown:
@@ -344,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--charts", type=int, help="charts drawn and read back (vision; default 100, 0 skips them)")
     bench.add_argument("--formats", type=lambda s: tuple(s.split(",")),
                        help="filing formats the shared bench is asked on (filings; default html,pdf)")
+    bench.add_argument("--line-items", action="store_true",
+                       help="answer from the filings' line items alone, without a workspace (filings; minutes, not an hour)")
     return parser
 
 

@@ -148,8 +148,34 @@ def _ask_file(path: Path, questions: list[dict], workdir: Path) -> tuple[dict, l
     return reading, answers
 
 
-def run_shared(formats: tuple[str, ...] = ("html",), files: list[str] | None = None) -> dict:
-    """The shared bench's questions, per format: right / refused / wrong-shown / unanswered per kind."""
+def _ask_line_items(path: Path, questions: list[dict]) -> tuple[dict, list[tuple]]:
+    """The same questions answered from the filing's line items alone (reading, statements and the
+    analyst's resolver; no passages embedded, no workspace): what the statements reader and the
+    resolver get right by themselves, in minutes rather than the workspace's half hour."""
+    from r1mm.analysis.analyst import answer
+    from r1mm.analysis.finance import statement_facts
+    from r1mm.ingest.document import load_document
+    from r1mm.ingest.limits import Limits
+
+    t0 = time.perf_counter()
+    item = load_document(path, path.name, path.suffix[1:], Limits(max_ocr_pages=0))
+    facts = statement_facts(path.name, item.data)
+    seconds = time.perf_counter() - t0
+    pages = len(item.data.pages) if item.data.format == "pdf" else None
+    reading = {"file": path.name, "status": "ready", "error": None, "seconds": round(seconds, 1), "pages": pages,
+               "s_per_page": round(seconds / pages, 3) if pages else None}
+    answers = []
+    for q in questions:
+        t1 = time.perf_counter()
+        found = answer(q["question"], facts)
+        answers.append((q, found[0].text if found else "No finding answers this directly.", time.perf_counter() - t1,
+                        {f.locator.page for f in found}, ""))
+    return reading, answers
+
+
+def run_shared(formats: tuple[str, ...] = ("html",), files: list[str] | None = None, line_items: bool = False) -> dict:
+    """The shared bench's questions, per format: right / refused / wrong-shown / unanswered per kind.
+    ``line_items``: answered from the line items alone (`_ask_line_items`), not through a workspace."""
     from tqdm import tqdm
 
     scorer = _shared_scorer()
@@ -158,14 +184,15 @@ def run_shared(formats: tuple[str, ...] = ("html",), files: list[str] | None = N
     for q in questions:
         if files is None or Path(q["file"]).name in files:
             by_file[q["file"]].append(q)
-    report: dict = {"questions": str(shared_bench_dir() / "questions.jsonl")}
+    report: dict = {"questions": str(shared_bench_dir() / "questions.jsonl"),
+                    "answered": "from line items alone" if line_items else "through Workspace.add / ask, no decoder"}
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-filings-") as tmp:
         for fmt in formats:
             rows, reading = [], []
             for name, asked in tqdm(sorted(by_file.items()), desc=f"shared bench ({fmt})", unit="file"):
                 html = filings_dir().parent / name
                 path = html if fmt == "html" else rendered_pdf(html)
-                read, answers = _ask_file(path, asked, Path(tmp) / fmt)
+                read, answers = _ask_line_items(path, asked) if line_items else _ask_file(path, asked, Path(tmp) / fmt)
                 reading.append(read)
                 for q, text, seconds, _, _ in answers:
                     rows.append({"q": q, "answer": text, "bucket": scorer.judge(q, {"answer": text}), "s": seconds})
@@ -198,14 +225,16 @@ def _shared_tally(rows: list[dict], reading: list[dict]) -> dict:
     }
 
 
-def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf")) -> dict:
-    """Both sets: the shared bench on the formats asked, then our own questions."""
-    report = {"command": "python -m r1mm bench filings", "shared_bench": run_shared(formats)}
-    report["own_questions"] = run_own(split)
+def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf"), line_items: bool = False) -> dict:
+    """Both sets: the shared bench on the formats asked, then our own questions (through the
+    workspace; ``line_items``: from line items alone, both sets)."""
+    report = {"command": "python -m r1mm bench filings" + (" --line-items" if line_items else ""),
+              "shared_bench": run_shared(formats, line_items=line_items)}
+    report["own_questions"] = run_own(split, line_items=line_items)
     return report
 
 
-def run_own(split: str | None = None) -> dict:
+def run_own(split: str | None = None, line_items: bool = False) -> dict:
     """Our own questions (or one split's) on the filings that are present; both splits reported."""
     from tqdm import tqdm
 
@@ -223,7 +252,7 @@ def run_own(split: str | None = None) -> dict:
             if not path.exists():
                 skipped.append(name)
                 continue
-            read, answers = _ask_file(path, asked, Path(tmp))
+            read, answers = _ask_line_items(path, asked) if line_items else _ask_file(path, asked, Path(tmp))
             reading.append(read)
             for q, text, seconds, evidence_pages, baseline_text in answers:
                 results.append({**q, "answer": text[:400], "result": score(q, text),
