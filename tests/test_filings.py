@@ -360,3 +360,50 @@ def test_the_statement_a_question_names_is_not_a_line_it_asks():
     assert "income" not in analyst.parse("Acting as an equity analyst who only reads the income statement, what "
                                          "were Apple's total net sales for fiscal 2023?").words
     assert "income" in analyst.parse("What was Apple's operating income in fiscal 2023?").words
+
+
+def test_a_column_headed_fiscal_2024_answers_a_question_dated_by_its_end():
+    """Home Depot heads its income statement 'Fiscal 2024' with no date; asked 'fiscal year 2024
+    (ended February 2, 2025)', the date closes the fiscal year its balance sheet names that way."""
+    from r1mm.analysis.finance import statement_facts
+    from r1mm.ingest.statements import read_tables
+    from r1mm.types import Document, Page
+
+    income = _words([
+        (40, [("CONSOLIDATED", 50), ("STATEMENTS", 120), ("OF", 180), ("EARNINGS", 195)]),
+        (52, [("in", 50), ("millions", 62)]),
+        (80, [("Fiscal", 300), ("2024", 332), ("Fiscal", 380), ("2023", 412)]),
+        (95, [("Net", 50), ("sales", 70), ("159,514", 315), ("152,669", 395)]),
+    ])
+    balance = _words([
+        (40, [("CONSOLIDATED", 50), ("BALANCE", 120), ("SHEETS", 165)]),
+        (52, [("in", 50), ("millions", 62)]),
+        (80, [("February", 280), ("2,", 322), ("2025", 335), ("January", 370), ("28,", 408), ("2024", 425)]),
+        (95, [("Total", 50), ("assets", 75), ("96,119", 320), ("76,530", 410)]),
+    ])
+    text = "Fiscal 2024 ended February 2, 2025. In fiscal 2024 ended February 2, 2025 we grew. $ in millions"
+    pages = [Page(1, text, read_tables(income, text)), Page(2, text, read_tables(balance, text, 2))]
+    facts = statement_facts("hd.pdf", Document("pdf", pages))
+    sales = analyst.answer("Home Depot: net sales for fiscal year 2024 (ended February 2, 2025)?", facts)
+    assert sales[0].value["value"] == 159514
+    assert analyst.answer("What were net sales for the fiscal year ended January 28, 2024?", facts)[0].value["value"] \
+        == 152669
+
+
+def test_the_statement_the_question_names_is_read_first():
+    from r1mm.analysis.finance import statement_facts
+    from r1mm.ingest.statements import read_tables
+    from r1mm.types import Document, Page
+
+    def statement(title: list[tuple[str, float]], value: str) -> list[dict]:
+        return _words([(40, title), (52, [("in", 50), ("millions", 62)]), (80, [("2024", 330), ("2023", 410)]),
+                       (95, [("Depreciation", 50), ("and", 112), ("amortization", 132), (value, 320), ("1,000", 405)])])
+
+    text = "$ in millions"
+    income = statement([("STATEMENTS", 50), ("OF", 110), ("EARNINGS", 125)], "3,034")
+    cash = statement([("STATEMENTS", 50), ("OF", 110), ("CASH", 125), ("FLOWS", 150)], "3,336")
+    pages = [Page(1, text, read_tables(income, text)), Page(2, text, read_tables(cash, text, 2))]
+    facts = statement_facts("r.pdf", Document("pdf", pages))
+    asked = "What was depreciation and amortization in 2024{}?"
+    assert analyst.answer(asked.format(" in the cash flow statement"), facts)[0].value["value"] == 3336
+    assert analyst.answer(asked.format(", reading only the income statement"), facts)[0].value["value"] == 3034

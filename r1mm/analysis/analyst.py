@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from r1mm.analysis.metrics import BALANCE, BY_NAME, Metric, metric_of, metric_spans, metrics_asked, normalise_label
+from r1mm.ingest.statements import statement_kind
 from r1mm.types import Finding, Locator
 
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -110,6 +111,7 @@ class Ask:
     target: str | None = None  # the defined (or named) formula asked for
     compare: tuple[str, str, str] | None = None  # (left, ">" / "<", right): "did A exceed B"
     balance_dates: list[date] = field(default_factory=list)  # "using its balance sheets at D1 and D2"
+    statement: str | None = None  # the statement the question says to read ("in the cash flow statement")
 
     @property
     def is_financial(self) -> bool:
@@ -135,6 +137,9 @@ def parse(question: str) -> Ask:
         ask.metric_words.setdefault(metric.name, set()).update(_stem(w) for w in re.findall(r"[a-z&]+", q[start:end]))
     if ask.formula_name == "gross margin" or (ask.formula is None and re.search(r"\bgross margin\b", q)):
         ask.metrics = [m for m in ask.metrics if m.name != "revenue" or ask.formula is None] or ask.metrics
+    named = _NAMES_A_STATEMENT.search(q)
+    if named:
+        ask.statement = statement_kind(named.group(0))
     ask.definitions, rest = definitions(q)
     using = re.search(rf"\busing [a-z0-9.&' -]*?balance sheets? (?:at|as of|dated) (.+?)(?:,\s+(?={_ASKING})|[?]|$)", q)
     if using:
@@ -338,7 +343,8 @@ def _fact_period_matches(fact: Finding, period: Period, balance: bool, calendar:
         return False
     if period.end is not None:
         if not p["end"] or len(p["end"]) < 10:
-            return False
+            # a column headed "Fiscal 2024" with no date: the fiscal year the asked date closes
+            return period.fiscal_year is not None and p["fiscal_year"] == period.fiscal_year
         return abs((date.fromisoformat(p["end"]) - period.end).days) <= 7
     if period.fiscal_year is None:
         return True
@@ -397,7 +403,10 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
 
     def rank(entry):
         f, extra, is_metric = entry
-        return (-extra, not is_metric, f.value["statement"] != home, _form_rank(f, metric),
+        # the statement the question names comes first ("D&A in the cash flow statement", though the
+        # income statement prints a line of the same name)
+        named = ask.statement is not None and f.value["statement"] != ask.statement
+        return (named, -extra, not is_metric, f.value["statement"] != home, _form_rank(f, metric),
                 f.value.get("dimensional", False), f.locator.page or 0, f.locator.table or 0, f.locator.cell or (0, 0))
     return [f for f, _, _ in sorted(scored, key=rank)]
 
@@ -485,6 +494,9 @@ def answer(question: str, findings: list[Finding]) -> list[Finding]:
         ask.periods = [Period(latest.months, latest.fiscal_year - back if latest.fiscal_year else None,
                               latest.quarter, said=("a year earlier" if back else ""))]
         _add_prior_year(ask)
+    for period in ask.periods:
+        if period.end is not None and period.fiscal_year is None:
+            period.fiscal_year = _fiscal_year_closing(facts, period.end)
     try:
         if ask.target or ask.compare:
             return _defined(ask, facts)
@@ -498,6 +510,18 @@ def answer(question: str, findings: list[Finding]) -> list[Finding]:
         return _value(ask, facts, metric, ask.periods[0])
     except _Missing as missing:
         return [_missing_finding(source, ask, facts, missing)]
+
+
+def _fiscal_year_closing(facts: list[Finding], day: date) -> int | None:
+    """The fiscal year that ends on a date, as the filing's own dated columns name it (a balance at
+    February 2, 2025 in Home Depot's fiscal 2024); None when no twelve-month or balance column ends
+    within a week of it."""
+    for f in facts:
+        p = f.value["period"]
+        if p["end"] and len(p["end"]) >= 10 and p["months"] in (None, 12) and p["fiscal_quarter"] == 4 and \
+                abs((date.fromisoformat(p["end"]) - day).days) <= 7:
+            return p["fiscal_year"]
+    return None
 
 
 _NOT_A_VALUE = re.compile(r"^\s*(where|who|whom|why|tell me|describe|explain|summari[sz]e|list|which (region|segment|"
