@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from r1mm.analysis.metrics import BALANCE, BY_NAME, Metric, metric_of, metric_spans, metrics_asked, normalise_label
-from r1mm.ingest.statements import statement_kind
+from r1mm.ingest.statements import month_number, statement_kind
 from r1mm.types import Finding, Locator
 
-_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DATE = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? (\d{1,2}),? ((?:19|20)\d{2})\b")
 _ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4}
 _QUARTER = re.compile(r"\bq([1-4])\s*(?:of\s+)?(fy|fiscal(?: year)?)?\s*'?((?:19|20)?\d{2})\b|\b(first|second|third|fourth|"
@@ -261,7 +260,7 @@ def _periods(q: str) -> list[Period]:
 
     duration = next((n for pattern, n in _DURATIONS if pattern.search(q)), None)
     for m in _DATE.finditer(q):
-        end = date(int(m.group(3)), _MONTH_NAMES.index(m.group(1)) + 1, int(m.group(2)))
+        end = date(int(m.group(3)), month_number(m.group(1)), int(m.group(2)))
         before = q[max(0, m.start() - 40):m.start()]
         months = duration if duration and re.search(r"ended|ending|months|quarter|year", before) else None
         if months is None and not re.search(r"\b(as of|at|on)\s*$", before) and duration:

@@ -139,7 +139,6 @@ def fiscal_calendar(document: Document) -> FiscalCalendar:
 
 _NAMED_YEAR = re.compile(r"\bfiscal (?:year )?((?:19|20)\d\d)\b[^.;]{0,40}?\b(?:ended|ending)\s+(jan|feb|mar|apr|may|jun|"
                          r"jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2}),\s+((?:19|20)\d\d)\b", re.IGNORECASE)
-_MONTH_ABBR = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def _naming_offset(text: str, calendar: FiscalCalendar) -> int:
@@ -148,9 +147,11 @@ def _naming_offset(text: str, calendar: FiscalCalendar) -> int:
     twice the same way; 0 otherwise."""
     from collections import Counter
 
+    from r1mm.ingest.statements import month_number
+
     offsets = Counter()
     for m in _NAMED_YEAR.finditer(text):
-        end = [int(m.group(4)), _MONTH_ABBR.index(m.group(2).lower()[:3]) + 1, int(m.group(3))]
+        end = [int(m.group(4)), month_number(m.group(2)), int(m.group(3))]
         offsets[int(m.group(1)) - calendar.fiscal_year(end)] += 1
     if not offsets:
         return 0

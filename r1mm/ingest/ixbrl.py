@@ -17,7 +17,7 @@ from pathlib import Path
 
 from r1mm.errors import IngestError
 from r1mm.ingest.limits import Limits
-from r1mm.ingest.statements import statement_kind
+from r1mm.ingest.statements import month_number, statement_kind
 from r1mm.types import Document, Page, Table
 
 _SCALES = {"3": "thousands", "6": "millions", "9": "billions"}
@@ -109,9 +109,6 @@ def _fiscal_calendar(root) -> dict | None:
             "focus_period": dei.get("DocumentFiscalPeriodFocus", ""), "period_end": list(period_end)}
 
 
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-
-
 def _month_day(text: str) -> tuple[int, int] | None:
     """A fiscal year's end as the dei: tag prints it: '--09-28', 'September 28', '1/25'."""
     text = text.strip().lower()
@@ -119,8 +116,8 @@ def _month_day(text: str) -> tuple[int, int] | None:
     if m:
         return int(m.group(1)), int(m.group(2))
     m = re.match(r"^([a-z]+)\.? (\d{1,2})$", text)
-    if m and m.group(1)[:3] in _MONTHS:
-        return _MONTHS.index(m.group(1)[:3]) + 1, int(m.group(2))
+    if m and month_number(m.group(1)):
+        return month_number(m.group(1)), int(m.group(2))
     return None
 
 
@@ -130,8 +127,8 @@ def _printed_date(text: str) -> tuple[int, int, int] | None:
     if m:
         return int(m.group(1)), int(m.group(2)), int(m.group(3))
     m = re.match(r"^([a-z]+)\.? (\d{1,2}),? (\d{4})$", text.strip().lower())
-    if m and m.group(1)[:3] in _MONTHS:
-        return int(m.group(3)), _MONTHS.index(m.group(1)[:3]) + 1, int(m.group(2))
+    if m and month_number(m.group(1)):
+        return int(m.group(3)), month_number(m.group(1)), int(m.group(2))
     return None
 
 

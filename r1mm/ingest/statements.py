@@ -27,8 +27,7 @@ from r1mm.types import Table
 
 _VALUE = re.compile(r"^\(?[-−]?\$?\(?\d[\d,]*(?:\.\d+)?\)?%?\)?$|^[—–-]{1,2}$|^\$$")
 _YEAR = re.compile(r"^(?:19|20)\d{2}[,.]?$")
-_MONTHS = {m: k for k, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
-                                        "dec"), start=1)}
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTH_DAY = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})\b", re.IGNORECASE)
 _MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.IGNORECASE)
 _DURATION = (
@@ -139,6 +138,12 @@ def _scale(text: str) -> str:
     return m.group(1).lower() if m else ""
 
 
+def month_number(name: str) -> int | None:
+    """'September', 'Sep.', 'sept' -> 9; None for a word that names no month."""
+    key = name.strip(" .").lower()[:3]
+    return MONTHS.index(key) + 1 if key in MONTHS else None
+
+
 MAX_TITLE_CHARS = 100
 
 
@@ -170,9 +175,9 @@ def _period(column: _Column, statement: str | None, context: str) -> dict:
     month = _MONTH.search(own) or _MONTH.search(context)
     end = None
     if day:
-        end = (column.year, _MONTHS[day.group(1).lower()[:3]], int(day.group(2)))
+        end = (column.year, month_number(day.group(1)), int(day.group(2)))
     elif month:
-        end = (column.year, _MONTHS[month.group(1).lower()[:3]], 0)
+        end = (column.year, month_number(month.group(1)), 0)
     label = " ".join(p for p in column.phrases if p) + (" " if column.phrases else "") + \
         (f"{column.date_text} " if column.date_text else "") + str(column.year)
     # "Q3 2026", "Second Quarter 2023": the quarter named, when no date is
