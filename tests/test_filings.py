@@ -407,3 +407,34 @@ def test_the_statement_the_question_names_is_read_first():
     asked = "What was depreciation and amortization in 2024{}?"
     assert analyst.answer(asked.format(" in the cash flow statement"), facts)[0].value["value"] == 3336
     assert analyst.answer(asked.format(", reading only the income statement"), facts)[0].value["value"] == 3034
+
+
+def test_printed_labels_learned_from_ixbrl_filings(tmp_path):
+    """The shipped label map is what the iXBRL filings give, and it reads labels the metrics' forms
+    do not know, learned from other companies' filings only (a company's own rows left out)."""
+    from r1mm.analysis import label_map
+    from r1mm.analysis.label_map import LEARNED, LabelMap, concept_names, learn, rows_by_company
+
+    html = sorted((FILINGS / "html").glob("*.html"))
+    rebuilt = label_map.write(html, tmp_path / "printed_labels.json")
+    import json
+    assert rebuilt == json.loads(LEARNED.read_text(encoding="utf-8")), \
+        "r1mm/analysis/data/printed_labels.json is stale: run python -m r1mm.analysis.label_map"
+
+    rows = rows_by_company(html)
+    without_nvidia = LabelMap(learn({c: r for c, r in rows.items() if c != "nvda"}) + concept_names())
+    nothing = LabelMap([])
+    label = "Payments related to repurchases of common stock"  # NVIDIA's cash-flow line
+    assert metric_of(label, "cash flow", learned=nothing) is None
+    assert metric_of(label, "cash flow", learned=without_nvidia).name == "share repurchases"
+    # Home Depot's "Merchandise inventories" and Union Pacific's "Capital investments", from the shipped map
+    assert metric_of("Merchandise inventories", "balance sheet").name == "inventories"
+    assert metric_of("Capital investments", "cash flow").name == "capital expenditure"
+    # Apple prints "Term debt" under current and under non-current liabilities: the examples disagree
+    assert metric_of("Term debt", "balance sheet") is None
+    # a learned label with one word in place of another is another line
+    assert metric_of("Net cash (used in) provided by financing activities", "cash flow") is None
+    assert metric_of("Total non-current assets", "balance sheet") is None
+    # eBay's earnings release: "Net income" under "Non-GAAP – Continuing Operations" is no GAAP metric
+    assert metric_of("Net income", "income statement", "Non-GAAP – Continuing Operations") is None
+    assert metric_of("Net income $ 1 **", None) is None  # a table no statement title names: forms only

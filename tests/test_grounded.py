@@ -7,7 +7,7 @@ import pytest
 
 from r1mm import Workspace
 from r1mm.decoder.grounded import Draft, GroundedDecoder, check_grounding, prompt_for
-from r1mm.types import Evidence, Locator
+from r1mm.types import Evidence, Finding, Locator
 
 EVIDENCE = [Evidence("E1", "Revenue, Q3 2026: 1,284.5 USD millions", Locator(source="r.pdf", page=1)),
             Evidence("E2", "Revenue, Q3 2025: 1,146.9 USD millions", Locator(source="r.pdf", page=1))]
@@ -243,6 +243,30 @@ def test_yes_or_no_about_a_nodule(question, verdict):
     from r1mm.decoder.verdict import decide
 
     assert decide(question, [e.finding for e in LARGEST]) == verdict
+
+
+@pytest.mark.parametrize("question, unit, verdict", [
+    # the probes of issue 36: the threshold was read as its leading digits, without its unit
+    ("Was revenue above 2,000?", "USD millions", "No"),
+    ("Was revenue more than 1,300 in Q3 2026?", "USD millions", "No"),
+    ("Was revenue above 1.2 billion?", "USD millions", "Yes"),
+    ("Was revenue above $1.3bn?", "USD millions", "No"),
+    ("Is the largest nodule larger than 2 cm?", "mm", "No"),
+    ("Is the largest nodule larger than 1 cm?", "mm", "Yes"),
+    ("Was it above 40%?", "%", "No"),
+    ("Was it above 30 percent?", "%", "Yes"),
+    # a unit the finding's does not convert to: no verdict rather than a guess
+    ("Is the largest nodule larger than 10%?", "mm", None),
+    ("Was it above $30?", "%", None),
+    ("Was revenue above 2 cm?", "USD millions", None),
+])
+def test_a_threshold_is_read_as_a_number_in_the_findings_unit(question, unit, verdict):
+    from r1mm.decoder.verdict import decide
+
+    value = {"USD millions": 1284.6, "mm": 15.0, "%": 38.2}[unit]
+    finding = Finding("finance.figure" if unit != "mm" else "ct.nodule", value, unit, f"It measured {value} {unit}.",
+                      Locator("x"))
+    assert decide(question, [finding]) == verdict
 
 
 def test_the_findings_answer_opens_with_the_verdict():

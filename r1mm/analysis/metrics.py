@@ -184,15 +184,27 @@ def is_share_count(label: str, section: str = "") -> bool:
     return bool(_SHARE_COUNT.search(normalise_label(label)) or _SHARE_COUNT_SECTION.search(normalise_label(section)))
 
 
-def metric_of(label: str, statement: str | None, section: str = "") -> Metric | None:
-    """The standard metric a printed line item is, if any (its statement must be the metric's)."""
+# a non-GAAP line ("Non-GAAP net income", any line under a "Non-GAAP" heading) is not the GAAP metric
+_NON_GAAP = re.compile(r"\bnon-?gaap\b")
+
+
+def _reads_in(metric: Metric, statement: str | None) -> bool:
+    """Whether a line of this statement can be the metric: its home statement (D&A also stands in
+    income statements)."""
+    return statement is None or statement == metric.statement or (
+        metric.statement == CASH and statement == INCOME and metric.name == "depreciation and amortization")
+
+
+def metric_of(label: str, statement: str | None, section: str = "", learned=None) -> Metric | None:
+    """The standard metric a printed line item is, if any (its statement must be the metric's): by
+    the metric's label forms, else by the labels learned from iXBRL filings (`label_map`; ``learned``
+    replaces the shipped ones)."""
     text = normalise_label(label)
     sect = normalise_label(section)
-    if is_share_count(label, section):
+    if is_share_count(label, section) or _NON_GAAP.search(text + " " + sect):
         return None
     for metric in METRICS:
-        if statement is not None and statement != metric.statement and not (
-                metric.statement == CASH and statement == INCOME and metric.name == "depreciation and amortization"):
+        if not _reads_in(metric, statement):
             continue
         if metric.per_share:
             if any(re.search(p, text) for p in metric.labels) and re.search(r"per (common )?share|\beps\b|earnings|"
@@ -201,7 +213,14 @@ def metric_of(label: str, statement: str | None, section: str = "") -> Metric | 
             continue
         if any(re.search(p, text) for p in metric.labels):
             return metric
-    return None
+    if statement is None:  # a table no statement title names: only the forms, which say more than a few words
+        return None
+    if learned is None:
+        from r1mm.analysis.label_map import shipped
+        learned = shipped()
+    metric = learned.metric(text, statement)
+    # a per-share metric needs its section's words, which the learned labels do not keep
+    return metric if metric is not None and _reads_in(metric, statement) and not metric.per_share else None
 
 
 def metrics_asked(question: str) -> list[tuple[int, Metric]]:

@@ -227,11 +227,53 @@ def _shared_tally(rows: list[dict], reading: list[dict]) -> dict:
 
 def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf"), line_items: bool = False) -> dict:
     """Both sets: the shared bench on the formats asked, then our own questions (through the
-    workspace; ``line_items``: from line items alone, both sets)."""
+    workspace; ``line_items``: from line items alone, both sets); and the printed-label map."""
     report = {"command": "python -m r1mm bench filings" + (" --line-items" if line_items else ""),
-              "shared_bench": run_shared(formats, line_items=line_items)}
+              "printed_labels": run_labels()}
+    report["shared_bench"] = run_shared(formats, line_items=line_items)
     report["own_questions"] = run_own(split, line_items=line_items)
     return report
+
+
+# companies whose rows fitted the learned labels' NEAR; the others are reported as held out
+LABEL_DEV_COMPANIES = ("aapl", "crm", "googl", "hd")
+NEAR_TRIED = (0.5, 0.6, 0.67, 0.75, 0.85, 1.0)
+
+
+def run_labels() -> dict:
+    """Which metric each line of the iXBRL filings' statements is, read from its printed label as a
+    PDF's would be, against the metric its tagged concept is; each company's rows are read with
+    labels learned from the other companies' filings only. 'forms' is the metrics' label forms
+    alone; 'forms+learned' adds the learned labels (`r1mm.analysis.label_map`). wrong: a metric
+    the concept is not (or none at all); missed: no metric where the concept is one."""
+    from r1mm.analysis.label_map import LabelMap, concept_names, learn, rows_by_company
+    from r1mm.analysis.metrics import BY_CONCEPT, _reads_in, metric_of
+
+    rows = rows_by_company(sorted((filings_dir() / "html").glob("*.htm*")))
+    if not rows:
+        return {"skipped": "no iXBRL filings"}
+    none = LabelMap([])
+
+    def tally(near: float, companies) -> dict:
+        counts = {"forms": defaultdict(int), "forms+learned": defaultdict(int)}
+        for filer in companies:
+            learned = LabelMap(learn({c: r for c, r in rows.items() if c != filer}) + concept_names(), near=near)
+            for row in rows[filer]:
+                truth = BY_CONCEPT.get(row["concept"].split(":")[-1])
+                truth = truth if truth is not None and _reads_in(truth, row["statement"]) else None
+                for name, labels in (("forms", none), ("forms+learned", learned)):
+                    got = metric_of(row["label"], row["statement"], row["section"], learned=labels)
+                    outcome = ("right" if got else "right_none") if got is truth else ("missed" if got is None else
+                                                                                       "wrong")
+                    counts[name][outcome] += 1
+        return {name: dict(sorted(c.items())) for name, c in counts.items()}
+
+    dev = [c for c in rows if c in LABEL_DEV_COMPANIES]
+    held = [c for c in rows if c not in LABEL_DEV_COMPANIES]
+    from r1mm.analysis.label_map import NEAR
+    return {"companies": {"dev": dev, "heldout": held},
+            "dev_by_near": {str(near): tally(near, dev)["forms+learned"] for near in NEAR_TRIED},
+            "near": NEAR, "dev": tally(NEAR, dev), "heldout": tally(NEAR, held)}
 
 
 def run_own(split: str | None = None, line_items: bool = False) -> dict:

@@ -21,10 +21,21 @@ _AGREEMENT = re.compile(r"\b(match|agree|consistent|line up|lines up|true|accura
 _DISAGREEMENT = re.compile(r"\b(contradict|disagree|differ|inconsistent|conflict|mismatch|wrong)", re.IGNORECASE)
 _EXISTENCE = re.compile(r"\b(any|there|find|found|see|detect|contain|have|has)\b", re.IGNORECASE)
 _SIDE = re.compile(r"\b(left|right)\b", re.IGNORECASE)
+# a threshold as written: "2,000", "1.3 billion", "$1.3bn", "2 cm", "10%"
+_AMOUNT = (r"(?:(?P<currency>\$|usd\s?|us\$)\s?)?(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+           r"\s*(?P<scale>thousand|million|billion|trillion|k|m|mn|bn|b)?\b\s*(?P<unit>%|percent\b|mm³|mm3\b|cm³|cm3\b|"
+           r"mm\b|cm\b|m\b|ml\b|l\b|cc\b|hu\b|dollars?\b|usd\b)?")
 _ABOVE = re.compile(r"\b(larger|bigger|greater|more|longer|deeper|higher|over|above|exceed\w*|at least)\b"
-                    r"(?: than)?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
-_BELOW = re.compile(r"\b(smaller|less|shorter|shallower|lower|under|below|at most)\b(?: than)?\s*(\d+(?:\.\d+)?)",
+                    r"(?: than)?\s*" + _AMOUNT, re.IGNORECASE)
+_BELOW = re.compile(r"\b(smaller|less|shorter|shallower|lower|under|below|at most)\b(?: than)?\s*" + _AMOUNT,
                     re.IGNORECASE)
+_SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "mn": 1e6, "billion": 1e9, "bn": 1e9, "b": 1e9,
+           "trillion": 1e12}
+# units a threshold may be written in, each as (dimension, size in the dimension's base unit)
+_UNITS = {"mm": ("length", 1.0), "cm": ("length", 10.0), "m": ("length", 1000.0),
+          "ml": ("volume", 1.0), "cc": ("volume", 1.0), "cm³": ("volume", 1.0), "cm3": ("volume", 1.0),
+          "l": ("volume", 1000.0), "mm³": ("volume", 0.001), "mm3": ("volume", 0.001),
+          "%": ("percent", 1.0), "percent": ("percent", 1.0), "hu": ("hu", 1.0)}
 _GROWTH = re.compile(r"\b(grow|grew|increase\w*|rise|rose|go up|went up|improve\w*)\b", re.IGNORECASE)
 _DECLINE = re.compile(r"\b(decline\w*|decrease\w*|fall|fell|drop\w*|shrink|shrank|go down|went down)\b",
                       re.IGNORECASE)
@@ -76,17 +87,47 @@ def _side(question: str, findings: list[Finding]) -> bool | None:
 
 
 def _threshold(question: str, findings: list[Finding]) -> bool | None:
+    """The first finding's value against the question's threshold, both in the finding's unit; no
+    test when the threshold's unit is not one the finding's converts to ("2 cm" against a count)."""
     value = _scalar(findings[0])
     if value is None:
         return None
     above, below = _ABOVE.search(question), _BELOW.search(question)
+    match = above or below
+    if match is None:
+        return None
+    limit = limit_in_unit(match, findings[0].unit or "")
+    if limit is None:
+        return None
+    word = match.group(1).lower()
     if above:
-        limit = float(above.group(2))
-        return value >= limit if above.group(1).lower() in ("at least",) else value > limit
-    if below:
-        limit = float(below.group(2))
-        return value <= limit if below.group(1).lower() in ("at most",) else value < limit
-    return None
+        return value >= limit if word == "at least" else value > limit
+    return value <= limit if word == "at most" else value < limit
+
+
+def limit_in_unit(match: re.Match, finding_unit: str) -> float | None:
+    """A threshold written in a question ("2 cm", "1.3 billion", "10%") in a finding's unit ("mm",
+    "USD millions", "%"), or None when the two cannot be reconciled. A bare number is taken in the
+    unit the finding is shown in ("above 2,000" of revenue shown in USD millions)."""
+    number = float(match.group("number").replace(",", ""))
+    scale = _SCALES.get((match.group("scale") or "").lower(), 1.0)
+    unit = (match.group("unit") or "").lower()
+    money = bool(match.group("currency")) or unit in ("dollar", "dollars", "usd")
+    shown = finding_unit.lower().split()
+    if unit in _UNITS:
+        dimension, size = _UNITS[unit]
+        if scale != 1.0 or not shown or shown[0] not in _UNITS or _UNITS[shown[0]][0] != dimension:
+            return None
+        return number * size / _UNITS[shown[0]][1]
+    finding_scale = _SCALES.get(shown[-1].rstrip("s"), 1.0) if len(shown) > 1 else 1.0
+    is_currency = bool(shown) and re.fullmatch(r"[a-z]{3}", shown[0]) is not None and shown[0] not in _UNITS
+    if money and not is_currency:
+        return None
+    if scale != 1.0 or money:  # an amount written out ("1.3 billion", "$900,000"): into the finding's scale
+        if not is_currency and shown:
+            return None
+        return number * scale / finding_scale
+    return number
 
 
 def _direction(question: str, findings: list[Finding]) -> bool | None:
