@@ -188,7 +188,7 @@ def is_share_count(label: str, section: str = "") -> bool:
 _NON_GAAP = re.compile(r"\bnon-?gaap\b")
 
 
-def _reads_in(metric: Metric, statement: str | None) -> bool:
+def reads_in(metric: Metric, statement: str | None) -> bool:
     """Whether a line of this statement can be the metric: its home statement (D&A also stands in
     income statements)."""
     return statement is None or statement == metric.statement or (
@@ -204,7 +204,7 @@ def metric_of(label: str, statement: str | None, section: str = "", learned=None
     if is_share_count(label, section) or _NON_GAAP.search(text + " " + sect):
         return None
     for metric in METRICS:
-        if not _reads_in(metric, statement):
+        if not reads_in(metric, statement):
             continue
         if metric.per_share:
             if any(re.search(p, text) for p in metric.labels) and re.search(r"per (common )?share|\beps\b|earnings|"
@@ -220,7 +220,7 @@ def metric_of(label: str, statement: str | None, section: str = "", learned=None
         learned = shipped()
     metric = learned.metric(text, statement)
     # a per-share metric needs its section's words, which the learned labels do not keep
-    return metric if metric is not None and _reads_in(metric, statement) and not metric.per_share else None
+    return metric if metric is not None and reads_in(metric, statement) and not metric.per_share else None
 
 
 def metrics_asked(question: str) -> list[tuple[int, Metric]]:

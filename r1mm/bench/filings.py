@@ -247,7 +247,7 @@ def run_labels() -> dict:
     alone; 'forms+learned' adds the learned labels (`r1mm.analysis.label_map`). wrong: a metric
     the concept is not (or none at all); missed: no metric where the concept is one."""
     from r1mm.analysis.label_map import LabelMap, concept_names, learn, rows_by_company
-    from r1mm.analysis.metrics import BY_CONCEPT, _reads_in, metric_of
+    from r1mm.analysis.metrics import BY_CONCEPT, metric_of, reads_in
 
     rows = rows_by_company(sorted((filings_dir() / "html").glob("*.htm*")))
     if not rows:
@@ -260,7 +260,7 @@ def run_labels() -> dict:
             learned = LabelMap(learn({c: r for c, r in rows.items() if c != filer}) + concept_names(), near=near)
             for row in rows[filer]:
                 truth = BY_CONCEPT.get(row["concept"].split(":")[-1])
-                truth = truth if truth is not None and _reads_in(truth, row["statement"]) else None
+                truth = truth if truth is not None and reads_in(truth, row["statement"]) else None
                 for name, labels in (("forms", none), ("forms+learned", learned)):
                     got = metric_of(row["label"], row["statement"], row["section"], learned=labels)
                     outcome = ("right" if got else "right_none") if got is truth else ("missed" if got is None else
