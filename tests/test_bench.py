@@ -148,3 +148,22 @@ def test_llama_cpp_reference_row_says_why_it_is_skipped_without_llama_cpp_python
     row = llama_cpp_reference(["Question: What was revenue?\nAnswer:"], [4])
     assert set(row) == {"skipped"}
     assert "not installed" in row["skipped"] and "pip install llama-cpp-python" in row["skipped"]
+
+
+def test_bench_answers_scores_the_stated_value_not_any_number():
+    """A wrong total is wrong even when the per-side counts or "under 3 mm" hold the true one."""
+    from r1mm.bench.answers import has, states
+
+    nodules = r"(?:lung )?nodules?"
+    wrong_total = "3 lung nodules (2 in the right lung, 1 in the left); candidates under 3 mm are not reported [E1]."
+    assert has(2, 0)(wrong_total)  # the old check: any number near the truth
+    assert not states(2, 0, nodules)(wrong_total)
+    assert states(3, 0, nodules)(wrong_total)
+    assert states(2, 0, nodules)("Two nodules were found, one in each lung [E1].")
+    assert states(15.0, 0.5, "mm")("Nodule 1 in the right lung: 15.0 mm diameter (longest axial 17.2 mm) [E1].")
+    assert not states(17.2, 0.5, "mm")("Nodule 1 in the right lung: 15.0 mm diameter (longest axial 17.2 mm) [E1].")
+    assert states(1284.6, 0.05)("Revenue (Q3 2026): 1,284.6 USD millions [E1].")
+    assert not states(2026, 0.05)("Revenue (Q3 2026): 1,284.6 USD millions [E1].")
+    assert states(664.4, 0.05)("Net income in Q2 FY2024 was 664.4 USD millions [E1].")
+    assert states(4, 0, nodules)("Total number of nodules in both lungs is 4. [E1]")
+    assert not states(1, 0, nodules)("1 in the right lung, 0 in the left. [E1]")  # no total stated

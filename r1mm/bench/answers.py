@@ -37,8 +37,41 @@ def without_refusal_note(text: str) -> str:
 
 
 def has(value: float, tolerance: float) -> Check:
-    """The answer states ``value`` (within ``tolerance``), ignoring evidence ids."""
+    """The answer states ``value`` (within ``tolerance``) somewhere, ignoring evidence ids: for
+    questions that ask for several numbers at once (a part's dimensions)."""
     return lambda t: any(abs(float(n) - abs(value)) <= tolerance for n in numbers_in(CITATION.sub("", t)))
+
+
+_NUMBER_WORDS = {w: k for k, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_STATED = r"(?<![\w.])(\d[\d,]*(?:\.\d+)?|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b)"
+# numbers that name, date or qualify something rather than state the value asked: "Nodule 1", "slices
+# 12-18", "Q3", "FY2025", "2025-12-31", a side's part ("1 in the right lung"), a caveat ("under 3 mm")
+_NOT_STATED = re.compile(r"\b(?:nodules?|slices?|page|table|row|column|col)\s*\d[\d,.]*(?:\s*[-–]\s*\d+)?|"
+                         r"\b(?:Q[1-4]|H[12])\b|\bFY\s?\d{2,4}\b|\b(?:19|20)\d{2}(?:-\d{2}){0,2}\b|"
+                         r"(?<![\w.])\w+ in the (?:left|right)\b|\b(?:under|below|over|above)\s+\d[\d,.]*",
+                         re.IGNORECASE)
+
+
+def stated_value(text: str, unit: str | None = None) -> float | None:
+    """The value an answer states: the first number written before ``unit`` (a regex: "mm",
+    "(lung )?nodules?", "%"), else the first number that does not name, date or qualify something;
+    number words count ("Two nodules")."""
+    text = _NOT_STATED.sub(" ", CITATION.sub("", text))
+    m = re.search(_STATED + r"\s*(?:" + unit + r")(?!\w)", text, re.IGNORECASE) if unit else None
+    m = m or re.search(_STATED, text, re.IGNORECASE)
+    if m is None:
+        return None
+    word = m.group(1).lower()
+    return float(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else float(word.replace(",", ""))
+
+
+def states(value: float, tolerance: float, unit: str | None = None) -> Check:
+    """The value the answer states (`stated_value`) is ``value``, within ``tolerance``: another number
+    that happens to be near it elsewhere in the answer does not count ("candidates under 3 mm")."""
+    def check(t: str) -> bool:
+        got = stated_value(t, unit)
+        return got is not None and abs(abs(got) - abs(value)) <= tolerance
+    return check
 
 
 def side(right_side: str) -> Check:
@@ -76,23 +109,23 @@ def ct_case(seed: int, folder: Path) -> tuple[Path, list[Question]]:
     where = nodule_side(ph, largest)
     other = "left" if where == "right" else "right"
     limit = 10.0 if abs(largest.diameter_mm - 10.0) > 1.0 else 20.0
-    count = has(len(ph.nodules), 0)
+    count = states(len(ph.nodules), 0, r"(?:lung )?nodules?")
     return folder, [
         ("How many nodules are in the lungs?", count),
         ("How many lung nodules are there in total?", count),
         ("What is the total number of nodules in both lungs?", count),
         ("How large is the largest nodule and in which lung?",
-         every(has(largest.diameter_mm, 0.5), side(where))),
+         every(states(largest.diameter_mm, 0.5, "mm"), side(where))),
         ("What is the diameter of the largest nodule, in mm?",
-         every(has(largest.diameter_mm, 0.5), not_other_side(where))),
+         every(states(largest.diameter_mm, 0.5, "mm"), not_other_side(where))),
         ("Which lung has the largest nodule?", side(where)),
         ("Are there any nodules?", opens_with("yes")),
         (f"Is the largest nodule in the {other} lung?", opens_with("no")),
         (f"Is the largest nodule in the {where} lung?", opens_with("yes")),
         (f"Is the largest nodule larger than {limit:g} mm?",
          opens_with("yes" if largest.diameter_mm > limit else "no")),
-        ("What is the slice thickness?", has(case.thickness_mm, 1e-6)),
-        ("How many slices are there?", has(ph.shape[0], 0)),
+        ("What is the slice thickness?", states(case.thickness_mm, 1e-6, "mm")),
+        ("How many slices are there?", states(ph.shape[0], 0, "slices")),
     ]
 
 
@@ -106,8 +139,8 @@ def plate_case(seed: int, folder: Path) -> tuple[Path, list[Question]]:
                                     dent_depth=depth, seed=seed))
     limit = 1.5 if abs(depth - 1.5) > 0.1 else 2.0
     return path, [
-        ("How deep is the deepest dent?", has(depth, 0.05)),
-        ("What is the depth of the dent in mm?", has(depth, 0.05)),
+        ("How deep is the deepest dent?", states(depth, 0.05, "mm")),
+        ("What is the depth of the dent in mm?", states(depth, 0.05, "mm")),
         ("What are the part's dimensions?", every(has(120.0, 0.5), has(80.0, 0.5))),
         ("Is there a dent?", opens_with("yes")),
         (f"Is the deepest dent deeper than {limit:g} mm?", opens_with("yes" if depth > limit else "no")),
@@ -131,11 +164,11 @@ def report_case(seed: int, folder: Path) -> tuple[list[Path], list[Question]]:
     margin = 100.0 * rows["Gross profit"][0] / revenue
     step = 1.0 if "{:,.0f}" in case["format"] else 0.1
     return [pdf, wav], [
-        (f"What was revenue in {now}?", has(revenue, step / 2)),
-        ("What was net income last year?", has(rows["Net income"][1], step / 2)),
-        ("By what percent did revenue change?", has(change, 0.051)),
+        (f"What was revenue in {now}?", states(revenue, step / 2)),
+        ("What was net income last year?", states(rows["Net income"][1], step / 2)),
+        ("By what percent did revenue change?", states(change, 0.051, "%")),
         (f"Did revenue grow from {before} to {now}?", opens_with("yes" if change > 0 else "no")),
-        ("What was the gross profit margin?", has(margin, 0.051)),
+        ("What was the gross profit margin?", states(margin, 0.051, "%")),
         ("Do the figures stated on the call match the report?", opens_with("no" if case["wrong"] else "yes")),
     ]
 
