@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from r1mm.analysis.finance import SCALES
 from r1mm.types import Finding
 
 Verdict = Literal["Yes", "No"]
@@ -29,8 +30,8 @@ _ABOVE = re.compile(r"\b(larger|bigger|greater|more|longer|deeper|higher|over|ab
                     r"(?: than)?\s*" + _AMOUNT, re.IGNORECASE)
 _BELOW = re.compile(r"\b(smaller|less|shorter|shallower|lower|under|below|at most)\b(?: than)?\s*" + _AMOUNT,
                     re.IGNORECASE)
-_SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "mn": 1e6, "billion": 1e9, "bn": 1e9, "b": 1e9,
-           "trillion": 1e12}
+# the scale words reports print (`finance.SCALES`), and the short forms questions use
+_SCALES = {**SCALES, "k": 1e3, "m": 1e6, "mn": 1e6, "bn": 1e9, "b": 1e9, "trillion": 1e12}
 # units a threshold may be written in, each as (dimension, size in the dimension's base unit)
 _UNITS = {"mm": ("length", 1.0), "cm": ("length", 10.0), "m": ("length", 1000.0),
           "ml": ("volume", 1.0), "cc": ("volume", 1.0), "cm³": ("volume", 1.0), "cm3": ("volume", 1.0),
@@ -119,7 +120,7 @@ def limit_in_unit(match: re.Match, finding_unit: str) -> float | None:
         if scale != 1.0 or not shown or shown[0] not in _UNITS or _UNITS[shown[0]][0] != dimension:
             return None
         return number * size / _UNITS[shown[0]][1]
-    finding_scale = _SCALES.get(shown[-1].rstrip("s"), 1.0) if len(shown) > 1 else 1.0
+    finding_scale = SCALES.get(shown[-1], 1.0) if len(shown) > 1 else 1.0
     is_currency = bool(shown) and re.fullmatch(r"[a-z]{3}", shown[0]) is not None and shown[0] not in _UNITS
     if money and not is_currency:
         return None
