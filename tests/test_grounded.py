@@ -158,6 +158,8 @@ def _answering(*lines):
 
 COUNT = _answering(("ct.nodule_count", 2, "nodules", "2 lung nodules found (1 in the right lung, 1 in the left); "
                                                         "candidates under 3 mm are not reported."))
+ONE_NODULE = _answering(("ct.nodule_count", 1, "nodules", "1 lung nodule found (1 in the right lung, 0 in the left); "
+                                                         "candidates under 3 mm are not reported."))
 COUNT_OF_3 = _answering(("ct.nodule_count", 3, "nodules", "3 lung nodules found (2 in the right lung, 1 in the left); "
                                                           "candidates under 3 mm are not reported."))
 LARGEST = _answering(("ct.nodule", 15.0, "mm", "Nodule 1 in the right lung: 15.0 mm diameter (longest axial 16.0 mm), "
@@ -197,6 +199,9 @@ CLAIMS = _answering(
     ("What is the slice thickness?", "Yes, slice thickness is 5 mm [E1].", THICKNESS, "do not settle"),
     ("Do the figures stated on the call match the report?", "No, the figures stated on the call match the report "
      "[E1].", CLAIMS, "after it says yes"),
+    # the bench answers' kept-wrong drafts: per-side counts where the total was asked
+    ("How many nodules are in the lungs?", "1 in the right lung, 0 in the left. [E1]", ONE_NODULE,
+     "only as one side's part"),
 ])
 def test_a_draft_that_leaves_out_or_garbles_what_was_asked_is_refused(question, answer, evidence, reason):
     assert reason in (check_grounding(answer, question, evidence) or "kept")

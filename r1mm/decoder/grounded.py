@@ -262,6 +262,10 @@ def _missing(answer: str, question: str, evidence: list[Evidence]) -> str | None
             written = _standing_for_any(exact, stated)
             if written is None:
                 return f"the decoder left out {exact} ({e.id}), which the question asks for"
+            # one side's part ("1 in the right lung, 0 in the left") does not state a whole the line
+            # writes apart from its parts ("1 lung nodule (1 in the right lung, …)")
+            if _only_as_part(written, body) and not _only_as_part(exact, e.text):
+                return f"the decoder wrote {written} only as one side's part, not the {exact} ({e.id}) asked for"
             # the finding's own unit, where the line writes the value with it ("15.0 mm"; a count's
             # "3 lung nodules" has none, even when "under 3 mm" stands in the same line)
             want = {u for n, _, u in _claims(e.text) if n == exact and u} & {_unit_word(e.finding.unit)}
@@ -280,6 +284,15 @@ def _missing(answer: str, question: str, evidence: list[Evidence]) -> str | None
         if _norm(period) not in _norm(" ".join(e.text for e in evidence)) and _norm(period) not in _norm(question):
             return f"the decoder named a period the evidence does not have ({period})"
     return None
+
+
+_PART = r"\s+in the (?:left|right)\b"
+
+
+def _only_as_part(number: str, text: str) -> bool:
+    """Whether every time ``text`` writes ``number`` it is a side's part ("1 in the right lung")."""
+    at = [m for m in re.finditer(rf"(?<![\d.,]){re.escape(number)}(?![\d,]|\.\d)", text.replace(",", ""))]
+    return bool(at) and all(re.match(_PART, text.replace(",", "")[m.end():]) for m in at)
 
 
 def _unit_word(unit: str | None) -> str | None:
