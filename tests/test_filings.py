@@ -438,3 +438,43 @@ def test_printed_labels_learned_from_ixbrl_filings(tmp_path):
     # eBay's earnings release: "Net income" under "Non-GAAP – Continuing Operations" is no GAAP metric
     assert metric_of("Net income", "income statement", "Non-GAAP – Continuing Operations") is None
     assert metric_of("Net income $ 1 **", None) is None  # a table no statement title names: forms only
+
+
+def test_a_statement_typed_into_a_spreadsheet_or_document_is_read_with_its_periods(tmp_path):
+    """eBay's Q2 2023 income statement as an analyst types it into Excel and Word: a title, the
+    scale, "Three/Six Months Ended" spanning the dates, a '$' before the first row's amounts;
+    answered from its cells as a PDF's statement is."""
+    import docx
+    import openpyxl
+
+    grid = [["eBay Inc.", "", "", "", ""], ["Condensed Consolidated Statement of Income", "", "", "", ""],
+            ["(In millions, except per share amounts)", "", "", "", ""],
+            ["", "Three Months Ended", "", "Six Months Ended", ""],
+            ["", "June 30, 2023", "June 30, 2022", "June 30, 2023", "June 30, 2022"],
+            ["Net revenues", "$ 2,540", "$ 2,422", "$ 5,050", "$ 4,931"],
+            ["Cost of net revenues", "718", "663", "1,418", "1,352"],
+            ["Gross profit", "1,822", "1,759", "3,632", "3,579"],
+            ["Net income (loss)", "171", "(348)", "601", "(1,645)"]]
+    book = openpyxl.Workbook()
+    for row in grid:
+        book.active.append(row)
+    book.save(tmp_path / "ebay.xlsx")
+    document = docx.Document()
+    document.add_paragraph("Figures as reported by eBay.")
+    table = document.add_table(rows=len(grid), cols=5)
+    for r, row in enumerate(grid):
+        for c, text in enumerate(row):
+            table.cell(r, c).text = text
+    document.save(tmp_path / "ebay.docx")
+
+    for name, fmt in (("ebay.xlsx", "xlsx"), ("ebay.docx", "docx")):
+        item = load_document(tmp_path / name, name, fmt, Limits())
+        statement = item.data.pages[0].tables[0]
+        assert statement.statement == "income statement" and statement.unit == "USD millions"
+        assert [(c["months"], c["end"]) for c in statement.columns] == [
+            (3, [2023, 6, 30]), (3, [2022, 6, 30]), (6, [2023, 6, 30]), (6, [2022, 6, 30])]
+        facts = statement_facts(name, item.data)
+        answer = analyst.answer("What was net income in the three months ended June 30, 2023?", facts)[0]
+        assert answer.kind == "finance.answer" and answer.value["value"] == 171, answer.text
+        revenue = analyst.answer("What were net revenues in the six months ended June 30, 2022?", facts)[0]
+        assert revenue.value["value"] == 4931, revenue.text

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from r1mm.errors import IngestError, LimitExceeded
 from r1mm.ingest.limits import Limits
-from r1mm.ingest.statements import read_tables
+from r1mm.ingest.statements import read_grid, read_tables
 from r1mm.types import Document, Item, Modality, Page, Table
 
 log = logging.getLogger(__name__)
@@ -240,9 +240,14 @@ def _read_docx(path: Path, source: str, limits: Limits) -> Document:
     except Exception as exc:  # python-docx raises PackageNotFoundError, KeyError, lxml errors
         raise IngestError(source, f"is not a readable DOCX ({type(exc).__name__}: {exc})") from None
     text = "\n".join(p.text for p in doc.paragraphs)
-    tables = [Table(i, [[_clean(c.text) for c in row.cells] for row in t.rows])
+    tables = [_typed(Table(i, [[_clean(c.text) for c in row.cells] for row in t.rows]), text)
               for i, t in enumerate(doc.tables, start=1)]
     return Document("docx", [Page(None, text, tables)])
+
+
+def _typed(table: Table, context: str) -> Table:
+    """A grid table as a period-headed statement where a row of years heads it (`read_grid`), else as read."""
+    return read_grid(table.rows, table.index, context, table.sheet) or table
 
 
 def _read_text(path: Path, source: str, limits: Limits) -> Document:
@@ -258,7 +263,7 @@ def _read_csv(path: Path, source: str, limits: Limits) -> Document:
         dialect = csv.excel
     rows = [[_clean(c) for c in row] for row in csv.reader(io.StringIO(text), dialect)]
     rows = [r for r in rows if any(r)]
-    return Document("csv", [Page(None, text, [Table(1, rows)] if rows else [])])
+    return Document("csv", [Page(None, text, [_typed(Table(1, rows), source)] if rows else [])])
 
 
 def _read_xlsx(path: Path, source: str, limits: Limits) -> Document:
@@ -275,7 +280,7 @@ def _read_xlsx(path: Path, source: str, limits: Limits) -> Document:
                     for row in sheet.iter_rows(values_only=True)]
             rows = [r for r in rows if any(r)]
             if rows:
-                tables.append(Table(index, rows, sheet=sheet.title))
+                tables.append(_typed(Table(index, rows, sheet=sheet.title), sheet.title))
                 lines.append(f"Sheet {sheet.title}:\n" + "\n".join("\t".join(r) for r in rows))
     finally:
         wb.close()

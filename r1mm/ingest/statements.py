@@ -330,3 +330,85 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
                   unit=f"{currency} {scale}".strip(), columns=periods, row_sections=sections,
                   heading=heading.strip())
     return table, k
+
+
+GRID_HEADER_ROWS = 8  # rows at the top of a spreadsheet or document table in which its year header is looked for
+_GRID_YEAR = re.compile(r"\b((?:19|20)\d{2})\b")
+
+
+def read_grid(rows: list[list[str]], index: int, context: str = "", sheet: str | None = None) -> Table | None:
+    """A statement typed into a grid (a DOCX, XLSX or CSV table) as a period-headed `Table`: the
+    first row whose value cells all name a year is the header, cells above it that span the years
+    ("Three Months Ended") are their phrases, rows above them are the title and scale; None when no
+    row is such a header. ``context`` is text around the table (a DOCX's paragraphs, a sheet's name)."""
+    for h in range(min(GRID_HEADER_ROWS, len(rows) - 1)):
+        header = rows[h]
+        cells = [(c, text) for c, text in enumerate(header[1:], start=1) if text.strip()]
+        if not cells or any(not _GRID_YEAR.search(text) or _VALUE.match(text.replace(" ", "")) and not
+                            _YEAR.match(text.strip()) for _, text in cells):
+            continue
+        below = rows[h + 1:]
+        if sum(any(_VALUE.match(r[c].replace(" ", "")) for c, _ in cells if c < len(r)) for r in below) < 2:
+            continue
+        return _grid_table(rows, h, _value_columns(rows, h, cells), index, context, sheet)
+    return None
+
+
+def _value_columns(rows: list[list[str]], h: int, cells: list[tuple[int, str]]) -> list[int]:
+    """The header's columns, one per period: where a merged header repeats over a "$" column and
+    its number, the column that holds the numbers."""
+    def numbers(c: int) -> int:
+        return sum(bool(_VALUE.match(r[c].replace(" ", ""))) and r[c].strip() != "$" for r in rows[h + 1:] if c < len(r))
+
+    out: list[int] = []
+    for c, text in cells:
+        if out and rows[h][out[-1]] == text and out[-1] == c - 1:
+            if numbers(c) > numbers(out[-1]):
+                out[-1] = c
+            continue
+        out.append(c)
+    return out
+
+
+def _grid_table(rows: list[list[str]], h: int, value_cols: list[int], index: int, context: str,
+                sheet: str | None) -> Table:
+    header = rows[h]
+    above = rows[max(0, h - HEADER_LINES_ABOVE):h]
+    columns = []
+    for c in value_cols:
+        text = header[c]
+        iso = re.search(r"\b((?:19|20)\d{2})-(\d{2})-(\d{2})\b", text)  # a spreadsheet's date cell
+        if iso:
+            text = f"{MONTHS[int(iso.group(2)) - 1].title()} {int(iso.group(3))}, {iso.group(1)}"
+        year = int(_GRID_YEAR.findall(text)[-1])
+        column = _Column(c, c, year, date_text=_GRID_YEAR.sub("", text).strip(" ,"))
+        for row in above:  # a spanning phrase stands at or left of its first column, over the value columns
+            spans = [k for k in range(min(value_cols), min(c, len(row) - 1) + 1) if row[k].strip()]
+            if spans and not _GRID_YEAR.search(row[spans[-1]]) and not _VALUE.match(row[spans[-1]].replace(" ", "")):
+                column.phrases.append(row[spans[-1]].strip())
+        columns.append(column)
+    title_lines = [" ".join(cell for cell in row if cell.strip()) for row in rows[:h]] + [header[0]]
+    titles = ([sheet] if sheet else []) + title_lines + [context[:300]]
+    statement = next((kind for t in titles if t and is_title(t) and (kind := statement_kind(t))), None)
+    heading = " ".join(t for t in title_lines if t)
+    scale = _scale(heading) or _scale(context[:600])
+    periods = [_period(c, statement, heading + " " + context[:300]) for c in columns]
+    table_text = heading + " " + context[:600] + " ".join(cell for row in rows for cell in row)
+    currency = "USD" if "$" in table_text or re.search(r"dollars|\bUSD\b", table_text) else ""
+
+    out: list[list[str]] = [[header[0]] + [p["label"] for p in periods]]
+    sections: list[str] = [""]
+    section = ""
+    for row in rows[h + 1:]:
+        label = row[0].strip() if row else ""
+        values = [re.sub(r"^\$\s*", "", row[c].strip()) if c < len(row) else "" for c in value_cols]
+        if not any(values):
+            section = label.rstrip(":").strip() if label else section
+            continue
+        out.append([label] + values)
+        sections.append(section)
+        if label.lower().startswith("total"):
+            section = ""  # a total closes its group
+    title = next((t for t in title_lines if t and is_title(t) and statement_kind(t)), title_lines[0] if h else "")
+    return Table(index, out, sheet=sheet, title=title.strip(), statement=statement, unit=f"{currency} {scale}".strip(),
+                 columns=periods, row_sections=sections, heading=heading.strip())
