@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from r1mm.analysis.charts import chart_checks
-from r1mm.analysis.finance import cross_check
+from r1mm.analysis.calls import cross_check
 from r1mm.decoder.extractive import NO_MODEL_NOTE, answer_from_findings
 from r1mm.decoder.grounded import NO_CITATION, Draft, GroundedDecoder, check_grounding, evidence_holding_numbers
 from r1mm.errors import R1Error

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from r1mm import pipeline, store
-from r1mm.analysis.finance import cross_check
+from r1mm.analysis.calls import cross_check
 from r1mm.answering import MEDIA_MIN_SIMILARITY, Answerer, AnswerStream, Match
 from r1mm.decoder.grounded import GroundedDecoder
 from r1mm.errors import IngestError

@@ -478,3 +478,42 @@ def test_a_statement_typed_into_a_spreadsheet_or_document_is_read_with_its_perio
         assert answer.kind == "finance.answer" and answer.value["value"] == 171, answer.text
         revenue = analyst.answer("What were net revenues in the six months ended June 30, 2022?", facts)[0]
         assert revenue.value["value"] == 4931, revenue.text
+
+
+@pytest.mark.parametrize("said,verdict,value,page", [
+    ("Revenue for the second quarter was $2.54 billion.", "agrees", 2540, 8),
+    ("GAAP operating margin was 22.4%.", "disagrees", 20.39, 8),      # computed from two cells of page 8
+    ("Non-GAAP operating margin was 26.9%.", "agrees", 26.9, None),    # the reconciliation's printed line
+    ("Free cash flow was $529 million.", "disagrees", 492, 15),  # the line eBay prints, not OCF − capex
+    ("Gaming revenue was $2.5 billion.", "not in report", None, None),  # eBay prints no such line
+])
+def test_call_figures_are_held_against_the_filing_cells(earnings, said, verdict, value, page):
+    """What a manager says on the call, against eBay's Q2 2023 earnings release (issue 43 point 4)."""
+    from r1mm.analysis.calls import claims_in, cross_check
+    from r1mm.types import Finding
+
+    _, facts = earnings
+    (claim,) = claims_in(said)
+    (check,) = cross_check(facts + [Finding("finance.claim", claim, claim["unit"], said,
+                                            Locator("call.wav", start_s=3.0, end_s=6.0))])
+    assert check.value["verdict"] == verdict, check.text
+    if value is not None:
+        assert check.value["report_value"] == pytest.approx(value, abs=0.01)
+    if page is not None:
+        assert {loc["page"] for loc in check.value["report_locators"]} == {page}
+
+
+def test_a_group_inside_a_section_gives_the_section_back_after_its_total():
+    """Intel's segment table: "Net revenue:" holds "Client Computing" (Desktop, Notebook, Other, an
+    unlabelled total), then Data Center and AI and the other segments' revenue, still under "Net revenue"."""
+    _, facts = _facts("pdf/INTEL_2023Q1_EARNINGS.pdf")
+    sections = {(f.value["label"], f.value["section"]) for f in facts if f.locator.page == 9}
+    assert ("Desktop", "Client Computing") in sections and ("Total Client Computing", "Client Computing") in sections
+    assert ("Data Center and AI", "Net revenue") in sections and ("Mobileye", "Net revenue") in sections
+    assert ("Data Center and AI", "Operating income (loss)") in sections
+
+
+def test_a_ligature_lost_at_the_start_of_a_word_is_filled():
+    assert normalise_label("Free cash  ow") == "free cash flow"  # eBay's PDF: "fl" has no text
+    assert normalise_label("Cash  ows from  nancing activities:") == "cash flows from financing activities"
+    assert normalise_label("Gross pro t") == "gross profit"

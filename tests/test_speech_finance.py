@@ -5,7 +5,7 @@ import pytest
 
 from r1mm import Workspace
 from r1mm.analysis import asr
-from r1mm.analysis.finance import claims_in, cross_check
+from r1mm.analysis.calls import claims_in, cross_check
 from r1mm.analysis.speech import assign_voices
 from r1mm.ingest import load
 from r1mm.types import Finding, Locator
@@ -99,9 +99,20 @@ def test_claims_in(text, expected):
     assert got == expected
 
 
+def line_item(metric: str, amount: float, row: int, label: str | None = None) -> Finding:
+    """A report's line item for the current quarter, as `finance.statement_facts` gives it."""
+    period = {"end": "2026-09-30", "months": 3, "fiscal_year": 2026, "fiscal_quarter": 3, "label": "Q3 FY2026",
+              "printed": "Q3 2026"}
+    label = label or metric.capitalize()
+    return Finding("finance.fact", {"amount": amount, "label": label, "section": "", "statement": "income statement",
+                                    "metric": metric, "period": period, "printed": f"{amount:,}", "concept": None,
+                                    "dimensional": False},
+                   "USD millions", f"{label} (Q3 FY2026): {amount} USD millions.",
+                   Locator("r.pdf", page=2, table=1, cell=(row, 1)))
+
+
 def test_a_misheard_metric_name_is_still_checked_and_said_so():
-    figure = Finding("finance.figure", 52.3, "USD millions", "Net income (Q2 2026): 52.3 USD millions.",
-                     Locator("r.pdf", page=2, table=1, cell=(5, 1)))
+    figure = line_item("net income", 52.3, 5)
     (claim,) = claims_in("Let income came at $72 million.")
     (check,) = cross_check([figure, Finding("finance.claim", claim, claim["unit"], "…",
                                             Locator("c.wav", start_s=1.0, end_s=2.0))])
@@ -109,20 +120,16 @@ def test_a_misheard_metric_name_is_still_checked_and_said_so():
 
 
 def test_cross_check_converts_scales():
-    figure = Finding("finance.figure", 1284.6, "USD millions", "Revenue (Q3 2026): 1,284.6 USD millions.",
-                     Locator("r.pdf", page=2, table=1, cell=(1, 1)))
-    claim = Finding("finance.claim", {"metric": "revenue", "kind": "level", "value": 1.28, "unit": "USD billions",
-                                      "decimals": 2, "said": "revenue $1.28 billion"}, "USD billions", "…",
-                    Locator("c.wav", start_s=1.0, end_s=2.0))
+    figure = line_item("revenue", 1284.6, 1)
+    (said,) = claims_in("Revenue was $1.28 billion.")
+    claim = Finding("finance.claim", said, "USD billions", "…", Locator("c.wav", start_s=1.0, end_s=2.0))
     (check,) = cross_check([figure, claim])
     assert check.value["verdict"] == "agrees"
 
 
 def _revenue_claim(value: float, scale: str, heard_again: tuple[float, str] | None) -> list[Finding]:
-    figure = Finding("finance.figure", 1580.0, "USD millions", "Revenue (Q3 2026): 1,580.0 USD millions.",
-                     Locator("r.pdf", page=2, table=1, cell=(1, 1)))
-    claim = {"metric": "revenue", "kind": "level", "value": value, "unit": f"USD {scale}", "decimals": 2,
-             "said": f"revenue {value} {scale}"}
+    figure = line_item("revenue", 1580.0, 1)
+    (claim,) = claims_in(f"Revenue was ${value} {scale[:-1]}.")
     if heard_again:
         claim["heard_again"] = {"value": heard_again[0], "unit": f"USD {heard_again[1]}", "decimals": 2,
                                 "said": f"revenue {heard_again[0]} {heard_again[1]}"}
@@ -144,3 +151,28 @@ def test_cross_check_weighs_a_second_hearing(first, again, verdict):
 
 def test_voices_by_pitch():
     assert assign_voices([110.0, 115.0, 210.0, None, 105.0, 220.0]) == [1, 1, 2, 2, 1, 2]
+
+
+def test_a_call_about_a_real_filing_is_checked_against_its_cells(tmp_path):
+    """A call spoken about eBay's real Q2 2023 earnings release: each figure heard is held against
+    the filing's own cell, or the cells a margin is computed from, and both are cited."""
+    from r1mm.bench.filings import filings_dir
+    from r1mm.cases.finance import write_call_audio
+
+    pdf = filings_dir() / "pdf" / "EBAY_2023Q2_EARNINGS.pdf"
+    assert pdf.exists(), f"{pdf} is missing: the real filings lie in shared/filings beside the repository"
+    wav = tmp_path / "ebay_call.wav"
+    write_call_audio(wav, [("CFO", "Revenue for the second quarter was 2.54 billion dollars."),
+                           ("CFO", "Our operating margin was 22.4 percent.")])
+    ws = Workspace(tmp_path / "ws")
+    ws.add(pdf)
+    ws.add(wav)
+    checks = {c.value["metric"]: c for c in ws.claim_checks()}
+    assert checks["revenue"].value["verdict"] == "agrees", checks["revenue"].text
+    assert checks["revenue"].value["report_value"] == 2540 and checks["revenue"].locator.start_s is not None
+    margin = checks["operating margin"]
+    assert margin.value["verdict"] == "disagrees" and margin.value["report_value"] == pytest.approx(20.39, abs=0.01)
+    assert len(margin.value["report_locators"]) == 2  # income from operations and net revenues
+    answer = ws.ask("Does what management said on the call match the filing?")
+    assert {e.locator.page is not None for e in answer.evidence} == {True, False}  # cells and audio spans
+    ws.close()

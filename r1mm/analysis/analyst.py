@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from r1mm.analysis.metrics import BALANCE, BY_NAME, Metric, metric_of, metric_spans, metrics_asked, normalise_label
+from r1mm.analysis.metrics import BALANCE, BY_NAME, CASH, INCOME, Metric, metric_of, metric_spans, metrics_asked, normalise_label
 from r1mm.ingest.statements import month_number, statement_kind
 from r1mm.types import Finding, Locator
 
@@ -153,7 +153,7 @@ def parse(question: str) -> Ask:
         named = [name for name in ask.definitions if re.search(rf"\b{re.escape(name)}\b", rest)]
         ask.target = named[-1] if named else list(ask.definitions)[-1]
     ask.change = bool(_CHANGE.search(q)) and ask.formula is None
-    _add_prior_year(ask)
+    add_prior_year(ask)
     if ask.yes_no:
         ask.direction = "down" if _DOWN.search(q) else "up" if _UP.search(q) else None
     m = _DECIMALS.search(q)
@@ -166,7 +166,7 @@ def parse(question: str) -> Ask:
     return ask
 
 
-def _add_prior_year(ask: Ask) -> None:
+def add_prior_year(ask: Ask) -> None:
     """A change asked of one period ("year over year in Q3 FY2023"): against the same period a year before."""
     if ask.change and len(ask.periods) == 1:
         p = ask.periods[0]
@@ -333,7 +333,7 @@ def _stem(word: str) -> str:
 
 # ---- finding the line items --------------------------------------------------------------------
 
-def _fact_period_matches(fact: Finding, period: Period, balance: bool, calendar: bool = False) -> bool:
+def period_matches(fact: Finding, period: Period, balance: bool, calendar: bool = False) -> bool:
     p = fact.value["period"]
     months = None if balance else period.months
     if months != p["months"] and not (balance and p["months"] is None):
@@ -450,7 +450,7 @@ def lookup(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period
     ranked = _ranked(ask, facts, metric, named_only)
     for calendar in (False, True):  # "Q2 2023": the company's fiscal quarter, else the calendar's
         for f in ranked:
-            if _fact_period_matches(f, period, balance or (f.value["period"]["months"] is None and period.months is None),
+            if period_matches(f, period, balance or (f.value["period"]["months"] is None and period.months is None),
                                     calendar):
                 return f
         if period.quarter is None:
@@ -458,7 +458,7 @@ def lookup(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period
     return None
 
 
-def _amount(fact: Finding, metric: Metric | None) -> float:
+def line_amount(fact: Finding, metric: Metric | None) -> float:
     """A line's amount as analysts state it: outflows positive, and an expense a statement prints in
     parentheses as a deduction positive too (a tagged fact's sign is the filer's and is kept)."""
     value = float(fact.value["amount"])
@@ -486,13 +486,19 @@ def answer(question: str, findings: list[Finding]) -> list[Finding]:
     ask = parse(question)
     if not ask.is_financial and not any(_label_score(ask, f) >= 1.0 for f in facts):
         return []
+    return resolve(ask, facts, years_back=_years_back(question))
+
+
+def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding]:
+    """What ``answer`` gives once the question is parsed: the answer (or what is missing), then its
+    input cells. No period asked: the filing's current one, ``years_back`` fiscal years earlier."""
     source = facts[0].locator.source
     if not ask.periods:
-        latest = _latest_period(facts, ask)
-        back = _years_back(question)
+        latest = latest_period(facts)
+        back = years_back
         ask.periods = [Period(latest.months, latest.fiscal_year - back if latest.fiscal_year else None,
                               latest.quarter, said=("a year earlier" if back else ""))]
-        _add_prior_year(ask)
+        add_prior_year(ask)
     for period in ask.periods:
         if period.end is not None and period.fiscal_year is None:
             period.fiscal_year = _fiscal_year_closing(facts, period.end)
@@ -534,9 +540,17 @@ def _years_back(question: str) -> int:
     return 1 if _RELATIVE_YEAR.search(question) else 0
 
 
-def _latest_period(facts: list[Finding], ask: Ask) -> Period:
-    """No period asked: the filing's current period (its first column)."""
-    first = next((f for f in facts if f.locator.cell and f.locator.cell[1] == 1 and f.value["period"]["months"]), facts[0])
+def latest_period(facts: list[Finding]) -> Period:
+    """No period asked: the filing's current period, the shortest one ending last in its income or
+    cash-flow statement (a 10-Q's quarter, not its six months; a 10-K's year), else its first column."""
+    dated = [f for f in facts if f.value["period"]["months"] and len(f.value["period"]["end"] or "") == 10]
+    dated = [f for f in dated if f.value["statement"] in (INCOME, CASH)] or dated
+    if dated:
+        end = max(f.value["period"]["end"] for f in dated)
+        first = min((f for f in dated if f.value["period"]["end"] == end), key=lambda f: f.value["period"]["months"])
+    else:
+        first = next((f for f in facts if f.locator.cell and f.locator.cell[1] == 1 and f.value["period"]["months"]),
+                     facts[0])
     p = first.value["period"]
     return Period(p["months"], p["fiscal_year"], p["fiscal_quarter"] if p["months"] == 3 else None)
 
@@ -550,7 +564,7 @@ def _need(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period,
 
 def _value(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period) -> list[Finding]:
     fact = _need(ask, facts, metric, period)
-    value, unit = _scaled(_amount(fact, metric), fact.unit or "", ask.scale)
+    value, unit = _scaled(line_amount(fact, metric), fact.unit or "", ask.scale)
     name = _line_name(fact, metric)
     printed = fact.value["printed"]
     sign = f" (printed {printed}: an outflow)" if metric and metric.outflow and fact.value["amount"] < 0 else ""
@@ -573,7 +587,7 @@ def _line_name(fact: Finding, metric: Metric | None) -> str:
 def _change(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Finding]:
     older, newer = sorted(ask.periods[:2], key=_period_key)
     a, b = _need(ask, facts, metric, older), _need(ask, facts, metric, newer)
-    va, vb = _amount(a, metric), _amount(b, metric)
+    va, vb = line_amount(a, metric), line_amount(b, metric)
     if va == 0:
         raise _Missing(f"growth of {metric.name if metric else 'the line'} from zero", older)
     pct = round(100.0 * (vb - va) / abs(va), ask.decimals if ask.decimals is not None else 2)
@@ -593,7 +607,7 @@ def _change(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Findi
 def _yes_no_level(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Finding]:
     """"Was Intel profitable in Q1 2023?", "Did PG&E pay dividends in 2018?": the line's sign."""
     fact = _need(ask, facts, metric, ask.periods[0])
-    value = _amount(fact, metric)
+    value = line_amount(fact, metric)
     verdict = "Yes" if value > 0 else "No"
     name = _line_name(fact, metric)
     text = (f"{verdict}. {_cap(name)} for {fact.value['period']['label']} was {_fmt(value, None, fact)} {fact.unit} "
@@ -624,15 +638,15 @@ def _derived(ask: Ask, facts: list[Finding]) -> list[Finding]:
             a = _need(ask, facts, metric, end, named_only=True)
             b = _need(ask, facts, metric, _prior_year_end(end), named_only=True)
             inputs.extend(f for f in (a, b) if f not in inputs)
-            value = (_amount(a, metric) + _amount(b, metric)) / 2
-            shown.append(f"avg({_fmt(_amount(a, metric), None, a)}, {_fmt(_amount(b, metric), None, b)})")
+            value = (line_amount(a, metric) + line_amount(b, metric)) / 2
+            shown.append(f"avg({_fmt(line_amount(a, metric), None, a)}, {_fmt(line_amount(b, metric), None, b)})")
             return value
         at = _balance_period(period) if metric.statement == BALANCE else period
         fact = _need(ask, facts, metric, at, named_only=True)
         if fact not in inputs:
             inputs.append(fact)
-        shown.append(_fmt(_amount(fact, metric), None, fact))
-        return _amount(fact, metric)
+        shown.append(_fmt(line_amount(fact, metric), None, fact))
+        return line_amount(fact, metric)
 
     value = _evaluate(ask.formula, operand)
     percent = ask.percent
@@ -706,7 +720,7 @@ class _Evaluator:
             raise _Missing(metric.name if metric else f"a line for “{text}”", period)
         if fact not in self.inputs:
             self.inputs.append(fact)
-        amount = _amount(fact, metric)
+        amount = line_amount(fact, metric)
         self.shown.append(f"{fact.value['label']} {_fmt(amount, None, fact)}")
         return amount
 

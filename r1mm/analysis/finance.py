@@ -321,27 +321,20 @@ def derived_metrics(figures: list[Finding]) -> list[Finding]:
     return out
 
 
-# ---- spoken claims and risks ------------------------------------------------------------
+# ---- metric names in chart titles, scales, risks -------------------------------------------
 
-# canonical metric -> pattern; longer names first so "operating income" wins over "income"
+# canonical metric -> pattern; longer names first so "operating income" wins over "income". Spoken
+# claims are read with the analyst's metrics instead (`calls`).
 METRICS: dict[str, str] = {
     "operating income": r"operating (?:income|profit)",
     "operating expenses": r"operating expenses|opex",
     "cost of revenue": r"cost of (?:revenue|sales)",
     "gross profit": r"gross profit",
-    "eps": r"earnings per share|\beps\b",
+    "diluted EPS": r"earnings per share|\beps\b",
     "net income": r"net (?:income|profit|earnings)",
     "revenue": r"revenues?|\bsales\b|top line",
 }
 _METRIC_RE = re.compile("|".join(f"(?P<m{k}>{p})" for k, p in enumerate(METRICS.values())), re.IGNORECASE)
-_AMOUNT_RE = re.compile(r"(?P<dollar>[$€£])?\s?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<scale>%|percent|thousand|million|"
-                        r"billion)?(?:\s*(?P<currency>dollars?|euros?|pounds?)\b)?", re.IGNORECASE)
-# The recogniser sometimes writes a number with a space before its comma or point ("526 ,000 euros",
-# "2 .11 million"): read as two numbers, that is 0 euros and 11 million.
-_SPLIT_NUMBER = re.compile(r"(?<=\d) (?=[.,]\d)")
-_DOWN = re.compile(r"\b(down|declin\w*|decreas\w*|fell|lower|drop\w*|shrank)\b", re.IGNORECASE)
-_RISK = re.compile(r"\b(risks?|uncertaint\w*|headwinds?|constraints?|adversely|volatil\w*|depend on)\b",
-                   re.IGNORECASE)
 SCALES = {"thousand": 1e3, "thousands": 1e3, "million": 1e6, "millions": 1e6, "billion": 1e9, "billions": 1e9}
 
 
@@ -352,178 +345,14 @@ def canonical_metric(name: str) -> str | None:
     return list(METRICS)[int(m.lastgroup[1:])]
 
 
-# How metrics are said on a call, for matching names the recognizer got slightly wrong ("let income",
-# "net in come", "gross prophet"): a run of words that spells nearly the same letters counts.
-SPOKEN_METRICS: dict[str, list[str]] = {
-    "operating income": ["operating income", "operating profit"],
-    "operating expenses": ["operating expenses"],
-    "cost of revenue": ["cost of revenue", "cost of sales"],
-    "gross profit": ["gross profit"],
-    "eps": ["earnings per share"],
-    "net income": ["net income", "net profit", "net earnings"],
-    "revenue": ["revenue", "top line"],
-}
-FUZZY_METRIC = 0.85  # letter similarity (difflib ratio); "let income" is 0.89, "the income" 0.78
-
-
-def misheard_metrics(sentence: str, taken: list[tuple[int, int]] = ()) -> list[tuple[int, str, str]]:
-    """(position, metric, words heard) for metric names heard slightly wrong, outside ``taken`` spans."""
-    from difflib import SequenceMatcher
-
-    words = list(re.finditer(r"[A-Za-z]+", sentence))
-    best: dict[tuple[int, int], tuple[float, str]] = {}
-    for metric, forms in SPOKEN_METRICS.items():
-        for form in forms:
-            target, size = form.replace(" ", ""), form.count(" ") + 1
-            for n in (size, size + 1):  # one more word: a name split in two ("net in come")
-                for k in range(len(words) - n + 1):
-                    start, end = words[k].start(), words[k + n - 1].end()
-                    if any(s < end and start < e for s, e in taken):
-                        continue
-                    heard = _sounds("".join(w.group().lower() for w in words[k:k + n]))
-                    ratio = SequenceMatcher(None, heard, _sounds(target)).ratio()
-                    if ratio >= FUZZY_METRIC and ratio > best.get((start, end), (0.0, ""))[0]:
-                        best[(start, end)] = (ratio, metric)
-    chosen: list[tuple[int, int, str]] = []
-    for (start, end), (_, metric) in sorted(best.items(), key=lambda kv: -kv[1][0]):
-        if not any(s < end and start < e for s, e, _ in chosen):
-            chosen.append((start, end, metric))
-    return sorted((start, metric, sentence[start:end]) for start, end, metric in chosen)
-
-
-def states_amount(sentence: str) -> bool:
-    """The sentence states an amount of money or a percentage (not a bare number such as a year)."""
-    return any(a.group("scale") or a.group("dollar") or a.group("currency") for a in _AMOUNT_RE.finditer(sentence))
-
-
-def _sounds(letters: str) -> str:
-    """Letters as they sound, roughly: "prophet" and "profit" come closer."""
-    letters = letters.replace("ph", "f").replace("ck", "k").replace("qu", "kw")
-    return re.sub(r"(.)\1+", r"\1", letters)
-
-
-def claims_in(text: str, misheard: bool = True) -> list[dict]:
-    """Figures stated in a sentence: {'metric', 'kind' (level|change), 'value', 'unit', 'said'}.
-
-    A number belongs to the nearest metric named before it in the same sentence. A metric name
-    the recognizer got slightly wrong still counts (unless ``misheard`` is False), and the claim
-    keeps what was heard (``heard_as``).
-    """
-    claims = []
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
-        sentence = _SPLIT_NUMBER.sub("", sentence)
-        exact = list(_METRIC_RE.finditer(sentence))
-        fuzzy = misheard_metrics(sentence, [(m.start(), m.end()) for m in exact]) if misheard else []
-        heard_as = {start: words for start, _, words in fuzzy}
-        metrics = sorted([(m.start(), canonical_metric(m.group(0))) for m in exact]
-                         + [(start, metric) for start, metric, _ in fuzzy])
-        if not metrics:
-            continue
-        for a in _AMOUNT_RE.finditer(sentence):
-            scale = (a.group("scale") or "").lower()
-            value = float(a.group("num").replace(",", ""))
-            if not scale and not a.group("dollar") and not a.group("currency"):
-                continue  # a bare number: a year, a quarter, a count
-            before = [m for m in metrics if m[0] < a.start()]
-            metric_at, metric = before[-1] if before else metrics[0]
-            said = sentence[max(0, (before[-1][0] if before else 0)): a.end()].strip()
-            if scale in ("%", "percent"):
-                between = sentence[(before[-1][0] if before else 0): a.end()]
-                value = -value if _DOWN.search(between) else value
-                claims.append({"metric": metric, "kind": "change", "value": value, "unit": "%",
-                               "decimals": _decimals(a.group("num")), "said": said})
-            else:
-                currency = _CURRENCY_WORDS.get((a.group("dollar") or "").lower()) or \
-                    {"d": "USD", "e": "EUR", "p": "GBP"}.get((a.group("currency") or "d")[0].lower(), "USD")
-                unit = f"{currency} {scale}s" if scale else currency
-                claims.append({"metric": metric, "kind": "level", "value": value, "unit": unit,
-                               "decimals": _decimals(a.group("num")), "said": said})
-            if metric_at in heard_as:
-                claims[-1]["heard_as"] = heard_as[metric_at]
-    return claims
-
-
-def _decimals(number: str) -> int:
-    """Precision of a spoken figure as decimals: '1.34' -> 2, '657' -> 0, '180,000' -> -4 (two significant
-    figures: speakers round)."""
-    if "." in number:
-        return len(number.split(".")[1])
-    digits = number.replace(",", "")
-    return -min(len(digits) - len(digits.rstrip("0")), len(digits) - 1)
-
-
-def risk_sentences(text: str) -> list[str]:
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if _RISK.search(s)]
-
-
 def scale_of(unit: str) -> float:
     word = unit.split()[-1].lower() if unit else ""
     return SCALES.get(word, 1.0)
 
 
-def _judge(claim: dict, hearing: dict, figure: Finding) -> tuple[str, float]:
-    """(verdict, difference in the report's unit) of one hearing of a claim against its figure."""
-    if claim["kind"] == "level":
-        to_report = scale_of(hearing["unit"]) / scale_of(figure.unit)
-        said = hearing["value"] * to_report
-        # one unit of the spoken figure's last significant digit, between 0.5% and 5% of the figure
-        tolerance = min(max(10 ** -hearing["decimals"] * to_report, 0.005 * abs(figure.value)),
-                        0.05 * abs(figure.value))
-    else:
-        said, tolerance = hearing["value"], max(10 ** -hearing["decimals"], 1.0)
-    diff = said - figure.value
-    misheard = claim["kind"] == "level" and figure.value and not 0.05 < said / figure.value < 20
-    return ("agrees" if abs(diff) <= tolerance else "check the recording" if misheard else "disagrees"), diff
+_RISK = re.compile(r"\b(risks?|uncertaint\w*|headwinds?|constraints?|adversely|volatil\w*|depend on)\b",
+                   re.IGNORECASE)
 
 
-def cross_check(findings: list[Finding]) -> list[Finding]:
-    """Each spoken claim against the report: agrees, disagrees (both numbers, the difference),
-    not in the report, or check the recording (off by over 20×: more likely misheard than misstated).
-    A claim heard differently by the second recognizer takes the hearing that matches the report
-    (or the plausible one), so one model's misheard digit is not reported as a contradiction.
-    Spoken figures are rounded, so a claim agrees within its own precision (0.5–5% of the reported
-    value; 1 point for percentages)."""
-    levels: dict[str, Finding] = {}
-    changes: dict[str, Finding] = {}
-    for f in findings:
-        if f.kind == "finance.figure" and f.unit != "%" and f.locator.cell and f.locator.cell[1] == 1:
-            metric = canonical_metric(metric_and_period(f)[0])
-            if metric and metric not in levels:
-                levels[metric] = f  # the first period column: the period being reported
-        elif f.kind == "finance.change":
-            metric = canonical_metric(f.text.split(" changed")[0])
-            if metric and metric not in changes:
-                changes[metric] = f
-    out = []
-    for f in findings:
-        if f.kind != "finance.claim":
-            continue
-        claim = f.value
-        figure = (levels if claim["kind"] == "level" else changes).get(claim["metric"])
-        when = f.locator.describe()
-        if figure is None:
-            verdict, detail, diff = "not in report", "the report has no such figure", None
-        else:
-            verdict, diff = _judge(claim, claim, figure)
-            again = claim.get("heard_again")
-            second = _judge(claim, again, figure) if again else None
-            heard = f"; the metric was heard as “{claim['heard_as']}”" if claim.get("heard_as") else ""
-            if claim.get("first_heard"):
-                heard += f"; the metric was named only on the second hearing (first heard “{claim['first_heard']}”)"
-            if second and second[0] != verdict:
-                # the recognizers heard different figures: believe the hearing that matches the report,
-                # else the plausible one (within 20× of the report)
-                if second[0] == "agrees" or verdict == "check the recording":
-                    heard += f"; first heard as “{claim['said']}”, heard again as “{again['said']}”"
-                    verdict, diff = second
-                elif verdict == "agrees":
-                    heard += f"; heard again as “{again['said']}”"
-            unit = "points" if claim["kind"] == "change" else figure.unit
-            detail = (f"the report shows {figure.text.rstrip('.')} ({figure.locator.describe()}); "
-                      f"difference {diff:+,.1f} {unit}{heard}")
-        value = {"verdict": verdict, "metric": claim["metric"], "said": claim["said"],
-                 "difference": None if diff is None else round(diff, 3),
-                 "report_locator": figure.locator.to_dict() if figure else None}
-        out.append(Finding("finance.claim_check", value, None,
-                           f"Claim “{claim['said']}” ({when}) {verdict}: {detail}.", f.locator))
-    return out
+def risk_sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if _RISK.search(s)]

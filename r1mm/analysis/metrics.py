@@ -164,6 +164,11 @@ def normalise_label(label: str) -> str:
                 out.append(filled)
                 k += 2
                 continue
+        # a ligature lost at a word's start: "Free cash  ow", "Cash  ows from  nancing activities"
+        starts = next((lig + word for lig in _LIGATURES if (lig + word).lower().strip(",.:;") in _WORDS
+                       and word.lower().strip(",.:;") not in _WORDS), None)
+        if starts:
+            word = starts
         out.append(word)
         k += 1
     return " ".join(out).strip(" :,.").lower()

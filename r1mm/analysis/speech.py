@@ -159,7 +159,8 @@ def text_tone(text: str) -> float:
 
 
 def analyze(item: Item) -> list[Finding]:
-    from r1mm.analysis.finance import claims_in, risk_sentences, states_amount
+    from r1mm.analysis.calls import claims_in, states_amount
+    from r1mm.analysis.finance import risk_sentences
 
     rate = item.meta["sample_rate"]
     duration = item.meta["duration_s"]
@@ -215,7 +216,7 @@ def _hear_figures_again(item: Item, claims: list[dict], start_s: float, end_s: f
     """Attach the second model's hearing of each claim (same metric and kind, in order) as
     claim['heard_again']; the cross-check trusts a disagreement only when both hearings agree."""
     from r1mm.analysis import asr
-    from r1mm.analysis.finance import claims_in
+    from r1mm.analysis.calls import claims_in
 
     try:
         again = claims_in(asr.hear_again(item.data, item.meta["sample_rate"], start_s, end_s))
@@ -234,7 +235,8 @@ def _hear_sentence_again(item: Item, sentence: str, start_s: float, end_s: float
     quarter was $3.53 billion"): the second model hears the whole sentence again, and when it names
     one metric, the first hearing's amounts are given to it (the first model hears figures better)."""
     from r1mm.analysis import asr
-    from r1mm.analysis.finance import canonical_metric, claims_in
+    from r1mm.analysis.calls import claims_in
+    from r1mm.analysis.finance import canonical_metric
 
     try:
         heard = asr.hear_again(item.data, item.meta["sample_rate"], start_s, end_s)

@@ -227,11 +227,13 @@ def _shared_tally(rows: list[dict], reading: list[dict]) -> dict:
 
 def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf"), line_items: bool = False) -> dict:
     """Both sets: the shared bench on the formats asked, then our own questions (through the
-    workspace; ``line_items``: from line items alone, both sets); and the printed-label map."""
+    workspace; ``line_items``: from line items alone, both sets); the printed-label map; and figures
+    said on a call held against the filings (`run_calls`)."""
     report = {"command": "python -m r1mm bench filings" + (" --line-items" if line_items else ""),
               "printed_labels": run_labels()}
     report["shared_bench"] = run_shared(formats, line_items=line_items)
     report["own_questions"] = run_own(split, line_items=line_items)
+    report["call_claims"] = run_calls()
     return report
 
 
@@ -323,3 +325,65 @@ def run_own(split: str | None = None, line_items: bool = False) -> dict:
     report["refused"] = [{"file": r["file"], "question": r["question"], "truth": r["truth"], "answer": r["answer"][:160]}
                          for r in results if r["result"] == "refused"]
     return report
+
+
+CALL_CLAIMS = Path(__file__).with_name("data") / "call_claims.json"
+
+
+def run_calls(check=None, claims_of=None) -> dict:
+    """Figures said on a call (``data/call_claims.json``: sentences about four real filings, with
+    the verdict the check must give) held against the filing: right (the verdict, and for agrees /
+    disagrees the filing's figure it was held against), refused (no verdict where one was due, or
+    no claim read), wrong-shown (agrees / disagrees where that is not the truth, or held against
+    another figure). ``check`` and ``claims_of`` default to `calls.cross_check` / `calls.claims_in`."""
+    from r1mm.analysis import calls, finance
+    from r1mm.ingest.document import load_document
+    from r1mm.ingest.limits import Limits
+    from r1mm.types import Finding, Locator
+
+    check = check or calls.cross_check
+    claims_of = claims_of or calls.claims_in
+    truth = json.loads(CALL_CLAIMS.read_text(encoding="utf-8"))["claims"]
+    rows, skipped = [], []
+    for name in sorted({t["file"] for t in truth}):
+        path = filings_dir() / name
+        if not path.exists():
+            skipped.append(name)
+            continue
+        item = load_document(path, path.name, path.suffix[1:], Limits(max_ocr_pages=0))
+        findings = finance.analyze(item)
+        for t in (t for t in truth if t["file"] == name):
+            claims = claims_of(t["said"])
+            checks = check(findings + [Finding("finance.claim", claims[0], claims[0]["unit"], t["said"],
+                                               Locator("call.wav", start_s=0.0, end_s=5.0))]) if claims else []
+            got = checks[0].value if checks else None
+            rows.append({**t, "result": _score_call(t, got, claims[0] if claims else None),
+                         "verdict_got": got["verdict"] if got else "no claim read",
+                         "shown": checks[0].text[:300] if checks else ""})
+    report: dict = {"claims": str(CALL_CLAIMS), "skipped_missing": skipped}
+    for part in ("dev", "heldout"):
+        part_rows = [r for r in rows if r["split"] == part]
+        report[part] = {**_tally(part_rows, "result"),
+                        "by_verdict": {v: _tally([r for r in part_rows if r["verdict"] == v], "result")
+                                       for v in sorted({r["verdict"] for r in part_rows})}}
+    report["not_right"] = [{"said": r["said"], "truth": r["verdict"], "value": r["value"], "result": r["result"],
+                            "got": r["verdict_got"], "shown": r["shown"]} for r in rows if r["result"] != "right"]
+    return report
+
+
+def _score_call(truth: dict, got: dict | None, claim: dict | None) -> str:
+    verdict = got["verdict"] if got else None
+    if truth["verdict"] in ("agrees", "disagrees"):
+        if verdict not in ("agrees", "disagrees"):
+            return "refused"
+        value = got.get("report_value")
+        if value is None and got.get("difference") is not None and claim:  # a check that states no value
+            value = claim["value"] * (SCALES.get(claim["unit"].split()[-1].rstrip("s"), 1e6) / 1e6
+                                      if claim["unit"] not in ("%",) and not claim["unit"].endswith("share") else 1) \
+                - got["difference"]
+        close = value is not None and abs(value - truth["value"]) <= max(0.01 * abs(truth["value"]), 0.06)
+        return "right" if verdict == truth["verdict"] and close else "wrong"
+    wanted = {"not in filing": "not in report", "forward-looking": "forward-looking"}[truth["verdict"]]
+    if verdict == wanted:
+        return "right"
+    return "wrong" if verdict in ("agrees", "disagrees") else "refused"

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from r1mm.analysis import analyze, asr
-from r1mm.analysis.finance import canonical_metric, cross_check, metric_and_period
+from r1mm.analysis.calls import cross_check
+from r1mm.analysis.finance import canonical_metric, metric_and_period
 from r1mm.ingest import load
 from r1mm.cases.finance import write_call_audio, write_report_pdf
 from r1mm.workspace import Workspace
@@ -226,7 +227,7 @@ def _misheard_claims(transcript: str, seed: int) -> dict[str, int]:
     still found with the same metric and value, with and without matching misheard names."""
     import re
 
-    from r1mm.analysis.finance import claims_in
+    from r1mm.analysis.calls import claims_in
 
     rng = random.Random(seed)
     out = {"claims": 0, "kept": 0, "kept_exact_names_only": 0}

@@ -33,7 +33,7 @@ def _old_way(ws, question: str, cold: bool = False) -> float:
     """Seconds to retrieve as before: gather every passage, build both indexes, search; ``cold``:
     the first question of a process, which embedded every passage."""
     from r1mm.encoders.text import embed_batch
-    from r1mm.analysis.finance import cross_check
+    from r1mm.analysis.calls import cross_check
     from r1mm.latent.index import HybridIndex, Passage
     from r1mm.modalities.document import passages as passages_of
     from r1mm.types import Modality

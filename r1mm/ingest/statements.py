@@ -262,7 +262,7 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
     boxes: list[list] = [[None] + [(c.x0, header.top, c.x1, max(w.bottom for w in header.words)) for c in columns]]
     sections: list[str] = [""]
     pending: list[Word] = []  # a label-only line: a section or the first half of a wrapped label
-    section, quiet = "", 0
+    section, outer, quiet = "", "", 0
     k += 1
     while k < len(lines):
         line = lines[k]
@@ -290,8 +290,8 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
             if pending and _continues(pending, label_words):
                 pending = pending + label_words  # a heading that wraps onto a second line
             else:
-                if pending:
-                    section = " ".join(w.text for w in pending)
+                if pending:  # two headings in a row: the first holds a group the second heads ("Net
+                    outer = section = " ".join(w.text for w in pending)  # revenue:" / "Client Computing")
                 pending = label_words
             k += 1
             continue
@@ -317,8 +317,9 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
                                      max(w.bottom for w in cells[c])) if c in cells else None
                                     for c in range(len(columns))])
         sections.append(section.rstrip(":").strip())
-        if label.lower().startswith("total"):
-            section = ""  # a total closes its group
+        if label.lower().startswith("total"):  # a total closes its group, and the group it stood in resumes
+            section, outer = (outer, outer) if outer and section.rstrip(":").strip() != outer.rstrip(":").strip() \
+                else ("", "")
         k += 1
     if len(rows) < 2:
         return None, k

@@ -59,18 +59,20 @@ def passages(item: Item) -> list[tuple[str, Locator]]:
 # ---- answer rules: a report's figures, risks, and the call's claims held against them ----------
 
 def _claims(q: str, fs: list[Finding]) -> list[Finding]:
-    """Claim checks (for the metric named, if any), each followed by the report figure it was held against."""
+    """Claim checks (for the metric named, if any), each followed by the filing's cells it was held
+    against (both of a margin, both periods of a growth rate)."""
     checks = [f for f in fs if f.kind == "finance.claim_check"]
-    named = [f for f in checks if f.value["metric"] in q]
+    named = [f for f in checks if f.value["metric"] in q.lower()]
     chosen = named or checks
     out: list[Finding] = []
     for check in chosen:
         out.append(check)
-        where = check.value.get("report_locator")
-        figure = next((f for f in fs if f.kind in ("finance.figure", "finance.change")
-                       and where and f.locator.to_dict() == where), None)
-        if figure is not None and figure not in out:
-            out.append(figure)
+        wheres = check.value.get("report_locators") or [check.value.get("report_locator")]
+        for where in (w for w in wheres if w):
+            cell = next((f for f in fs if f.kind in ("finance.fact", "finance.figure", "finance.change")
+                         and f.locator.to_dict() == where), None)
+            if cell is not None and cell not in out:
+                out.append(cell)
     return out
 
 
