@@ -2,11 +2,11 @@
 import pandas as pd
 import streamlit as st
 
-from r1mm.analysis.finance import metric_and_period
 from r1mm.analysis.speech import prosody
 from r1mm.report import analysis_markdown, markdown_to_pdf
 from r1mm.types import Modality
 from r1mm.ui import common
+from r1mm.ui.statements import metrics_frame, show_statements
 
 ws = common.page_setup("Financial")
 
@@ -29,20 +29,13 @@ with left:
     st.subheader("Report")
     if reports:
         report = st.selectbox("Report", reports, format_func=lambda i: i.source)
-        figures = [f for f in ws.findings(report.id) if f.kind == "finance.figure"]
-        if figures:
-            rows = {}
-            for f in figures:
-                metric, period = metric_and_period(f)
-                rows.setdefault(metric, {})[period] = f.value
-            table = pd.DataFrame.from_dict(rows, orient="index")
-            st.caption(f"Figures in {figures[0].unit} · page {figures[0].locator.page}")
-            st.dataframe(table, use_container_width=True)
-        derived = [f for f in ws.findings(report.id) if f.kind in ("finance.change", "finance.margin")]
-        for f in derived:
-            st.markdown(f"- {f.text}")
-        if not figures:
-            st.warning("No financial table was found in this document.")
+        metrics = metrics_frame([f for f in ws.findings(report.id) if f.kind == "finance.fact"])
+        if not metrics.empty:
+            st.caption("Standard metrics, each from the statement line an answer would cite (latest period first)")
+            st.dataframe(metrics, use_container_width=True, height=240)
+        else:
+            st.warning("No line of an income statement, balance sheet or cash-flow statement was found in this "
+                       "document.")
     else:
         st.info("No report uploaded.")
 
@@ -75,13 +68,18 @@ with right:
     else:
         st.info("No call recording uploaded.")
 
+if reports:
+    st.subheader("Statements")
+    show_statements(ws.item(report.id), key="fin")
+
 st.subheader("Claims on the call against the report")
 checks = ws.claim_checks()
 if checks:
     verdict_icon = {"agrees": ":material/check_circle:", "disagrees": ":material/cancel:",
-                    "not in report": ":material/help:", "check the recording": ":material/hearing:"}
+                    "not in report": ":material/help:", "check the recording": ":material/hearing:",
+                    "forward-looking": ":material/schedule:"}
     for check in checks:
-        st.markdown(f"{verdict_icon[check.value['verdict']]} {check.text}")
+        st.markdown(f"{verdict_icon.get(check.value['verdict'], ':material/info:')} {check.text}")
 else:
     st.info("No figures were stated on the call, or there is no call or report to hold them against.")
 risks = [f for f in ws.findings() if f.kind in ("finance.risk", "speech.risk")]

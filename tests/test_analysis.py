@@ -83,6 +83,7 @@ def test_report_figures_are_exact(samples, truth):
 
 @pytest.mark.parametrize("text,value", [("1,284.6", (1284.6, False)), ("(12.5)", (-12.5, False)),
                                         ("8.5%", (8.5, True)), ("$ 3,000", (3000.0, False)),
+                                        ("(2.5) %", (-2.5, True)), ("(139.0)%", (-139.0, True)),
                                         ("Revenue", None), ("", None)])
 def test_parse_number(text, value):
     assert parse_number(text) == value

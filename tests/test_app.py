@@ -124,8 +124,10 @@ def test_financial_page_figures_tone_and_export(ws_root, samples):
     ws.add(samples / "earnings_call.wav")
     at = run_page("pages/financial.py")
     table = at.dataframe[0].value
-    assert table.loc["Revenue"].iloc[0] == 1284.6
+    assert table.loc["revenue (USD millions)"].iloc[0] == 1284.6  # the standard metrics, current period first
     assert len(at.dataframe[1].value) >= 3  # speech segments with start and end seconds
+    statement = at.dataframe[2].value  # the statements view: the income statement as printed
+    assert statement.loc["Revenue"].iloc[0] == "1,284.6" and "Q3 2026" in statement.columns[0]
     assert [b.label for b in at.get("download_button")] == ["Markdown", "PDF"]
 
 

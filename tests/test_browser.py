@@ -310,3 +310,30 @@ def test_line_inspection_fits_checks_a_part_and_watches_a_video_with_alerts(app_
     alerted = {a.frame for a in ws.repo.alerts()}
     assert {f"frame {frame}" for frame, _ in planted} <= alerted
     assert all(Path(a.frame_path).exists() and Path(a.heatmap_path).exists() for a in ws.repo.alerts())
+
+
+def test_a_real_earnings_release_its_statements_and_the_call_checked_against_them(app_url, page, tmp_path):
+    """eBay's real Q2 2023 earnings release and a call about it: the Financial page shows the income
+    statement with its periods as columns and the picked cell outlined on page 8, and each figure
+    said on the call held against the filing's cells (issues 43 and 44)."""
+    from r1mm.bench.filings import filings_dir
+    from r1mm.cases.finance import write_call_audio
+
+    pdf = filings_dir() / "pdf" / "EBAY_2023Q2_EARNINGS.pdf"
+    assert pdf.exists(), f"{pdf} is missing: the real filings lie in shared/filings beside the repository"
+    call = tmp_path / "ebay_call.wav"
+    write_call_audio(call, [("CFO", "Revenue for the second quarter was 2.54 billion dollars."),
+                            ("CFO", "Our operating margin was 22.4 percent.")])
+    _upload(page, app_url, [pdf, call])
+    page.get_by_role("link", name="Financial").click()
+    page.get_by_text("Statements").first.wait_for()
+    page.get_by_text(re.compile(r"Net revenues\*\*?, Three Months Ended.*2,540 USD millions|"
+                                r"Net revenues, Three Months Ended.*2,540 USD millions")).first.wait_for()
+    image = page.locator("[data-testid=stImage] img").first
+    image.wait_for()
+    page.get_by_text("EBAY_2023Q2_EARNINGS.pdf, page 8", exact=False).first.wait_for()
+    page.get_by_label("Period").click()
+    page.get_by_role("option", name=re.compile(r"Six Months Ended.*2023")).click()
+    page.get_by_text(re.compile(r"Six Months Ended.*5,050 USD millions")).first.wait_for()
+    page.get_by_text(re.compile(r"Claim “.*2\.54 billion.*” \(ebay_call\.wav, .* s\) agrees")).first.wait_for()
+    page.get_by_text(re.compile(r"operating margin.*disagrees: the filing shows 20\.39 %")).first.wait_for()

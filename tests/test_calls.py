@@ -123,3 +123,10 @@ def test_with_no_period_said_a_claim_is_of_the_quarter_reported():
     (result,) = cross_check(six_first + [Finding("finance.claim", claim, claim["unit"], "…",
                                                  Locator("call.wav", start_s=0.0, end_s=2.0))])
     assert result.value["verdict"] == "agrees" and result.value["report_value"] == 2540
+
+
+def test_a_misheard_name_around_a_shorter_one_is_the_name_said():
+    (claim,) = claims_in("Cross profit for the quarter was $1.6 billion.")
+    assert (claim["metric"], claim["heard_as"]) == ("gross profit", "Cross profit")
+    (claim,) = claims_in("Net profit for the quarter was $1.6 billion.")
+    assert claim["metric"] == "net income" and "heard_as" not in claim

@@ -517,3 +517,83 @@ def test_a_ligature_lost_at_the_start_of_a_word_is_filled():
     assert normalise_label("Free cash  ow") == "free cash flow"  # eBay's PDF: "fl" has no text
     assert normalise_label("Cash  ows from  nancing activities:") == "cash flows from financing activities"
     assert normalise_label("Gross pro t") == "gross profit"
+
+
+def test_a_table_goes_on_on_the_next_page_without_a_header():
+    """Intel's non-GAAP reconciliation runs from page 12 onto page 13, which repeats "Three Months
+    Ended" but no dates: page 13's rows keep page 12's periods; a lone "%" is its number's unit."""
+    _, facts = _facts("pdf/INTEL_2023Q1_EARNINGS.pdf")
+    rows = {(f.locator.page, f.value["label"], f.value["period"]["end"]): (f.value["amount"], f.unit) for f in facts}
+    assert rows[(13, "Non-GAAP gross margin percentage", "2023-04-01")] == (38.4, "%")
+    assert rows[(13, "GAAP operating margin (loss)", "2023-04-01")] == (-12.5, "%")
+    assert rows[(13, "Non-GAAP earnings (loss) per share attributable to Intel—diluted", "2023-04-01")] == \
+        (-0.04, "USD per share")
+    assert rows[(12, "GAAP gross margin percentage", "2022-04-02")] == (50.4, "%")
+
+
+def test_a_reference_to_a_note_is_no_part_of_the_line():
+    """Union Pacific prints "Debt due after one year (Note 14)": asked for "debt due after one year",
+    that line is meant, not the note's "Total debt"."""
+    assert normalise_label("Debt due after one year (Note 14)") == "debt due after one year"
+    assert normalise_label("Property and equipment, net (Notes 5 and 6)") == "property and equipment, net"
+    _, facts = _facts("html/unp-10-k-2025-02-07.html", "html")
+    (first, *inputs) = analyst.answer("Define leverage as debt due after one year divided by total common "
+                                      "shareholders' equity, both at December 31, 2024. What was Union Pacific's "
+                                      "leverage on that date? Round to two decimal places.", facts)
+    assert first.value["value"] == pytest.approx(1.76)
+    assert [f.value["amount"] for f in inputs] == [29767, 16890]
+
+
+def test_the_statements_view_outlines_the_picked_cell_on_its_page(earnings):
+    """The Financial page's statements view (issue 44 point 3): eBay's income statement with its
+    periods as columns; a picked cell's outline, drawn on the rendered page, covers that cell's
+    printed text and nothing far from it."""
+    import numpy as np
+    import pdfplumber
+
+    from r1mm import render
+    from r1mm.ui.statements import cell_locator, statement_frame, statement_tables
+
+    item, _ = earnings
+    page, income = statement_tables(item.data)[0]
+    assert income.statement == "income statement" and page == 8
+    frame = statement_frame(income)
+    assert list(frame.columns)[:2] == [c["label"] for c in income.columns[:2]]
+    row = next(r for r, label in enumerate(frame.index) if label.strip() == "Net revenues")
+    assert frame.iat[row, 0] == "2,540" and frame.iat[row, 2] == "5,050"
+    pdf = FILINGS / "pdf" / "EBAY_2023Q2_EARNINGS.pdf"
+    with pdfplumber.open(pdf) as doc:
+        words = doc.pages[page - 1].extract_words()
+    for column, printed in ((0, "2,540"), (3, "4,905")):
+        loc = cell_locator(item.source, page, income, row, column)
+        x0, top, x1, bottom = loc.cell_bbox
+        word = next(w for w in words if w["text"] == printed and abs(w["top"] - top) < 3)
+        assert x0 - 1 <= word["x0"] and word["x1"] <= x1 + 1 and top - 1 <= word["top"] and word["bottom"] <= bottom + 1
+        plain = np.asarray(render.pdf_page_image(pdf, page, None, scale=1.0)).astype(int)
+        marked = np.asarray(render.pdf_page_image(pdf, page, loc.cell_bbox, scale=1.0, context_pt=None)).astype(int)
+        ys, xs = np.nonzero(np.abs(marked - plain).sum(axis=2) > 30)
+        assert abs(xs.min() - x0) <= 3 and abs(xs.max() - x1) <= 3 and abs(ys.min() - top) <= 3 and \
+            abs(ys.max() - bottom) <= 3
+
+
+def test_the_metrics_table_holds_the_lines_answers_cite(earnings):
+    from r1mm.ui.statements import metrics_frame
+
+    _, facts = earnings
+    frame = metrics_frame(facts)
+    assert list(frame.columns)[:2] == ["Q2 FY2023", "6M FY2023"]
+    assert frame.loc["revenue (USD millions)", "Q2 FY2023"] == 2540
+    assert frame.loc["diluted EPS (USD per share)", "Q2 FY2022"] == -0.95  # the net line, not continuing operations
+    assert frame.loc["capital expenditure (USD millions)", "6M FY2023"] == 245
+
+
+def test_a_page_with_its_own_header_does_not_continue_the_table_before():
+    """eBay's 2022 10-K: the balance sheet runs to the foot of page 58; page 59 opens with the income
+    statement's own header ("Year Ended December 31," then the years), so nothing is carried over;
+    prose whose numbers stand under the columns is never read as continued rows."""
+    item, _ = _facts("pdf/EBAY_2022_10K.pdf")
+    first = item.data.pages[58].tables[0]
+    assert first.statement == "income statement" and first.rows[1][0].startswith("Net revenues")
+    continued = [(page.number, t.rows[1][0]) for page in item.data.pages for t in page.tables
+                 if t.title.endswith("(continued)")]
+    assert continued == [], continued

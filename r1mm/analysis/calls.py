@@ -132,6 +132,13 @@ def _named_metrics(sentence: str, misheard: bool) -> list[dict]:
         elif not any(c["start"] < s["end"] and s["start"] < c["end"] for c in chosen):
             chosen.append(dict(s))
     if misheard:
+        # a misheard name around a shorter exact one is the name said: "cross profit" is gross profit,
+        # not the "profit" of net income
+        for start, end, metric, heard in misheard_metrics(sentence):
+            inside = [c for c in chosen if start <= c["start"] and c["end"] <= end and c["end"] - c["start"] < end - start]
+            if inside and all(c.get("metric") != metric for c in inside):
+                chosen = [c for c in chosen if c not in inside]
+                chosen.append({"start": start, "end": end, "metric": metric, "heard_as": heard})
         for start, end, metric, heard in misheard_metrics(sentence, [(c["start"], c["end"]) for c in chosen]):
             chosen.append({"start": start, "end": end, "metric": metric, "heard_as": heard})
     return sorted(chosen, key=lambda s: s["start"])

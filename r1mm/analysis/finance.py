@@ -19,14 +19,14 @@ MARGIN_OF = ("gross profit", "operating income", "net income", "ebitda")
 
 
 def parse_number(text: str) -> tuple[float, bool] | None:
-    """'1,234.5' -> (1234.5, False); '(12.0)' -> (-12.0, False); '8.5%' -> (8.5, True)."""
+    """'1,234.5' -> (1234.5, False); '(12.0)' -> (-12.0, False); '8.5%' -> (8.5, True); '(2.5) %' -> (-2.5, True)."""
     text = text.strip()
     m = _NUMBER.match(text)
     if not m:
         return None
     sign, _, whole, frac, percent = m.groups()
     value = float(whole.replace(",", "") + (frac or ""))
-    if sign or (text.startswith("(") and text.endswith(")")):
+    if sign or re.match(r"^\(.*\)\s*%?$", text):  # "(12.5)", "(12.5) %", "(139.0)%"
         value = -value
     return value, bool(percent)
 

@@ -147,11 +147,19 @@ _WORDS = {"profit", "flows", "flow", "operating", "activities", "financing", "be
 
 
 def normalise_label(label: str) -> str:
-    """A printed label as compared: lower case, footnote marks, '$' and trailing colons gone, lost
-    ligatures filled, quotes and dashes plain."""
+    """A printed label as compared: lower case, footnote marks, references to notes, '$' and trailing
+    colons gone, lost ligatures filled, quotes and dashes plain."""
     text = re.sub(r"[\x00-\x1f]", " ", label).replace("’", "'").replace("–", "-").replace("—", "-")
     text = re.sub(r"\(\d\)|\(\w\)(?=\s|$)|\*+|\$", " ", text)
-    words = text.split()
+    # "Debt due after one year (Note 14)": a reference to a note names no part of the line
+    text = re.sub(r"\((?:see )?notes? \d+[a-z]?(?:(?:,| and|, and) \d+[a-z]?)*\)", " ", text, flags=re.IGNORECASE)
+    return fill_ligatures(text).strip(" :,.").lower()
+
+
+def fill_ligatures(text: str) -> str:
+    """A printed label with the letters its PDF font had no text for put back, case kept: "Gross
+    pro t" -> "Gross profit", "Free cash  ow" -> "Free cash flow"."""
+    words = re.sub(r"[\x00-\x1f]", " ", text).split()
     out: list[str] = []
     k = 0
     while k < len(words):
@@ -171,7 +179,7 @@ def normalise_label(label: str) -> str:
             word = starts
         out.append(word)
         k += 1
-    return " ".join(out).strip(" :,.").lower()
+    return " ".join(out)
 
 
 _SHARE_COUNT = re.compile(r"\bshares used\b|weighted[- ]average|shares outstanding|number of shares|^shares\b|"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from r1mm.errors import IngestError, LimitExceeded
 from r1mm.ingest.limits import Limits
-from r1mm.ingest.statements import read_grid, read_tables
+from r1mm.ingest.statements import StatementPages, read_grid
 from r1mm.types import Document, Item, Modality, Page, Table
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
     from pdfminer.pdfdocument import PDFPasswordIncorrect
 
     pages, images, layer_lines = [], {}, {}
+    statements = StatementPages()
     try:
         with pdfplumber.open(path) as pdf:
             if len(pdf.pages) > limits.max_pdf_pages:
@@ -60,7 +61,8 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
                 text = page.extract_text() or ""
                 # a report's period-headed tables from the words' positions; other tables by pdfplumber's
                 # finder, which cuts unruled statements into one-row pieces
-                tables = read_tables(page.extract_words(), text) if _YEARS.search(text) else []
+                tables = statements.read(page.extract_words(), text) if _YEARS.search(text) or statements.carrying \
+                    else []
                 if not tables:
                     tables = [_pdf_table(t, i) for i, t in enumerate(page.find_tables(), start=1)]
                 pages.append(Page(number, text, [t for t in tables if t.rows], (float(page.width), float(page.height))))

@@ -215,25 +215,104 @@ def _continues(first: list[Word], then: list[Word]) -> bool:
 
 def read_tables(words: list[dict], page_text: str, first_index: int = 1) -> list[Table]:
     """The period-headed tables on a page, as typed `Table`s (empty when the page has none)."""
+    return _read_page(words, page_text, first_index, None, [])[0]
+
+
+@dataclass
+class _Carried:
+    """A table that ran to the foot of its page, for a next page that goes on with its rows under
+    no header of its own (Intel's reconciliations: "Three Months Ended" and the rows, no dates)."""
+    columns: list[_Column]
+    periods: list[dict]
+    header_left: str
+    title: str
+    statement: str | None
+    unit: str
+    heading: str
+
+
+class StatementPages:
+    """Reads a document's pages in order: `read(words, text)` gives a page's period-headed tables,
+    and a table that runs to the foot of a page goes on on the next one when that page's first
+    rows stand under the same columns before any header of its own."""
+
+    def __init__(self) -> None:
+        self._carried: _Carried | None = None
+        self._trailing: list[str] = []  # the lines after a page's last table: a title for the next page's first
+
+    @property
+    def carrying(self) -> bool:
+        """A table ran to the foot of the page read last: the next page must be read, years or not."""
+        return self._carried is not None
+
+    def read(self, words: list[dict], page_text: str) -> list[Table]:
+        tables, self._carried, self._trailing = _read_page(words, page_text, 1, self._carried, self._trailing)
+        return tables
+
+
+CONTINUATION_LINES = 12  # a continued table's first row stands within this many lines of the page's top
+MAX_LABEL_WORDS = 12  # a continued table's first row has a line item's label, not a sentence
+
+
+def _read_page(words: list[dict], page_text: str, first_index: int, carried: _Carried | None,
+               trailing: list[str]) -> tuple[list[Table], _Carried | None, list[str]]:
+    """A page's tables, the table that runs on onto the next page (if any), and the lines after its
+    last table (eBay prints "Statement of Cash Flows" at the foot of the page before the table)."""
     lines = lines_of(words)
-    tables = []
+    tables: list[Table] = []
     k = 0
-    title_lines: list[str] = []
+    ran_to_foot: _Carried | None = None
+    start = _continued_at(lines, carried) if carried is not None else None
+    if start is not None:
+        rows, boxes, sections, k, scale, foot = _read_rows(lines, start, carried.columns, carried.unit)
+        if len(rows) >= 1:
+            header = [carried.header_left] + [p["label"] for p in carried.periods]
+            tables.append(Table(first_index, [header] + rows, [[None] * len(header)] + boxes,
+                                title=f"{carried.title} (continued)".strip(), statement=carried.statement,
+                                unit=carried.unit, columns=carried.periods, row_sections=[""] + sections,
+                                heading=carried.heading))
+            ran_to_foot = carried if foot else None
+    title_lines: list[str] = [] if tables else list(trailing)
     while k < len(lines):
         columns = _year_header(lines[k])
         if columns is None:
             title_lines.append(lines[k].text)
             k += 1
             continue
-        table, k = _read_table(lines, k, columns, title_lines[-8:], page_text, first_index + len(tables))
+        table, k, ran_to_foot = _read_table(lines, k, columns, title_lines[-8:], page_text, first_index + len(tables))
         if table is not None:
             tables.append(table)
         title_lines = []
-    return tables
+    return tables, ran_to_foot, title_lines[-8:]
+
+
+def _continued_at(lines: list[Line], carried: _Carried) -> int | None:
+    """Where a table carried from the page before goes on: the first line near the top with numbers,
+    if every number stands under one of its columns and they fill at least half of them; None when
+    a year header, prose or a number outside the columns comes first."""
+    first_x = min(c.x0 for c in carried.columns)
+    for k, line in enumerate(lines[:CONTINUATION_LINES]):
+        if _year_header(line) is not None:
+            return None
+        values = [w for w in line.words if _VALUE.match(w.text) and w.text != "$" and w.x1 > first_x - 4
+                  and not re.match(r"^\d{1,2},$", w.text)]  # "31," of "Year Ended December 31," is a date
+        if not values:
+            continue
+        if _MONTH.search(line.text) or re.search(r"\b(ended|ending)\b", line.text, re.IGNORECASE):
+            return None  # a header of the page's own (its years on the next line)
+        hit = {_assign(w, carried.columns) for w in values}
+        label = [w.text for w in line.words if w.x1 < first_x - 4]
+        # a line item's label: short, capitalised, not a sentence ("In fiscal 2021, we adopted …", "▪ CCG
+        # includes …" are prose whose numbers happen to stand under the columns)
+        if None in hit or len(hit) * 2 < len(carried.columns) or not label or len(label) > MAX_LABEL_WORDS or \
+                not re.match(r"[A-Z(]", label[0]) or re.search(r"[.;] [A-Za-z]", " ".join(label)):
+            return None
+        return k
+    return None
 
 
 def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[str], page_text: str,
-                index: int) -> tuple[Table | None, int]:
+                index: int) -> tuple[Table | None, int, "_Carried | None"]:
     header = lines[k]
     # phrases above the years: each column takes the nearest phrase of each line
     first_x = min(c.x0 for c in columns)
@@ -258,12 +337,32 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
     context = " ".join(above[-3:] + [header_left])
     periods = [_period(c, statement, context) for c in columns]
 
-    rows: list[list[str]] = [[header_left] + [p["label"] for p in periods]]
-    boxes: list[list] = [[None] + [(c.x0, header.top, c.x1, max(w.bottom for w in header.words)) for c in columns]]
-    sections: list[str] = [""]
+    rows, boxes, sections, k, scale, foot = _read_rows(lines, k + 1, columns, scale)
+    if not rows:
+        return None, k, None
+    if not scale:
+        scale = _scale(page_text[:600])
+    currency = "USD" if "$" in page_text or re.search(r"dollars|\bUSD\b", page_text) else ""
+    title = next((t for t in reversed(above) if is_title(t) and statement_kind(t)), above[-1] if above else "")
+    header_row = [header_left] + [p["label"] for p in periods]
+    header_box = [None] + [(c.x0, header.top, c.x1, max(w.bottom for w in header.words)) for c in columns]
+    unit = f"{currency} {scale}".strip()
+    table = Table(index, [header_row] + rows, [header_box] + boxes, title=title.strip(), statement=statement,
+                  unit=unit, columns=periods, row_sections=[""] + sections, heading=heading.strip())
+    carried = _Carried(columns, periods, header_left, title.strip(), statement, unit, heading.strip()) if foot \
+        else None
+    return table, k, carried
+
+
+def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str):
+    """The rows from line ``k`` under the columns: (rows, their cell boxes, their sections, the line
+    after the table, the scale, whether the table ran to the foot of the page)."""
+    first_x = min(c.x0 for c in columns)
+    rows: list[list[str]] = []
+    boxes: list[list] = []
+    sections: list[str] = []
     pending: list[Word] = []  # a label-only line: a section or the first half of a wrapped label
     section, outer, quiet = "", "", 0
-    k += 1
     while k < len(lines):
         line = lines[k]
         if _year_header(line) is not None:
@@ -272,12 +371,18 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
             scale = _scale(line.text)
         cells: dict[int, list[Word]] = {}
         label_words = []
+        last: int | None = None  # the column of the word before: a lone "%" after a number is its unit
         for w in line.words:
             column = _assign(w, columns) if _VALUE.match(w.text) else None
+            if w.text in ("%", ")%") and last is not None:
+                cells[last].append(w)
+                continue
             if column is None or (label_words and w.x1 < first_x - 4):
                 label_words.append(w)
+                last = None
             elif w.text != "$":
                 cells.setdefault(column, []).append(w)
+                last = column
         if not cells:
             if statement_kind(line.text) or len(line.text) > 120:
                 break
@@ -321,16 +426,7 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
             section, outer = (outer, outer) if outer and section.rstrip(":").strip() != outer.rstrip(":").strip() \
                 else ("", "")
         k += 1
-    if len(rows) < 2:
-        return None, k
-    if not scale:
-        scale = _scale(page_text[:600])
-    currency = "USD" if "$" in page_text or re.search(r"dollars|\bUSD\b", page_text) else ""
-    title = next((t for t in reversed(above) if is_title(t) and statement_kind(t)), above[-1] if above else "")
-    table = Table(index, rows, boxes, title=title.strip(), statement=statement,
-                  unit=f"{currency} {scale}".strip(), columns=periods, row_sections=sections,
-                  heading=heading.strip())
-    return table, k
+    return rows, boxes, sections, k, scale, k >= len(lines)
 
 
 GRID_HEADER_ROWS = 8  # rows at the top of a spreadsheet or document table in which its year header is looked for
