@@ -130,3 +130,16 @@ def test_a_misheard_name_around_a_shorter_one_is_the_name_said():
     assert (claim["metric"], claim["heard_as"]) == ("gross profit", "Cross profit")
     (claim,) = claims_in("Net profit for the quarter was $1.6 billion.")
     assert claim["metric"] == "net income" and "heard_as" not in claim
+
+
+def test_each_figure_takes_the_period_and_tense_of_its_own_clause():
+    """A recogniser may run a call's sentences together with commas: "next year" in the last clause
+    makes no figure before it guidance, and "a year ago" dates only the figure said with it."""
+    said = ("Revenue was $2.54 billion, up from $2.42 billion a year ago, gross profit for the quarter was "
+            "$1.82 billion, we see pricing pressure as a risk for next year.")
+    claims = claims_in(said)
+    assert [c["forward"] for c in claims] == [False, False, False]
+    checks = cross_check(FILING + [Finding("finance.claim", c, c["unit"], said, Locator("call.wav", start_s=0.0,
+                                                                                       end_s=9.0)) for c in claims])
+    assert [(c.value["verdict"], c.value["report_value"]) for c in checks] == \
+        [("agrees", 2540), ("agrees", 2422), ("agrees", 1822)]

@@ -597,3 +597,30 @@ def test_a_page_with_its_own_header_does_not_continue_the_table_before():
     continued = [(page.number, t.rows[1][0]) for page in item.data.pages for t in page.tables
                  if t.title.endswith("(continued)")]
     assert continued == [], continued
+
+
+def test_a_label_wrapped_over_several_lines_does_not_end_the_table():
+    """Meta's balance sheet (as Chromium prints its iXBRL 10-K): "Commitments and contingencies",
+    "Stockholders' equity:", then a par-value label wrapped over four lines, then the equity lines;
+    the wrapped lines are one label, not four lines with no amounts that end the table."""
+    from r1mm.ingest.statements import read_tables
+
+    words = _words([
+        (40, [("CONSOLIDATED", 50), ("BALANCE", 120), ("SHEETS", 170)]),
+        (52, [("(In", 50), ("millions)", 66)]),
+        (70, [("December", 350), ("31,", 392)]),
+        (80, [("2024", 330), ("2023", 410)]),
+        (95, [("Total", 50), ("liabilities", 75), ("93,417", 320), ("76,455", 400)]),
+        (107, [("Commitments", 50), ("and", 110), ("contingencies", 130)]),
+        (119, [("Stockholders'", 50), ("equity:", 110)]),
+        (131, [("Common", 58), ("stock,", 95), ("par", 125), ("value;", 145), ("5,000", 175), ("million", 200)]),
+        (141, [("and", 66), ("2,211", 85), ("million", 110), ("shares", 145), ("issued", 175)]),
+        (151, [("respectively;", 66), ("4,141", 120), ("million", 150), ("Class", 185), ("B", 210)]),
+        (161, [("issued", 66), ("and", 100), ("outstanding", 120), ("—", 330), ("—", 410)]),
+        (173, [("Retained", 58), ("earnings", 100), ("102,506", 318), ("82,070", 400)]),
+        (185, [("Total", 50), ("stockholders'", 75), ("equity", 140), ("182,637", 318), ("153,168", 398)]),
+    ])
+    (table,) = read_tables(words, "CONSOLIDATED BALANCE SHEETS (In millions) $")
+    labels = [row[0] for row in table.rows[1:]]
+    assert labels[-1] == "Total stockholders' equity" and table.rows[-1][1:] == ["182,637", "153,168"]
+    assert labels[1].startswith("Common stock, par value;") and labels[1].endswith("issued and outstanding")

@@ -177,7 +177,7 @@ def _qualifier(sentence: str, span: dict) -> tuple[str, list[str]]:
 def claims_in(text: str, misheard: bool = True) -> list[dict]:
     """Figures stated in a text: {'metric', 'kind' (level | change | ratio), 'value', 'unit',
     'decimals', 'said', 'qualifier' (words naming a particular line), 'forward' (guidance),
-    'sentence'}. A number belongs to the metric named right after it ("$605 million of operating
+    'sentence' (the clause it is said in)}. A number belongs to the metric named right after it ("$605 million of operating
     cash flow"), else to the nearest one named before it in the sentence. A metric name the
     recognizer got slightly wrong still counts (unless ``misheard`` is False), and the claim keeps
     what was heard (``heard_as``)."""
@@ -187,7 +187,6 @@ def claims_in(text: str, misheard: bool = True) -> list[dict]:
         named = _named_metrics(sentence, misheard)
         if not named:
             continue
-        forward = bool(_FORWARD.search(sentence))
         for a in _AMOUNT_RE.finditer(sentence):
             scale = (a.group("scale") or "").lower()
             if not scale and not a.group("dollar") and not a.group("currency"):
@@ -205,8 +204,10 @@ def claims_in(text: str, misheard: bool = True) -> list[dict]:
             negative = bool(span.get("negative")) or bool(_NEGATIVE.search(sentence[:a.start()]))
             line_words, qualifier = _qualifier(sentence, span)
             claim = {"qualifier": qualifier, "non_gaap": bool(_NON_GAAP.search(line_words)),
-                     "named_as": sentence[span["start"]:span["end"]], "forward": forward,
-                     "sentence": sentence.strip(), "decimals": _decimals(a.group("num")), "said": said}
+                     "named_as": sentence[span["start"]:span["end"]],
+                     "forward": bool(_FORWARD.search(sentence[_clause_start(sentence, span["start"]):a.end()])),
+                     "sentence": _clause(sentence, min(span["start"], a.start()), a.end()),
+                     "decimals": _decimals(a.group("num")), "said": said}
             if scale in ("%", "percent"):
                 change = bool(_CHANGE.search(lead)) or not span.get("ratio")
                 if negative or (change and _DOWN.search(lead)):  # a margin "lower at 20%" is not negative
@@ -234,6 +235,28 @@ def claims_in(text: str, misheard: bool = True) -> list[dict]:
                 claim["heard_as"] = span["heard_as"]
             claims.append(claim)
     return claims
+
+
+# a clause ends at a comma or semicolon that is not inside a number ("522,000")
+_CLAUSE_END = re.compile(r"(?<!\d),|,(?!\d)|;")
+
+
+def _clause_start(sentence: str, at: int) -> int:
+    """Where the clause holding ``at`` starts, with the phrases before it that state no figure ("A
+    year ago, …", "For the first half, …")."""
+    ends = [0] + [m.end() for m in _CLAUSE_END.finditer(sentence, 0, at)]
+    k = len(ends) - 1
+    while k > 0 and not re.search(r"\d", sentence[ends[k - 1]:ends[k]]):
+        k -= 1
+    return ends[k]
+
+
+def _clause(sentence: str, start: int, end: int) -> str:
+    """The clause a claim is said in, from the one its metric is named in to the end of the one its
+    amount is said in: its period and its tense are read there, not from the rest of a sentence that
+    a recogniser may have run together with commas ("…, we see risks for next year")."""
+    after = _CLAUSE_END.search(sentence, end)
+    return sentence[_clause_start(sentence, start):after.start() if after else len(sentence)].strip()
 
 
 def _decimals(number: str) -> int:

@@ -202,6 +202,7 @@ def _assign(value: Word, columns: list[_Column]) -> int | None:
 
 
 WRAP_INDENT_PT = 24.0  # a wrapped label's second line starts at most this far right of its first
+MAX_LABEL_WRAP_WORDS = 60  # a label wrapped over more words than this is prose after the table, not a line item
 
 
 def _continues(first: list[Word], then: list[Word]) -> bool:
@@ -389,15 +390,16 @@ def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str):
             if _scale(line.text) or re.fullmatch(r"\(?unaudited\)?", line.text.strip(), re.IGNORECASE):
                 k += 1
                 continue  # the heading's scale or "(Unaudited)" under the years
+            if pending and _continues(pending, label_words) and len(pending) + len(label_words) <= MAX_LABEL_WRAP_WORDS:
+                pending = pending + label_words  # a label that wraps onto another line (Meta's four-line
+                k += 1                           # "Common stock, $0.000006 par value; …"): no gap
+                continue
             quiet += 1
             if quiet > MAX_GAP_LINES:
                 break
-            if pending and _continues(pending, label_words):
-                pending = pending + label_words  # a heading that wraps onto a second line
-            else:
-                if pending:  # two headings in a row: the first holds a group the second heads ("Net
-                    outer = section = " ".join(w.text for w in pending)  # revenue:" / "Client Computing")
-                pending = label_words
+            if pending:  # two headings in a row: the first holds a group the second heads ("Net
+                outer = section = " ".join(w.text for w in pending)  # revenue:" / "Client Computing")
+            pending = label_words
             k += 1
             continue
         quiet = 0
