@@ -143,3 +143,18 @@ def test_each_figure_takes_the_period_and_tense_of_its_own_clause():
                                                                                        end_s=9.0)) for c in claims])
     assert [(c.value["verdict"], c.value["report_value"]) for c in checks] == \
         [("agrees", 2540), ("agrees", 2422), ("agrees", 1822)]
+
+
+def test_a_sequential_change_is_against_the_quarter_before():
+    """"Up 1% sequentially" compares with the quarter before: a filing that prints no such quarter
+    has nothing to hold it against (not the year-over-year 4.9%)."""
+    assert check("Revenue grew 5% year over year and 1% sequentially.")["verdict"] == "agrees"
+    got = check("Revenue was up 1% sequentially.")
+    assert got["verdict"] == "not in report" and got["report_value"] is None
+    q1 = ("2023-03-31", 3, 2023, 1)
+    (claim,) = claims_in("Revenue was up 1.2% sequentially.")
+    q1_fact = fact("Net revenues", "revenue", 2510, Q2, 1)
+    q1_fact.value["period"].update(end=q1[0], fiscal_quarter=1, label="Q1 FY2023")
+    (result,) = cross_check(FILING + [q1_fact, Finding("finance.claim", claim, "%", "…",
+                                                        Locator("call.wav", start_s=0.0, end_s=2.0))])
+    assert result.value["verdict"] == "agrees" and result.value["report_value"] == pytest.approx(1.2, abs=0.01)

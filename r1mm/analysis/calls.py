@@ -37,6 +37,8 @@ _NEGATIVE = re.compile(r"\b(negative|minus|(?:a )?loss(?: per share)? of)\s*$", 
 _USED = re.compile(r"\b(used|burned|consumed)\b", re.IGNORECASE)
 _FORWARD = re.compile(r"\b(expect\w*|forecast\w*|guidance|guiding|outlook|anticipat\w*|project(?:ed|ing|ions?)|"
                       r"plan to|will (?:be|reach|grow)|next (?:quarter|year))\b", re.IGNORECASE)
+_SEQUENTIAL = re.compile(r"\b(sequential\w*|quarter[- ]over[- ]quarter|q/q|from the (?:prior|previous|last) quarter)\b",
+                         re.IGNORECASE)
 _NON_GAAP = re.compile(r"\b(non-?gaap|adjusted|organic|fx[- ]neutral|constant currency|pro forma)\b", re.IGNORECASE)
 
 # Said as a loss, the metric's amount is negative ("an operating loss of $1.47 billion").
@@ -203,11 +205,16 @@ def claims_in(text: str, misheard: bool = True) -> list[dict]:
             said = sentence[min(span["start"], a.start()):max(span["end"], a.end())].strip()
             negative = bool(span.get("negative")) or bool(_NEGATIVE.search(sentence[:a.start()]))
             line_words, qualifier = _qualifier(sentence, span)
+            # what follows the amount, to the next one or the clause's end: "up 1% sequentially"
+            later = [m.start() for m in _AMOUNT_RE.finditer(sentence, a.end()) if m.group("num")]
+            close = _CLAUSE_END.search(sentence, a.end())
+            tail = sentence[a.end():min(later + [close.start() if close else len(sentence)])]
             claim = {"qualifier": qualifier, "non_gaap": bool(_NON_GAAP.search(line_words)),
                      "named_as": sentence[span["start"]:span["end"]],
                      "forward": bool(_FORWARD.search(sentence[_clause_start(sentence, span["start"]):a.end()])),
                      "sentence": _clause(sentence, min(span["start"], a.start()), a.end()),
-                     "decimals": _decimals(a.group("num")), "said": said}
+                     "decimals": _decimals(a.group("num")), "said": said,
+                     "sequential": bool(_SEQUENTIAL.search(said + tail))}
             if scale in ("%", "percent"):
                 change = bool(_CHANGE.search(lead)) or not span.get("ratio")
                 if negative or (change and _DOWN.search(lead)):  # a margin "lower at 20%" is not negative
@@ -391,7 +398,12 @@ def _ask_of(claim: dict, facts: list[Finding]) -> tuple[Ask, Metric | None]:
     period = claim_period(claim["sentence"], facts, change=claim["kind"] == "change")
     metric = BY_NAME.get(claim["metric"])
     ask = Ask(words={_stem(w) for w in claim["qualifier"]})
-    if claim["kind"] == "change":
+    if claim["kind"] == "change" and claim.get("sequential") and period.months == 3 and period.quarter:
+        ask.change = True  # "up 1% sequentially": against the quarter before, not the year before
+        before = Period(3, period.fiscal_year, period.quarter - 1) if period.quarter > 1 else \
+            Period(3, period.fiscal_year - 1 if period.fiscal_year else None, 4)
+        ask.periods = [before, period]
+    elif claim["kind"] == "change":
         ask.change = True
         ask.periods = [period]
         analyst.add_prior_year(ask)
