@@ -624,3 +624,16 @@ def test_a_label_wrapped_over_several_lines_does_not_end_the_table():
     labels = [row[0] for row in table.rows[1:]]
     assert labels[-1] == "Total stockholders' equity" and table.rows[-1][1:] == ["182,637", "153,168"]
     assert labels[1].startswith("Common stock, par value;") and labels[1].endswith("issued and outstanding")
+
+
+def test_an_equity_statement_for_common_shareholders_is_not_the_cash_flow_statement_before_it():
+    """Union Pacific titles it "Consolidated Statements of Changes in Common Shareholders' Equity";
+    unrecognised, the iXBRL reader took the cash-flow title above it, and its "Share repurchase
+    programs" row (tagged as treasury stock) taught the printed labels a second meaning."""
+    from r1mm.ingest.statements import statement_kind
+
+    assert statement_kind("CONSOLIDATED STATEMENTS OF CHANGES IN COMMON SHAREHOLDERS' EQUITY") == "equity"
+    item, _ = _facts("html/unp-10-k-2025-02-07.html", "html")
+    kinds = {t.rows[1][0]: t.statement for page in item.data.pages for t in page.tables[:6] if len(t.rows) > 1}
+    assert kinds["Balance at January 1, 2022"] == "equity"
+    assert metric_of("Share repurchase programs (Note 18)", "cash flow").name == "share repurchases"

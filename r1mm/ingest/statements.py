@@ -42,8 +42,8 @@ STATEMENTS = (  # (kind, title pattern), tried in order
     ("comprehensive income", re.compile(r"comprehensive\s+(income|loss|earnings)", re.IGNORECASE)),
     ("cash flow", re.compile(r"statements?\s+of\s+cash\s+flows?|cash\s+flows?\s+statements?", re.IGNORECASE)),
     ("balance sheet", re.compile(r"balance\s+sheets?|financial\s+(position|condition)", re.IGNORECASE)),
-    ("equity", re.compile(r"statements?\s+of\s+(changes\s+in\s+)?(consolidated\s+)?((stockholders|shareholders|"
-                          r"shareowners)['’]?\s+)?(equity|investment|deficit)", re.IGNORECASE)),
+    ("equity", re.compile(r"statements?\s+of\s+(changes\s+in\s+)?(consolidated\s+)?(common\s+)?((stockholders|"
+                          r"shareholders|shareowners)['’]?\s+)?(equity|investment|deficit)", re.IGNORECASE)),
     ("income statement", re.compile(r"statements?\s+of\s+(consolidated\s+)?(operations|income|earnings)|income\s+"
                                     r"statements?|results\s+of\s+operations", re.IGNORECASE)),
 )
