@@ -158,3 +158,10 @@ def test_a_sequential_change_is_against_the_quarter_before():
     (result,) = cross_check(FILING + [q1_fact, Finding("finance.claim", claim, "%", "…",
                                                         Locator("call.wav", start_s=0.0, end_s=2.0))])
     assert result.value["verdict"] == "agrees" and result.value["report_value"] == pytest.approx(1.2, abs=0.01)
+
+
+def test_a_call_with_no_report_beside_it():
+    (claim,) = claims_in("Revenue for the quarter was $2.54 billion.")
+    (result,) = cross_check([Finding("finance.claim", claim, claim["unit"], "…", Locator("call.wav", start_s=0.0,
+                                                                                          end_s=2.0))])
+    assert result.value["verdict"] == "not in report" and "no line items" in result.text

@@ -420,6 +420,8 @@ def _ask_of(claim: dict, facts: list[Finding]) -> tuple[Ask, Metric | None]:
 def filing_value(claim: dict, facts: list[Finding]) -> tuple[float | None, str, list[Finding], str]:
     """(the filing's value of what the claim is about, its unit, the cells it rests on, how it was
     found or why not). ``None`` when the filing has no such line: the reason names the nearest."""
+    if not facts:  # a call with no report beside it
+        return None, "", [], "the report has no line items"
     ask, metric = _ask_of(claim, facts)
     non_gaap = claim.get("non_gaap", False)
     if claim["qualifier"] or non_gaap:
@@ -434,8 +436,6 @@ def filing_value(claim: dict, facts: list[Finding]) -> tuple[float | None, str, 
                 f"; nearest: {nearest}" if nearest else "")
         amount = analyst.line_amount(line, metric) if metric else float(line.value["amount"])
         return amount, line.unit or "", [line], f"the line “{line.value['label']}”"
-    if not facts:
-        return None, "", [], "the report has no line items"
     if metric is None and claim["kind"] != "change":
         # a figure the company prints under the name said ("Free cash flow", "GAAP operating margin"):
         # its own number, which may rest on other lines than the standard formula's
