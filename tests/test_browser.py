@@ -324,6 +324,7 @@ def test_a_real_earnings_release_its_statements_and_the_call_checked_against_the
     call = tmp_path / "ebay_call.wav"
     write_call_audio(call, [("CFO", "Revenue for the second quarter was 2.54 billion dollars."),
                             ("CFO", "Our operating margin was 22.4 percent.")])
+    page.set_default_timeout(300_000)  # a 15-page filing (passages embedded) and a call heard twice
     _upload(page, app_url, [pdf, call])
     page.get_by_role("link", name="Financial").click()
     page.get_by_text("Statements").first.wait_for()
