@@ -1,6 +1,7 @@
 """Line inspection: learn good parts from images, check parts, and watch a camera with its alerts."""
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,6 +104,7 @@ if parts:
         for upload in parts:
             (folder / Path(upload.name).name).write_bytes(upload.getvalue())
             common.submit(ws, folder / Path(upload.name).name, upload.name)
+        shutil.rmtree(folder, ignore_errors=True)  # each part's upload is kept in the workspace
         st.success("Added: ask on the Workspace page, e.g. “Is this part defective?”")
 
 # ---- 3 · watch a camera ---------------------------------------------------------------------

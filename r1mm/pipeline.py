@@ -64,9 +64,10 @@ def process(repo: Repository, file_id: int, path: Path, name: str, options: Opti
         timings["analyse_s"] = round(time.perf_counter() - t0, 3)
         report("encoding", 0.7)
         t0 = time.perf_counter()
-        passages = [passages_for(item, findings) for item, findings in analysed]
-        tokens = [_with_words(_encode(item, options.projectors), findings, spans)
-                  for (item, findings), spans in zip(analysed, passages)]
+        with reporting(lambda done, total, what: report(f"encoding: {what}", 0.7 + 0.2 * done / max(total, 1))):
+            passages = [passages_for(item, findings) for item, findings in analysed]
+            tokens = [_with_words(_encode(item, options.projectors), findings, spans)
+                      for (item, findings), spans in zip(analysed, passages)]
         timings["encode_s"] = round(time.perf_counter() - t0, 3)
         report("indexing", 0.9)
         saved = _save(repo, file_id, analysed, tokens, passages, path, options.root)

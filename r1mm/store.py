@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS passages (
     text TEXT NOT NULL, locator_json TEXT NOT NULL, vector BLOB);
 CREATE INDEX IF NOT EXISTS passages_by_item ON passages(item_id);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS queue (
+    file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE, path TEXT NOT NULL, cleanup TEXT,
+    keep_phi INTEGER NOT NULL, worker_pid INTEGER, attempts INTEGER NOT NULL DEFAULT 0, queued_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS watch_runs (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, inspector TEXT NOT NULL, pid INTEGER,
     started_at REAL NOT NULL, updated_at REAL NOT NULL, ended_at REAL, reason TEXT,
@@ -62,12 +65,13 @@ CREATE TABLE IF NOT EXISTS alerts (
 # Columns added after the first release: (table, column, declaration). Added on open when missing.
 MIGRATIONS = [("items", "indexed", "INTEGER NOT NULL DEFAULT 0")]  # 1: its passages are in `passages`
 
-STATUS_PROCESSING, STATUS_READY, STATUS_FAILED, STATUS_INTERRUPTED = \
-    "processing", "ready", "failed", "interrupted"
+STATUS_PROCESSING, STATUS_READY, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_CANCELLED = \
+    "processing", "ready", "failed", "interrupted", "cancelled"
+BUSY_TIMEOUT_S = 60  # worker processes write progress while another saves a long filing in one transaction
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     if str(path) != ":memory:":
@@ -81,7 +85,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-def _alive(pid: int | None) -> bool:
+def process_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -96,11 +100,13 @@ def _alive(pid: int | None) -> bool:
 def mark_interrupted(conn: sqlite3.Connection) -> None:
     """Work whose process is gone (crash, kill) is marked interrupted, so the user can retry it.
 
-    Work of a live process, this one included, is left alone: it is still under way.
+    Work of a live process, this one included, is left alone: it is still under way; so is a file
+    in the queue, which a worker process reads again (`r1mm.workers`).
     """
-    rows = conn.execute("SELECT id, worker_pid FROM files WHERE status = ?", (STATUS_PROCESSING,)).fetchall()
+    rows = conn.execute("SELECT id, worker_pid FROM files WHERE status = ? AND id NOT IN (SELECT file_id FROM queue)",
+                        (STATUS_PROCESSING,)).fetchall()
     for row in rows:
-        if not _alive(row["worker_pid"]):
+        if not process_alive(row["worker_pid"]):
             conn.execute("UPDATE files SET status = ?, error = ?, stage = NULL, updated_at = ? WHERE id = ?",
                          (STATUS_INTERRUPTED, "processing was interrupted (the app stopped); retry it",
                           time.time(), row["id"]))
@@ -177,7 +183,7 @@ class WatchRun:
 
     @property
     def running(self) -> bool:
-        return self.ended_at is None and _alive(self.pid)
+        return self.ended_at is None and process_alive(self.pid)
 
 
 @dataclass
@@ -198,7 +204,7 @@ class Alert:
 class FileRecord:
     id: int
     name: str
-    status: str  # processing, ready, failed, interrupted
+    status: str  # processing, ready, failed, interrupted, cancelled
     error: str | None
     size_bytes: int
     timings: dict[str, float]
@@ -210,6 +216,17 @@ class FileRecord:
     @property
     def ok(self) -> bool:
         return self.status == STATUS_READY
+
+
+@dataclass
+class QueuedFile:
+    """A file waiting for a worker process, or being read by one (`r1mm.workers`)."""
+    file_id: int
+    path: str  # what to read: the workspace's kept upload, else the upload itself
+    cleanup: str | None  # a folder to delete once the file is read (the upload's private folder)
+    keep_phi: bool
+    worker_pid: int | None
+    attempts: int  # how many workers have taken it; one that died (a server killed, out of memory) leaves it
 
 
 @dataclass
@@ -328,6 +345,53 @@ class Repository:
             self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
             self._bump()
 
+    # ---- the queue that worker processes read files from (`r1mm.workers`) ------------------------
+    @_serialised
+    def enqueue(self, file_id: int, path: str, cleanup: str | None, keep_phi: bool) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO queue (file_id, path, cleanup, keep_phi, attempts, queued_at) "
+                          "VALUES (?, ?, ?, ?, 0, ?)", (file_id, path, cleanup, int(keep_phi), time.time()))
+
+    @_serialised
+    def queued(self) -> list[QueuedFile]:
+        return [QueuedFile(r["file_id"], r["path"], r["cleanup"], bool(r["keep_phi"]), r["worker_pid"], r["attempts"])
+                for r in self.conn.execute("SELECT * FROM queue ORDER BY file_id").fetchall()]
+
+    @_serialised
+    def take_next(self, pid: int) -> QueuedFile | None:
+        """The first queued file no live process holds, now held by `pid` (one transaction, so two
+        workers never take the same file)."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            for r in self.conn.execute("SELECT * FROM queue ORDER BY file_id").fetchall():
+                if process_alive(r["worker_pid"]):
+                    continue
+                self.conn.execute("UPDATE queue SET worker_pid = ?, attempts = attempts + 1 WHERE file_id = ?",
+                                  (pid, r["file_id"]))
+                self.conn.execute("UPDATE files SET worker_pid = ? WHERE id = ?", (pid, r["file_id"]))
+                return QueuedFile(r["file_id"], r["path"], r["cleanup"], bool(r["keep_phi"]), pid, r["attempts"] + 1)
+        return None
+
+    @_serialised
+    def dequeue(self, file_id: int) -> None:
+        self.conn.execute("DELETE FROM queue WHERE file_id = ?", (file_id,))
+
+    @_serialised
+    def cancel(self, file_id: int, reason: str) -> QueuedFile | None:
+        """Take the file off the queue and mark it cancelled if it is still processing; whatever a
+        worker saved of it goes. Returns its queue entry (which worker held it), None if it had none."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            r = self.conn.execute("SELECT * FROM queue WHERE file_id = ?", (file_id,)).fetchone()
+            self.conn.execute("DELETE FROM queue WHERE file_id = ?", (file_id,))
+            self.conn.execute("UPDATE files SET status = ?, error = ?, stage = NULL, progress = 0, updated_at = ? "
+                              "WHERE id = ? AND status = ?",
+                              (STATUS_CANCELLED, reason, time.time(), file_id, STATUS_PROCESSING))
+            self.conn.execute("DELETE FROM items WHERE file_id = ? AND (SELECT status FROM files WHERE id = ?) = ?",
+                              (file_id, file_id, STATUS_CANCELLED))
+            self._bump()
+        return None if r is None else \
+            QueuedFile(r["file_id"], r["path"], r["cleanup"], bool(r["keep_phi"]), r["worker_pid"], r["attempts"])
+
     @_serialised
     def set_stage(self, file_id: int, stage: str, fraction: float) -> None:
         self.conn.execute("UPDATE files SET stage = ?, progress = ?, updated_at = ? WHERE id = ?",
@@ -335,10 +399,11 @@ class Repository:
 
     @_serialised
     def finish(self, file_id: int, status: str, error: str | None, timings: dict[str, float]) -> None:
+        # only work under way finishes: a file cancelled meanwhile stays cancelled
         self.conn.execute("UPDATE files SET status = ?, error = ?, timings_json = ?, stage = NULL, progress = ?, "
-                          "updated_at = ? WHERE id = ?",
+                          "updated_at = ? WHERE id = ? AND status = ?",
                           (status, error, dumps(timings), 1.0 if status == STATUS_READY else 0.0, time.time(),
-                           file_id))
+                           file_id, STATUS_PROCESSING))
 
     @_serialised
     def files(self, file_id: int | None = None) -> list[FileRecord]:

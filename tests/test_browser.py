@@ -173,9 +173,11 @@ def test_the_decoder_writes_the_answer_and_the_model_lab_shows_its_routing(app_u
     page.screenshot(path=str(tmp_path / "model_lab_adaptive.png"), full_page=True)
 
 
-def test_app_killed_mid_analysis_restarts_with_the_file_interrupted_and_retryable(page, tmp_path, samples):
-    """SIGKILL the Streamlit server while it analyses an upload; a new server on the same
-    workspace lists the finished file as ready and the killed one as interrupted, with Retry."""
+def test_app_killed_mid_analysis_loses_nothing_and_a_read_can_be_cancelled_and_retried(page, tmp_path, samples):
+    """SIGKILL the Streamlit server while a worker process reads an upload: a new server on the
+    same workspace lists the finished file as ready, and the killed server's file gets ready too,
+    with no click (its worker read on). Then a read is cancelled from the page and retried."""
+    import shutil
     import signal
     import sqlite3
     import time
@@ -212,9 +214,16 @@ def test_app_killed_mid_analysis_restarts_with_the_file_interrupted_and_retryabl
     try:
         page.goto(url)
         _wait_ready(page, "plate_scan.ply")
-        page.locator("p", has_text=re.compile(r"big_scan\.ply · .* · interrupted")).first.wait_for()
-        page.get_by_role("button", name="Retry").first.click()
         _wait_ready(page, "big_scan.ply")
+        again = tmp_path / "big_scan_again.ply"
+        shutil.copyfile(big, again)
+        page.locator("input[type=file]").first.set_input_files([str(again)])
+        page.get_by_text(re.compile(r"big_scan_again\.ply · .* · (parsing|analysing)")).first.wait_for()
+        page.get_by_role("button", name="Cancel").first.click()
+        page.locator("p", has_text=re.compile(r"big_scan_again\.ply · .* · cancelled")).first.wait_for()
+        page.get_by_text("big_scan_again.ply: cancelled by the user").wait_for()
+        page.get_by_role("button", name="Retry").first.click()
+        _wait_ready(page, "big_scan_again.ply")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

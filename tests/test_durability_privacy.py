@@ -1,6 +1,7 @@
 """Kill mid-analysis and restart; patient identifiers never reach logs or output."""
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -12,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from r1mm import Workspace
+from r1mm import Workspace, store
 from r1mm.cases.parts import write_ply
+from r1mm.workers import MAX_ATTEMPTS, WorkerPool, work
 
 PHI_VALUES = ("DOE^JANE", "PID-0042", "19600101", "General Hospital", "SMITH^JOHN", "ACC123456")
 
@@ -124,6 +126,73 @@ def test_sigkill_of_the_api_mid_analysis_then_restart(tmp_path, samples, big_sca
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def wait_until_read(ws: Workspace, pool: WorkerPool, file_id: int, timeout_s: float = 240) -> None:
+    """Poll as the app's file list does (which also wakes the pool) until the file is no longer processing."""
+    deadline = time.time() + timeout_s
+    while ws.file(file_id).status == "processing":
+        assert time.time() < deadline, f"file {file_id} still {ws.file(file_id).stage} after {timeout_s} s"
+        pool.wake()
+        time.sleep(0.2)
+
+
+def test_uploads_are_read_in_worker_processes_and_cancel_stops_one(tmp_path, samples, big_scan):
+    """The app's queue: a file is read by a worker process, not the server's; Cancel kills that
+    worker, leaves nothing of the file but its cancelled row, and the next file is still read."""
+    root = tmp_path / "ws"
+    ws = Workspace(root)
+    pool = WorkerPool(root, size=1)
+    try:
+        big = pool.submit(ws, big_scan, "big_scan.ply")
+        small = pool.submit(ws, samples / "plate_scan.ply", "plate_scan.ply")
+        wait_for_stage(root / "workspace.sqlite", "big_scan.ply", "analysing")
+        (held,) = [q for q in ws.repo.queued() if q.file_id == big]
+        assert held.worker_pid in pool.workers and held.worker_pid != os.getpid()
+        assert ws.file(small).stage == "queued"  # one worker: the second file waits its turn
+        pool.cancel(big)
+        cancelled = ws.file(big)
+        assert cancelled.status == "cancelled" and cancelled.error == "cancelled by the user" and cancelled.retryable
+        assert not store.process_alive(held.worker_pid)
+        wait_until_read(ws, pool, small)
+        assert ws.file(small).ok and ws.items(file_id=small)
+        assert ws.file(big).status == "cancelled" and not ws.items(file_id=big) and not ws.repo.queued()
+    finally:
+        pool.close()
+        ws.close()
+
+
+def test_a_worker_killed_mid_file_leaves_it_queued_and_a_new_server_reads_it_again(tmp_path, big_scan):
+    root = tmp_path / "ws"
+    ws = Workspace(root)
+    pool = WorkerPool(root, size=1)
+    big = pool.submit(ws, big_scan, "big_scan.ply")
+    wait_for_stage(root / "workspace.sqlite", "big_scan.ply", "analysing")
+    (held,) = ws.repo.queued()
+    os.kill(held.worker_pid, signal.SIGKILL)  # out of memory, or killed with its server
+    pool.close()
+    assert ws.file(big).status == "processing" and ws.repo.queued()  # not marked interrupted: still queued
+    again = WorkerPool(root, size=1)  # a server started again
+    try:
+        wait_until_read(ws, again, big)
+        assert ws.file(big).ok and len(ws.items(file_id=big)) == 1 and not ws.repo.queued()
+    finally:
+        again.close()
+        ws.close()
+
+
+def test_a_file_whose_workers_keep_dying_is_marked_interrupted_with_retry(tmp_path, samples):
+    root = tmp_path / "ws"
+    ws = Workspace(root)
+    file_id, source = ws.register(samples / "plate_scan.ply", "plate_scan.ply")
+    ws.repo.enqueue(file_id, str(source), None, False)
+    for _ in range(MAX_ATTEMPTS):  # workers that took it and died
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        assert ws.repo.take_next(int(gone.stdout)).file_id == file_id
+    work(root, idle_exit_s=0)  # the next worker gives up on it and exits, idle
+    rec = ws.file(file_id)
+    assert rec.status == "interrupted" and "died" in rec.error and rec.retryable and not ws.repo.queued()
+    ws.close()
 
 
 def test_no_phi_in_logs_or_output(tmp_path, samples):

@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from r1mm.ingest.progress import step
 from r1mm.types import Locator, Tokens
 
 MODEL_NAME = "all-MiniLM-L6-v2 (sentence embeddings, 384-d)"
@@ -30,20 +31,26 @@ def _model():
 
 
 def embed_batch(texts: list[str], batch_size: int = 32) -> np.ndarray:
-    """(n, 384) float32, unit length; mean pooling over the tokens, as the model was trained."""
+    """(n, 384) float32, unit length; mean pooling over the tokens, as the model was trained. Texts
+    are batched by length, so a batch pads its few words to its neighbours' length, not to the
+    longest passage of the file."""
     import torch
 
     tokenizer, model = _model()
-    out = []
+    order = sorted(range(len(texts)), key=lambda k: len(texts[k]))
+    out = np.zeros((len(texts), DIM), np.float32)
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=256,
+        picked = order[start:start + batch_size]
+        batch = tokenizer([texts[k] for k in picked], padding=True, truncation=True, max_length=256,
                           return_tensors="pt")
         with torch.inference_mode():
             hidden = model(**batch).last_hidden_state  # (B, T, 384)
         mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, 384)
-        out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, DIM), np.float32)
+        out[picked] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        done = min(start + batch_size, len(texts))
+        step(done, len(texts), f"{done:,} of {len(texts):,} passages embedded")
+    return out
 
 
 def embed(texts: list[str]) -> np.ndarray:

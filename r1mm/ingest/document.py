@@ -13,6 +13,7 @@ from pathlib import Path
 
 from r1mm.errors import IngestError, LimitExceeded
 from r1mm.ingest.limits import Limits
+from r1mm.ingest.progress import step
 from r1mm.ingest.statements import StatementPages, read_grid
 from r1mm.types import Document, Item, Modality, Page, Table
 
@@ -66,6 +67,7 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
                 if not tables:
                     tables = [_pdf_table(t, i) for i, t in enumerate(page.find_tables(), start=1)]
                 pages.append(Page(number, text, [t for t in tables if t.rows], (float(page.width), float(page.height))))
+                step(number, len(pdf.pages), f"page {number} of {len(pdf.pages)}: text and tables")
                 boxes = [(float(im["x0"]), float(im["top"]), float(im["x1"]), float(im["bottom"]))
                          for im in page.images
                          if im["x1"] - im["x0"] >= MIN_FIGURE_PT[0] and im["bottom"] - im["top"] >= MIN_FIGURE_PT[1]]
@@ -109,7 +111,6 @@ def _read_by_ocr(path: Path, source: str, pages: list[Page], wanted: dict[int, l
     import pypdfium2 as pdfium
 
     from r1mm.ingest.ocr import page_from_lines, read_lines
-    from r1mm.ingest.progress import step
     from r1mm.store import dumps
 
     done_pages = _ocr_cache(path)

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import streamlit as st
 
 from r1mm.modalities import modality_spec
 from r1mm.types import Answer, Evidence
+from r1mm.workers import WorkerPool
 from r1mm.workspace import COMPONENTS, FileRecord, Workspace
 
 STATUS_ICON = {"ready": ":material/check_circle:", "failed": ":material/error:",
-               "processing": ":material/hourglass_top:", "interrupted": ":material/warning:"}
+               "processing": ":material/hourglass_top:", "interrupted": ":material/warning:",
+               "cancelled": ":material/cancel:"}
 SAMPLE_SETS = {
     "Report + earnings call": ("quarterly_report.pdf", "earnings_call.wav"),
     "CT series (zip)": ("ct_phantom.zip",),
@@ -115,27 +115,16 @@ def language_model_choice(ws: Workspace) -> None:
 
 
 @st.cache_resource
-def background() -> ThreadPoolExecutor:
-    """One worker per server: files are processed off the page's thread, so a rerun (a question
-    asked meanwhile, a page switch) never cuts an ingest short. One at a time suits 2 cores."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1mm-ingest")
-
-
-def _process_in_background(root: Path, keep_phi: bool, file_id: int, path: Path, cleanup: Path | None) -> None:
-    ws = Workspace(root, keep_phi=keep_phi)  # a connection of this thread's own
-    try:
-        ws.process(file_id, path)
-    finally:
-        ws.close()
-        if cleanup is not None:
-            shutil.rmtree(cleanup, ignore_errors=True)
+def worker_pool(root: str) -> WorkerPool:
+    """The worker processes that read this workspace's files, one pool per server: the page only
+    polls the database, so a rerun (a question asked meanwhile, a page switch) stays quick and
+    never cuts a read short."""
+    return WorkerPool(Path(root))
 
 
 def submit(ws: Workspace, path: Path, name: str, cleanup: Path | None = None) -> int:
-    """List the file at once as processing, and process it in the background."""
-    file_id, source = ws.register(path, name)
-    background().submit(_process_in_background, ws.root, ws.keep_phi, file_id, source, cleanup)
-    return file_id
+    """List the file at once as queued; a worker process reads it."""
+    return worker_pool(str(ws.root)).submit(ws, path, name, cleanup)
 
 
 def ingest_uploads(ws: Workspace, uploads) -> None:
@@ -159,6 +148,7 @@ def live_file_list(ws: Workspace) -> None:
 
 
 def _file_list_fragment(ws: Workspace) -> None:
+    worker_pool(str(ws.root)).wake()  # a worker that died is replaced; its file is read again
     files = ws.files()
     busy = {f.id for f in files if f.status == "processing"}
     was_busy = st.session_state.get("busy_files", set())
@@ -175,21 +165,26 @@ def file_list(ws: Workspace, files: list[FileRecord]) -> None:
     for rec in files:
         size = _human_size(rec.size_bytes)
         if rec.status == "processing":
-            st.progress(rec.progress, text=f"{rec.name} · {size} · {rec.stage or 'queued'}…")
+            cols = st.columns([9, 1])
+            cols[0].progress(rec.progress, text=f"{rec.name} · {size} · {rec.stage or 'queued'}…")
+            if cols[1].button("Cancel", key=f"cancel-{rec.id}"):
+                worker_pool(str(ws.root)).cancel(rec.id)
+                st.rerun()
             continue
         cols = st.columns([8, 1, 1])
         took = sum(rec.timings.values())
         cols[0].markdown(f"{STATUS_ICON.get(rec.status, '')} **{rec.name}** · {size} · {rec.status}"
                          + (f" · {took:.1f} s" if took else ""))
-        if rec.status in ("failed", "interrupted") and rec.retryable:
+        if rec.status in ("failed", "interrupted", "cancelled") and rec.retryable:
             if cols[1].button("Retry", key=f"retry-{rec.id}"):
-                background().submit(_process_in_background, ws.root, ws.keep_phi, rec.id,
-                                    ws.prepare_retry(rec.id), None)
+                worker_pool(str(ws.root)).retry(ws, rec.id)
                 st.rerun()
         if cols[2].button("Remove", key=f"remove-{rec.id}"):
             ws.remove(rec.id)
             st.rerun()
-        if rec.error:
+        if rec.status == "cancelled":
+            st.info(f"{rec.name}: {rec.error}", icon=":material/info:")
+        elif rec.error:
             st.error(rec.error, icon=":material/error:")
 
 
