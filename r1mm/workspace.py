@@ -37,7 +37,8 @@ LINE_INSPECTOR = "line.inspector"  # the folder in a workspace that holds its pr
 # What runs behind each part of an answer, shown to the user as is.
 COMPONENTS: list[tuple[str, str]] = [
     ("Evidence", "findings that answer the question, else retrieved passages; cited as [E1], [E2], …"),
-    ("Documents", "pdfplumber text and tables, page and cell boxes"),
+    ("Documents", "PDF characters and drawings read by PDFium (pypdfium2); words, text, tables, page and cell "
+                  "boxes by pdfplumber; EDGAR inline XBRL by its tags"),
     ("CT", "HU thresholds and 3-D connected components (scipy) on the de-identified volume"),
     ("Speech", "Whisper base (MIT, 145 MB, faster-whisper int8) with word timestamps; spoken figures heard "
                "again by Whisper tiny.en (MIT, 75 MB); voices told apart by GE2E speaker embeddings "

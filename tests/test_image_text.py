@@ -168,7 +168,8 @@ def test_a_long_scan_reports_progress_page_by_page_and_resumes_after_an_interrup
     with reporting(lambda done, total, what: steps.append((done, total, what))):
         item = load(tmp_path / "scan.pdf")[0]
     assert len(pages_read) == 4  # two pages before the interruption, the other two after it
-    assert [(done, total) for done, total, _ in steps] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [what for _, _, what in steps[:4]] == [f"page {k} of 4: text and tables" for k in range(1, 5)]
+    assert [(done, total) for done, total, _ in steps[4:]] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert steps[-1][2] == "page 4 read by OCR (4 of 4 scanned pages)"
     assert item.meta["scanned_pages"] == [1, 2, 3, 4] and "Revenue" in item.data.pages[3].text
     assert not any((tmp_path / "cache" / "ocr-pages").iterdir())  # all read: nothing kept

@@ -225,10 +225,16 @@ def _shared_tally(rows: list[dict], reading: list[dict]) -> dict:
     }
 
 
-def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf"), line_items: bool = False) -> dict:
+def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf"), line_items: bool = False,
+        speed: bool = False) -> dict:
     """Both sets: the shared bench on the formats asked, then our own questions (through the
     workspace; ``line_items``: from line items alone, both sets); the printed-label map; and figures
-    said on a call held against the filings (`run_calls`)."""
+    said on a call held against the filings (`run_calls`). ``speed``: only how long the filings
+    take to read through the CLI and the app, and to answer (`r1mm.bench.reading`)."""
+    if speed:
+        from r1mm.bench.reading import run_speed
+
+        return run_speed()
     report = {"command": "python -m r1mm bench filings" + (" --line-items" if line_items else ""),
               "printed_labels": run_labels()}
     report["shared_bench"] = run_shared(formats, line_items=line_items)

@@ -51,14 +51,17 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
     import pdfplumber
     from pdfminer.pdfdocument import PDFPasswordIncorrect
 
+    from r1mm.ingest.pdf_layer import PdfiumLayer
+
     pages, images, layer_lines = [], {}, {}
     statements = StatementPages()
     try:
-        with pdfplumber.open(path) as pdf:
+        with pdfplumber.open(path) as pdf, PdfiumLayer(path) as layer:
             if len(pdf.pages) > limits.max_pdf_pages:
                 raise LimitExceeded(source, f"has {len(pdf.pages)} pages; the limit is "
                                             f"{limits.max_pdf_pages} (R1MM_MAX_PDF_PAGES)")
             for number, page in enumerate(pdf.pages, start=1):
+                layer.fill(page)  # the page's characters and drawings read by PDFium, not pdfminer
                 text = page.extract_text() or ""
                 # a report's period-headed tables from the words' positions; other tables by pdfplumber's
                 # finder, which cuts unruled statements into one-row pieces
