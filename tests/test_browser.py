@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pdf_ink import ink_boxes
 
 from r1mm.api import free_port, wait_until_up
 
@@ -344,3 +345,46 @@ def test_a_real_earnings_release_its_statements_and_the_call_checked_against_the
     page.get_by_text("EBAY_2023Q2_EARNINGS.pdf, page 8", exact=False).first.wait_for()
     page.get_by_text(re.compile(r"Claim “.*2\.54 billion.*” \(ebay_call\.wav, .* s\) agrees")).first.wait_for()
     page.get_by_text(re.compile(r"operating margin.*disagrees: the filing shows 20\.39 %")).first.wait_for()
+
+
+def test_a_10k_pdf_and_an_ixbrl_filing_read_together_beside_a_corrupt_pdf(app_url, page, tmp_path):
+    """Issue 44 point 5: Apple's real FY2022 10-K (80-page PDF) and FY2024 10-K (inline XBRL) dropped
+    in at once with a corrupt PDF. Progress shows the stage and page; the corrupt file is rejected
+    with its reason while the others are read; the statements view shows the 10-K's statements; a
+    question is answered from the PDF's income statement, and the cell the answer cites, which the
+    evidence view outlines, is where the number is printed on page 32."""
+    import json
+    import sqlite3
+
+    from r1mm.bench.filings import filings_dir
+
+    pdf, html = filings_dir() / "pdf" / "APPLE_2022_10K.pdf", filings_dir() / "html" / "aapl-10-k-2024-11-01.html"
+    assert pdf.exists() and html.exists(), "the real filings lie in shared/filings beside the repository"
+    broken = tmp_path / "broken_10k.pdf"
+    broken.write_bytes(pdf.read_bytes()[:5000])  # cut off after its first objects
+    page.set_default_timeout(300_000)
+    page.goto(app_url)
+    page.get_by_text("Drop in a report").wait_for()
+    page.locator("input[type=file]").first.set_input_files([str(pdf), str(html), str(broken)])
+    page.get_by_text(re.compile(r"APPLE_2022_10K\.pdf · .* · (parsing: page \d+ of 80|encoding: [\d,]+ of [\d,]+ "
+                                r"passages embedded)")).first.wait_for()
+    page.get_by_text("broken_10k.pdf: is not a readable PDF", exact=False).first.wait_for()
+    _wait_ready(page, pdf.name)
+    _wait_ready(page, html.name)
+
+    page.get_by_role("link", name="Financial").click()
+    page.get_by_text("Statements").first.wait_for()
+    page.get_by_text(re.compile(r"USD millions · (APPLE_2022_10K\.pdf, page \d+|aapl-10-k-2024-11-01\.html) · "
+                                r"pick a cell")).first.wait_for()
+
+    page.get_by_role("link", name="Workspace").click()
+    _ask(page, "What were Apple's total net sales in fiscal 2020?")
+    page.get_by_text(re.compile(r"274,515 USD millions")).first.wait_for()
+    page.get_by_text(re.compile(r"\[E1\] APPLE_2022_10K\.pdf, page 32, table \d+, row \d+, col \d+")).first.wait_for()
+    page.locator("[data-testid=stImage] img").first.wait_for()
+    with sqlite3.connect(tmp_path / "workspace" / "workspace.sqlite") as db:
+        (answer_json,) = db.execute("SELECT answer_json FROM answers ORDER BY id DESC LIMIT 1").fetchone()
+    cited = json.loads(answer_json)["evidence"][0]["locator"]
+    x0, top, x1, bottom = cited["cell_bbox"]
+    ink = next(box for box in ink_boxes(pdf, 32, "274,515") if abs(box[1] - top) < 6)
+    assert x0 - 1 <= ink[0] and ink[2] <= x1 + 1 and top - 1 <= ink[1] and ink[3] <= bottom + 1

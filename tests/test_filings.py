@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pdf_ink import ink_boxes
 
 from r1mm.analysis import analyst
 from r1mm.analysis.finance import statement_facts
@@ -544,25 +545,6 @@ def test_a_reference_to_a_note_is_no_part_of_the_line():
     assert [f.value["amount"] for f in inputs] == [29767, 16890]
 
 
-def _ink_boxes(pdf: Path, page: int, printed: str) -> list[tuple[float, float, float, float]]:
-    """Where `printed` is inked on the page (PDFium's tight glyph boxes, points from the top-left),
-    each time it is printed."""
-    import pypdfium2 as pdfium
-
-    doc = pdfium.PdfDocument(str(pdf))
-    try:
-        height, text = doc[page - 1].get_height(), doc[page - 1].get_textpage()
-        searcher, boxes = text.search(printed, match_case=True), []
-        while (found := searcher.get_next()) is not None:
-            start, count = found
-            glyphs = [text.get_charbox(k) for k in range(start, start + count)]
-            boxes.append((min(g[0] for g in glyphs), height - max(g[3] for g in glyphs),
-                          max(g[2] for g in glyphs), height - min(g[1] for g in glyphs)))
-        return boxes
-    finally:
-        doc.close()
-
-
 def test_the_statements_view_outlines_the_picked_cell_on_its_page(earnings):
     """The Financial page's statements view (issue 44 point 3): eBay's income statement with its
     periods as columns; a picked cell's outline, drawn on the rendered page, covers that cell's
@@ -583,7 +565,7 @@ def test_the_statements_view_outlines_the_picked_cell_on_its_page(earnings):
     for column, printed in ((0, "2,540"), (3, "4,905")):
         loc = cell_locator(item.source, page, income, row, column)
         x0, top, x1, bottom = loc.cell_bbox
-        ink = next(box for box in _ink_boxes(pdf, page, printed) if abs(box[1] - top) < 6)
+        ink = next(box for box in ink_boxes(pdf, page, printed) if abs(box[1] - top) < 6)
         assert x0 - 1 <= ink[0] and ink[2] <= x1 + 1 and top - 1 <= ink[1] and ink[3] <= bottom + 1
         plain = np.asarray(render.pdf_page_image(pdf, page, None, scale=1.0)).astype(int)
         marked = np.asarray(render.pdf_page_image(pdf, page, loc.cell_bbox, scale=1.0, context_pt=None)).astype(int)
