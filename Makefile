@@ -34,11 +34,12 @@ system-deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-$(VENV)/.installed: requirements.txt pyproject.toml Makefile
+$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; R1-MM needs Python 3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip "setuptools>=64"
-	$(BIN)/pip install -q -r requirements.txt
+	# the versions resolved when the builds were last made (constraints.txt), so builds are reproducible
+	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
 	# resemblyzer (GE2E speaker embeddings, weights inside its 16 MB wheel) without its declared
 	# dependencies: they would build webrtcvad from source and pull the `typing` backport
 	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4

@@ -48,7 +48,7 @@ with right:
         call_findings = ws.findings(call.id)
         utterances = [f for f in call_findings if f.kind == "speech.utterance"]
         if utterances:
-            st.caption("Transcript (Whisper base); voices told apart by pitch")
+            st.caption("Transcript (Whisper base); voices told apart by GE2E speaker embeddings (resemblyzer), clustered")
             st.dataframe(pd.DataFrame([{"start (s)": f.locator.start_s, "end (s)": f.locator.end_s,
                                         "voice": f.text.split(",")[0], "said": f.value} for f in utterances]),
                          use_container_width=True, hide_index=True, height=240)

@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from r1mm import render
-from r1mm.analysis.geometry import inspect
+from r1mm.analysis.geometry import MAX_ANALYSED, inspect
 from r1mm.types import Modality
 from r1mm.ui import common
 
@@ -45,7 +45,8 @@ else:
     points, deviation = item.data, None
 st.plotly_chart(render.pointcloud_figure(points, region=region, colour_by=deviation,
                                          colour_label=f"deviation ({unit})"), use_container_width=True)
-st.caption("Downsampled to 30,000 points for the browser; measurements use the full cloud.")
+st.caption(f"Downsampled to 30,000 points for the browser; measurements use up to {MAX_ANALYSED:,} points of the "
+           "scan (voxel centroids: a larger scan is thinned evenly first).")
 
 st.subheader("Findings")
 for f in findings:

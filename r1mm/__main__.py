@@ -24,6 +24,12 @@ import warnings
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+_results = None  # where results go when `native_output_to_stderr` has moved stdout aside
+
+
+def emit(text: str, flush: bool = False) -> None:
+    """One line of R1-MM's results (an answer, the JSON) on stdout."""
+    print(text, file=_results or sys.stdout, flush=flush)
 
 
 def _progress_files(paths: list[str], quiet: bool):
@@ -64,11 +70,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         out = {"answer": answer.text, "evidence": [e.to_dict() for e in answer.evidence],
                "findings": findings, "timings": answer.timings, "model": answer.model,
                "files": [{"name": f.name, "status": f.status, "error": f.error} for f in ws.files()]}
-        print(json.dumps(out, ensure_ascii=False))
+        emit(json.dumps(out, ensure_ascii=False))
     else:
-        print(answer.text)
+        emit(answer.text)
         for e in answer.evidence:
-            print(f"  [{e.id}] {e.locator.describe()}")
+            emit(f"  [{e.id}] {e.locator.describe()}")
     return EXIT_BAD_INPUT if failed else 0
 
 
@@ -104,14 +110,14 @@ def _print_analysis(ws, args: argparse.Namespace, failed: int) -> int:
     if failed and not args.keep_going:
         return EXIT_BAD_INPUT
     if args.json:
-        print(json.dumps({"files": [{"name": f.name, "status": f.status, "error": f.error, "timings": f.timings}
+        emit(json.dumps({"files": [{"name": f.name, "status": f.status, "error": f.error, "timings": f.timings}
                                     for f in ws.files()],
                           "findings": [f.to_dict() for f in ws.findings()]}, ensure_ascii=False))
     else:
         for item in ws.items():
-            print(f"{item.source} ({item.modality.value})")
+            emit(f"{item.source} ({item.modality.value})")
             for f in ws.findings(item.id):
-                print(f"  - {f.text}  [{f.locator.describe()}]")
+                emit(f"  - {f.text}  [{f.locator.describe()}]")
     return EXIT_BAD_INPUT if failed else 0
 
 
@@ -120,7 +126,7 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
     truth = write_samples(Path(args.dir))
     for key, entry in truth.items():
-        print(f"{key:11s} {entry.get('file') or 'skipped: ' + entry.get('skipped', '')}")
+        emit(f"{key:11s} {entry.get('file') or 'skipped: ' + entry.get('skipped', '')}")
     return 0
 
 
@@ -139,7 +145,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"r1mm: bench {args.suite} takes no --{unknown.pop().replace('contexts', 'context')}", file=sys.stderr)
         return EXIT_BAD_INPUT
     result = module.run(**options)
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    emit(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -175,8 +181,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             print(f"r1mm: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
         inspector.save(args.out)
-        print(f"fitted on {inspector.images_fitted} good images ({len(images) - inspector.images_fitted} held out); "
-              f"threshold {inspector.threshold:.4g} for {args.false_alarm_rate:.1%} false alarms; saved to {args.out}")
+        emit(f"fitted on {inspector.images_fitted} good images ({len(images) - inspector.images_fitted} held out); "
+             f"threshold {inspector.threshold:.4g} for {args.false_alarm_rate:.1%} false alarms; saved to {args.out}")
         return 0
     if not args.inspector:
         print("r1mm: inspect check needs --inspector FOLDER (made by `inspect fit`)", file=sys.stderr)
@@ -194,11 +200,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     for name, image in images:
         result = inspector.check(image, pixel_mm=args.pixel_mm).to_json(name)
         if args.json:
-            print(json.dumps(result), flush=True)
+            emit(json.dumps(result), flush=True)
         else:
             where = "; ".join(f"box {r['box']} ({r['area_px']} px)" for r in result["regions"]) or "no region"
-            print(f"{name}: {'DEFECT' if result['defect'] else 'good'} (score {result['score']:.4g}, "
-                  f"threshold {result['threshold']:.4g}); {where}", flush=True)
+            emit(f"{name}: {'DEFECT' if result['defect'] else 'good'} (score {result['score']:.4g}, "
+                 f"threshold {result['threshold']:.4g}); {where}", flush=True)
     return EXIT_BAD_INPUT if errors else 0
 
 
@@ -222,12 +228,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     def show_alert(alert: dict) -> None:
         if args.json:
-            print(json.dumps(alert), flush=True)
+            emit(json.dumps(alert), flush=True)
         else:
             where = "; ".join(f"box {r['box']} ({r['area_px']} px)" for r in alert["regions"]) or "no region"
             at = f" at {alert['time_s']:.2f} s" if alert["time_s"] is not None else ""
-            print(f"ALERT {alert['frame']}{at}: score {alert['score']:.4g} > {alert['threshold']:.4g}; {where}",
-                  flush=True)
+            emit(f"ALERT {alert['frame']}{at}: score {alert['score']:.4g} > {alert['threshold']:.4g}; {where}",
+                 flush=True)
 
     def show_status(status) -> None:  # one line, rewritten in place on a terminal, every 5 s otherwise
         if time.monotonic() - last_print[0] >= (0.5 if tty else 5.0):
@@ -361,6 +367,17 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
 
 
+def native_output_to_stderr() -> None:
+    """For the rest of the process, R1-MM's results alone reach stdout (`emit`): Python's ``print``
+    (which open3d's "[Open3D WARNING] …" goes through) and file descriptor 1 (where C and C++
+    libraries write, even from buffers flushed at exit) both point at stderr."""
+    global _results
+    sys.stdout.flush()
+    _results = open(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
@@ -380,4 +397,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    native_output_to_stderr()
+    status = main()
+    _results.flush()
+    sys.exit(status)

@@ -76,7 +76,7 @@ def process(repo: Repository, file_id: int, path: Path, name: str, options: Opti
         repo.finish(file_id, store.STATUS_FAILED, str(exc), timings)
         return []
     except Exception as exc:  # an analysis bug must not take the workspace down
-        log.exception("file %d: unexpected error", file_id)
+        log.info("file %d: unexpected error", file_id, exc_info=True)  # the traceback, with --verbose
         repo.finish(file_id, store.STATUS_FAILED,
                     f"{name}: internal error while analysing ({type(exc).__name__}: {exc})", timings)
         return []
@@ -126,7 +126,8 @@ def _encode(item: Item, projectors: dict | None) -> Tokens | None:
     try:
         return encode(item, projectors)
     except Exception:
-        log.warning("%s: could not encode into the shared space", item.source, exc_info=True)
+        log.warning("%s: could not encode into the shared space", item.source,
+                    exc_info=log.isEnabledFor(logging.INFO))  # the traceback, with --verbose
         return None
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from r1mm.workspace import Workspace
 
-# fpdf2's built-in fonts are Latin-1: spell out the few symbols the findings use
-_LATIN1 = str.maketrans({"×": "x", "–": "-", "—": "-", "³": "^3", "²": "^2", "“": '"', "”": '"', "’": "'",
-                         "…": "...", "−": "-", "↳": "->"})
+# Unicode fonts for the PDF: DejaVu Sans (shipped with matplotlib), with Debian's WenQuanYi Micro Hei
+# (fonts-wqy-microhei, installed by `make`) for Chinese, Japanese and Korean text
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 
 
 def analysis_markdown(ws: Workspace, title: str = "R1-MM analysis") -> str:
@@ -32,23 +33,31 @@ def analysis_markdown(ws: Workspace, title: str = "R1-MM analysis") -> str:
 
 
 def markdown_to_pdf(markdown: str) -> bytes:
-    """A plain, readable PDF of the Markdown above (headings, bullets, bold)."""
+    """A plain, readable PDF of the Markdown above (headings, bullets, bold), in Unicode fonts: a
+    finding's "×" and "mm³", a name in Chinese, print as written."""
+    import matplotlib
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
+    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    pdf.add_font("DejaVu", "", fonts / "DejaVuSans.ttf")
+    pdf.add_font("DejaVu", "B", fonts / "DejaVuSans-Bold.ttf")
+    pdf.add_font("DejaVu", "I", fonts / "DejaVuSans-Oblique.ttf")
+    if CJK_FONT.exists():
+        pdf.add_font("WenQuanYi", "", CJK_FONT)
+        pdf.set_fallback_fonts(["WenQuanYi"], exact_match=False)
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
-    for raw in markdown.translate(_LATIN1).splitlines():
-        line = raw.encode("latin-1", "replace").decode("latin-1")
+    for line in markdown.splitlines():
         if line.startswith("# "):
-            pdf.set_font("Helvetica", "B", 16)
+            pdf.set_font("DejaVu", "B", 16)
             pdf.multi_cell(0, 9, line[2:], new_x="LMARGIN", new_y="NEXT")
         elif line.startswith("## "):
             pdf.ln(2)
-            pdf.set_font("Helvetica", "B", 13)
+            pdf.set_font("DejaVu", "B", 13)
             pdf.multi_cell(0, 8, line[3:], new_x="LMARGIN", new_y="NEXT")
         elif line.strip():
-            pdf.set_font("Helvetica", size=10)
+            pdf.set_font("DejaVu", size=10)
             text = ("  - " + line[2:]) if line.startswith("- ") else line
             pdf.multi_cell(0, 5.5, text, markdown=True, new_x="LMARGIN", new_y="NEXT")
         else:

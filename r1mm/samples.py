@@ -10,7 +10,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from r1mm.cases.charts import write_chart
+from r1mm.cases.charts import write_report_chart
 from r1mm.cases.ct import Phantom, nodule_side, phantom_volume, write_dicom_series, zip_folder
 from r1mm.cases.finance import CALL_CONTRADICTIONS, PERIODS, REPORT_ROWS, write_call_audio, write_report_pdf
 from r1mm.cases.parts import plate_with_dent, write_ply
@@ -41,7 +41,11 @@ def write_samples(out: Path) -> dict:
     write_ply(out / "plate_scan.ply", plate_with_dent())
     truth["pointcloud"] = {"file": "plate_scan.ply", "units": "mm", "dent_depth": 1.5, "dent_centre": [40.0, 25.0],
                            "size": [120.0, 80.0]}
-    write_chart(out / "revenue_chart.png")
-    truth["image"] = {"file": "revenue_chart.png", "size": [640, 400]}
+    # the report's revenue as an analyst would chart it (matplotlib, a value axis the chart reader reads)
+    revenue = next(row for row in REPORT_ROWS if row[0] == "Revenue")
+    write_report_chart(out / "revenue_chart.png", "Revenue", list(PERIODS[::-1]), [revenue[2], revenue[1]],
+                       "USD millions")
+    truth["image"] = {"file": "revenue_chart.png", "size": [640, 420],
+                      "values": {PERIODS[1]: revenue[2], PERIODS[0]: revenue[1]}}
     (out / "truth.json").write_text(json.dumps(truth, indent=2))
     return truth

@@ -104,7 +104,7 @@ def test_bench_contract_small_run():
     for way in ("block_memory", "recall_reread", "retrieval_only", "retrieval_and_cited_clauses"):
         for answering in ("one_pass", "quote_then_term"):
             row = result[way][answering]
-            assert row["answer_s_median"] > 0 and 0 <= row["accuracy"] <= 1, row
+            assert row["answer_s_median"] > 0 and row["accuracy"] == int(row["right"].split("/")[0]) / 10, row
             assert len(row["wrong"]) == 10 - int(row["right"].split("/")[0]), row
 
 

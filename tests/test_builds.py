@@ -91,3 +91,19 @@ def test_a_manifest_lists_every_output_with_its_hash(cache, tmp_path):
 
     assert manifest["outputs"]["weights.bin"] == hashlib.sha256(b"weights").hexdigest()
     assert manifest["inputs"]["build threads"] == str(builds.BUILD_THREADS)
+
+
+def test_the_builds_made_here_are_the_ones_the_readme_states():
+    """Reproducible builds: `make` on a new machine (CI's fresh clone) installs the packages of
+    constraints.txt and builds the decoder and the projectors to the output hashes the README states."""
+    import re
+    from pathlib import Path
+
+    from r1mm.decoder import build as decoder_build
+    from r1mm.encoders import projector
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    stated = dict(re.findall(r"(decoder|projectors) output hash\s+`([0-9a-f]{16})`", readme))
+    built = {"decoder": builds.manifest(decoder_build.build_inputs())["output_hash"],
+             "projectors": builds.manifest(projector.build_inputs())["output_hash"]}
+    assert built == stated, "a build input changed: rebuild (`make models`) and state the new hashes in the README"

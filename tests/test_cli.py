@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "r1mm", *args], capture_output=True, text=True, timeout=300)
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "r1mm", *args], capture_output=True, text=True, timeout=300,
+                          env=env)
 
 
 def test_ask_json_contract(samples, truth):
@@ -29,9 +31,14 @@ def test_ask_json_contract(samples, truth):
 
 def test_stderr_stays_empty_unless_something_needs_the_user(samples):
     """No model-loading progress bars or library warnings: the decoder and the text tower load here."""
+    from r1mm.decoder.build import is_built
+
+    assert is_built(), "`make` builds the R1 decoder before the tests"
     files = [str(samples / n) for n in ("plate_scan.ply", "quarterly_report.pdf", "revenue_chart.png")]
-    quiet = run_cli("ask", "--json", "--question", "How deep is the dent?", *files)
+    as_a_user = {k: v for k, v in os.environ.items() if k != "R1MM_DECODER"}  # the tests' default is none
+    quiet = run_cli("ask", "--json", "--question", "How deep is the dent?", *files, env=as_a_user)
     assert quiet.returncode == 0 and json.loads(quiet.stdout)["evidence"]
+    assert "r1-gemma3" in json.loads(quiet.stdout)["model"]  # the decoder ran: its draft shown or refused
     assert quiet.stderr == ""
     assert run_cli("analyze", "--json", *files).stderr == ""
     verbose = run_cli("--verbose", "ask", "--question", "How deep is the dent?", files[0])
@@ -108,3 +115,34 @@ def test_zip_bomb_is_one_clear_line_and_the_other_files_go_on(zip_bomb, samples)
         line for line in proc.stderr.splitlines() if line.startswith("r1mm: series.zip: ") and "zip bomb" in line]
     assert {f["name"]: f["status"] for f in json.loads(proc.stdout)["files"]} == {
         "series.zip": "failed", "plate_scan.ply": "ready"}
+
+
+def test_only_results_reach_stdout_when_a_library_prints():
+    """open3d prints its warnings ("[Open3D WARNING] …") through Python's stdout and C++ code writes
+    to file descriptor 1: with the CLI's routing both go to stderr, and the results alone to stdout."""
+    code = ("import r1mm.__main__ as cli\ncli.native_output_to_stderr()\nimport open3d as o3d\n"
+            "o3d.io.read_point_cloud('/nonexistent/cloud.ply')\nimport os\nos.write(1, b'native\\n')\n"
+            "cli.emit('RESULT')\ncli._results.flush()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout == "RESULT\n" and "Open3D WARNING" in proc.stderr and "native" in proc.stderr
+
+
+def test_a_flat_part_is_measured_in_its_plane(tmp_path):
+    """A sheet has no volume: open3d's minimal box comes back empty (0 × 0 × 0, and Qhull complains),
+    so the part is measured in its own plane: a 20 × 10 mm plate turned 30° in it."""
+    import struct
+
+    import numpy as np
+
+    turn = np.radians(30)
+    corners = np.array([[0, 0, 0], [20, 0, 0], [20, 10, 0], [0, 10, 0]], float)
+    corners = corners @ np.array([[np.cos(turn), -np.sin(turn), 0], [np.sin(turn), np.cos(turn), 0], [0, 0, 1]]).T
+    triangles = [(corners[0], corners[1], corners[2]), (corners[0], corners[2], corners[3])]
+    with open(tmp_path / "sheet.stl", "wb") as f:
+        f.write(b"\0" * 80 + struct.pack("<I", len(triangles)))
+        for triangle in triangles:
+            f.write(struct.pack("<3f", 0, 0, 1) + b"".join(struct.pack("<3f", *v) for v in triangle) + b"\0\0")
+    proc = run_cli("ask", "--json", "--question", "How large is the part?", str(tmp_path / "sheet.stl"))
+    assert proc.returncode == 0, proc.stderr
+    (dims,) = [f["value"] for f in json.loads(proc.stdout)["findings"] if f["kind"] == "pointcloud.dimensions"]
+    assert dims == pytest.approx([20, 10, 0], abs=0.05)

@@ -76,15 +76,14 @@ def test_router_entropy_tracks_expert_count(pair):
     model.set_routing("adaptive", moe_top_p=0.6)
     model.record_routing(True)
     with torch.no_grad():
-        model(input_ids=torch.randint(0, 300, (1, 120)))
+        model(input_ids=torch.randint(0, 300, (1, 120), generator=torch.Generator().manual_seed(0)))
     model.record_routing(False)
     r = model.routing_trace()[1]
     counts = r.chosen.sum(-1).float()
-    assert counts.min() >= 1 and counts.max() <= 8
-    if counts.std() > 0:
-        # Flatter router distributions (higher entropy) need more experts to reach top_p.
-        corr = torch.corrcoef(torch.stack([r.entropy, counts]))[0, 1]
-        assert corr > 0
+    assert counts.min() >= 1 and counts.max() <= 8 and counts.std() > 0  # adaptive: not one count for all
+    # Flatter router distributions (higher entropy) need more experts to reach top_p.
+    corr = torch.corrcoef(torch.stack([r.entropy, counts]))[0, 1]
+    assert corr > 0
 
 
 def test_the_trained_router_beats_chance_at_finding_the_biggest_expert(pair):

@@ -2,7 +2,6 @@
 as printed, line items mapped to metrics, iXBRL facts, analysts' questions answered or refused."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from pdf_ink import ink_boxes
@@ -635,3 +634,21 @@ def test_an_equity_statement_for_common_shareholders_is_not_the_cash_flow_statem
     kinds = {t.rows[1][0]: t.statement for page in item.data.pages for t in page.tables[:6] if len(t.rows) > 1}
     assert kinds["Balance at January 1, 2022"] == "equity"
     assert metric_of("Share repurchase programs (Note 18)", "cash flow").name == "share repurchases"
+
+
+def test_an_ixbrl_statement_shows_segment_lines_under_their_period():
+    """Apple's iXBRL income statement tags its Products and Services lines with a dimension member;
+    the statements view shows them under their year as printed, not in columns of their own, and a
+    picked cell still names the segment's own tagged fact."""
+    from r1mm.ui.statements import cell_locator, statement_frame, statement_tables
+
+    html = FILINGS / "html" / "aapl-10-k-2024-11-01.html"
+    page, income = statement_tables(load_document(html, html.name, "html", Limits()).data)[0]
+    frame = statement_frame(income)
+    assert list(frame.columns) == ["12 months ended 2024-09-28", "12 months ended 2023-09-30",
+                                   "12 months ended 2022-09-24"]
+    products = list(frame.index).index("Products")
+    assert frame.iloc[products].tolist() == ["294,866", "298,085", "316,199"]
+    assert frame.iloc[list(frame.index).index("Total net sales")].tolist() == ["391,035", "383,285", "394,328"]
+    r, c = cell_locator(html.name, page, income, products, 0).cell
+    assert income.rows[r][c] == "294,866" and income.cell_facts[r][c]["dimensional"]

@@ -39,9 +39,12 @@ def test_a_number_may_be_the_evidence_correctly_rounded(written, exact, ok):
     assert (check_grounding(f"The dent is at x {written} mm [E1].", "Where is the dent?", evidence) is None) is ok
 
 
-def test_numbers_from_the_question_may_be_repeated():
+def test_the_periods_the_question_names_may_be_repeated_but_not_its_other_numbers():
     assert check_grounding("In Q3 2026 revenue was 1,284.5 USD millions [E1].", "Revenue in Q3 2026?",
                            EVIDENCE) is None
+    assert "numbers not in the cited evidence (2000)" in check_grounding(
+        "Revenue was 2,000 USD millions [E1].", "Was revenue 2,000 USD millions in Q3 2026?", EVIDENCE)
+    assert "(1300)" in check_grounding("Yes, revenue was above 1,300 [E1].", "Was revenue above 1,300?", EVIDENCE)
 
 
 def test_the_prompt_lists_every_evidence_line_with_its_id():
@@ -336,3 +339,24 @@ def test_the_screened_output_head_writes_what_the_full_head_writes(tiny_decoder)
         assert draft.tokens == 24 and 0 < draft.first_token_seconds <= draft.seconds
     tiny_decoder.screened_head = True
     assert texts[0] == texts[1] and texts[0].strip()
+
+
+def test_the_api_streams_a_refused_draft_outside_the_content(tiny_decoder, samples, tmp_path):
+    """A client that joins the streamed `content` gets the checked answer only: the untrained
+    decoder's draft (refused: it cites nothing) streams in the `draft` field, never as content."""
+    import json
+
+    from r1mm.api.chat import answer_events
+    from r1mm.api.openai_format import Envelope
+
+    ws = Workspace(tmp_path / "ws", decoder=tiny_decoder)
+    ws.add(samples / "quarterly_report.pdf")
+    stream = ws.ask_stream("What was revenue in Q3 2026?")
+    answered = []
+    events = [json.loads(e[len("data: "):]) for e in answer_events(Envelope("r1mm"), stream, answered.append)
+              if e.startswith("data: {")]
+    content = "".join(e["choices"][0]["delta"].get("content") or "" for e in events)
+    drafted = "".join(e.get("draft") or "" for e in events)
+    assert stream.replaced and drafted.strip() and drafted.strip() not in content
+    assert content == answered[0].text == events[-1]["answer"] and "draft was not used" in content
+    assert events[-1]["draft_refused"] == stream.replaced and events[-1]["choices"][0]["finish_reason"] == "stop"

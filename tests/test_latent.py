@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageDraw
 
 from r1mm import Workspace
 from r1mm.encoders import audio, ct, image, pointcloud
@@ -91,7 +92,11 @@ def test_search_finds_the_dent_and_the_nodule_in_their_own_files(samples, truth,
                m.locator.region[1] - 5 <= cy <= m.locator.region[4] + 5 for m in dent)
     nodule = ws.search("a lung nodule", k=3)
     assert nodule[0].modality.value == "ct"
-    chart = ws.search("a bar chart", k=1)
-    assert chart[0].modality.value == "image"
+    photo = Image.new("RGB", (640, 420), (90, 140, 200))  # a second image: the search must tell them apart
+    ImageDraw.Draw(photo).ellipse([200, 100, 440, 300], fill=(240, 200, 60))
+    photo.save(tmp_path / "sun.png")
+    assert ws.add(tmp_path / "sun.png").ok
+    chart = ws.search("quarterly revenue plotted as bars", k=1)  # not one of the projectors' training phrases
+    assert chart[0].locator.source == "revenue_chart.png"
     # Tokens survive a restart with the rest of the workspace.
     assert Workspace(tmp_path / "ws").search("a lung nodule", k=1)[0].locator == nodule[0].locator

@@ -93,15 +93,23 @@ def test_the_prompt_holds_the_spans_the_question_and_nothing_else(model, documen
     reader = RecallReader(model, Tokens(), blocks=3).read(document)
     tokens = Tokens()
     seen = {}
-    monkeypatch.setattr(recall, "greedy", lambda m, ids, cache, n: seen.setdefault("prompt", ids[0].tolist()) and [5] * n)
+    # the "model" answers with the first token it re-read: a number the passages hold
+    monkeypatch.setattr(recall, "greedy", lambda m, ids, cache, n: [seen.setdefault("prompt", ids[0].tolist())[0]] * n)
     answer = reader.ask("Q?", tokens=4)
     expected = []
     for start, end in answer.spans:
         expected += document[0, start:end].tolist() + tokens("\n\n").input_ids
     expected += tokens("Q?").input_ids
     assert seen["prompt"] == expected and answer.prompt_tokens == len(expected)
-    assert answer.answer == "5 5 5 5"
+    assert answer.answer == answer.draft == " ".join([str(expected[0])] * 4) and not answer.unsupported
     assert len(expected) < 601 and len(answer.spans) >= 3
+
+
+def test_a_recalled_answer_stating_a_number_the_passages_lack_is_not_given(model, document, monkeypatch):
+    reader = RecallReader(model, Tokens(), blocks=3).read(document)
+    monkeypatch.setattr(recall, "greedy", lambda m, ids, cache, n: [999] * n)  # no token id of the document
+    answer = reader.ask("Q?", tokens=2)
+    assert answer.answer == "" and answer.draft == "999 999" and answer.unsupported == ["999"]
 
 
 def test_a_short_document_is_re_read_whole(model):

@@ -46,6 +46,7 @@ def test_a_media_evidence_line_carries_one_soft_token_that_the_decoder_reads(tin
 
 def test_media_search_evidence_reaches_the_decoder_as_a_soft_token(tiny_decoder, samples, tmp_path):
     ws = Workspace()
+    ws.add(samples / "plate_scan.ply")  # other media the search must pass over
     ws.add(samples / "revenue_chart.png")
     ws.decoder = tiny_decoder
     stream = ws.ask_stream("Is there a picture of a bar chart?")

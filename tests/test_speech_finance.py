@@ -15,8 +15,8 @@ pytestmark = pytest.mark.slow  # loads the 150 MB speech model
 
 @pytest.fixture(scope="module")
 def call_findings(samples, truth):
-    if "skipped" in truth["call"]:
-        pytest.skip(truth["call"]["skipped"])
+    if "skipped" in truth["call"]:  # no espeak-ng: `make` installs it, so the call is a failure, not a skip
+        pytest.fail(truth["call"]["skipped"])
     from r1mm.analysis import analyze
 
     return analyze(load(samples / "earnings_call.wav")[0])

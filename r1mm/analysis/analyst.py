@@ -15,7 +15,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from r1mm.analysis.metrics import BALANCE, BY_NAME, CASH, INCOME, Metric, metric_of, metric_spans, metrics_asked, normalise_label
+from r1mm.analysis.metrics import (
+    BALANCE,
+    BY_NAME,
+    CASH,
+    INCOME,
+    Metric,
+    metric_of,
+    metric_spans,
+    metrics_asked,
+    normalise_label,
+)
 from r1mm.ingest.statements import month_number, statement_kind
 from r1mm.types import Finding, Locator
 
@@ -871,7 +881,7 @@ def _missing_finding(source: str, ask: Ask, facts: list[Finding], missing: _Miss
                 f"for a period it does not report.")
         locator = same[0].locator
     else:
-        nearest = _nearest_labels(ask, facts)
+        nearest = nearest_labels(ask.words, facts)
         text = (f"The filing has no line for {missing.what}" + (f" ({missing.period.describe()})" if missing.period
                                                               else "") +
                 (f"; nearest lines: {', '.join(nearest)}." if nearest else "."))
@@ -879,10 +889,11 @@ def _missing_finding(source: str, ask: Ask, facts: list[Finding], missing: _Miss
     return Finding("finance.missing", None, None, text, locator)
 
 
-def _nearest_labels(ask: Ask, facts: list[Finding], k: int = 3) -> list[str]:
+def nearest_labels(words: set[str], facts: list[Finding], k: int = 3) -> list[str]:
+    """The `k` printed lines whose words are nearest to `words`, each with its statement and page."""
     from difflib import SequenceMatcher
 
-    wanted = " ".join(sorted(ask.words))
+    wanted = " ".join(sorted({_stem(w) for w in words}))
     seen: dict[str, tuple[float, Finding]] = {}
     for f in facts:
         label = f.value["label"]

@@ -16,13 +16,14 @@ filing does not have is never held against another line: "Gaming revenue" is not
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from r1mm.analysis import analyst
 from r1mm.analysis.analyst import Ask, Period
 from r1mm.analysis.finance import SCALES, scale_of
 from r1mm.analysis.metrics import BY_NAME, Metric, metric_of, metric_spans, normalise_label
-from r1mm.types import Finding, Locator
+from r1mm.types import Finding
 
 _AMOUNT_RE = re.compile(r"(?P<dollar>[$€£])?\s?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<scale>%|percent|thousand|million|"
                         r"billion)?(?:\s*(?P<currency>dollars?|euros?|pounds?)\b)?", re.IGNORECASE)
@@ -417,46 +418,53 @@ def _ask_of(claim: dict, facts: list[Finding]) -> tuple[Ask, Metric | None]:
     return ask, metric
 
 
-def filing_value(claim: dict, facts: list[Finding]) -> tuple[float | None, str, list[Finding], str]:
-    """(the filing's value of what the claim is about, its unit, the cells it rests on, how it was
-    found or why not). ``None`` when the filing has no such line: the reason names the nearest."""
+@dataclass
+class FilingValue:
+    """The filing's value of what a claim is about, or why it has none."""
+    value: float | None
+    unit: str = ""
+    cells: list[Finding] = field(default_factory=list)  # the cells it rests on
+    how: str = ""  # the line it is ("the line “Net revenues”"), or why there is no value
+    formula: str | None = None  # how it was computed from several cells, if it was
+
+
+def filing_value(claim: dict, facts: list[Finding]) -> FilingValue:
+    """The filing's value of what the claim is about, with the cells it rests on; no value when the
+    filing has no such line, and the reason names the nearest lines."""
     if not facts:  # a call with no report beside it
-        return None, "", [], "the report has no line items"
+        return FilingValue(None, how="the report has no line items")
     ask, metric = _ask_of(claim, facts)
     non_gaap = claim.get("non_gaap", False)
     if claim["qualifier"] or non_gaap:
         if claim["kind"] == "change":
-            return None, "", [], "a change of a particular line is not checked"
+            return FilingValue(None, how="a change of a particular line is not checked")
         # a named line: a segment's, a non-GAAP figure, "from continuing operations" — never another line
         line = _named_line(claim, facts, ask.periods[0], None if non_gaap else metric)
         if line is None:
             nearest = _nearest(claim, facts)
             named = " ".join(claim["qualifier"]) + " " + claim["metric"]
-            return None, "", [], f"the filing has no line for {named.strip()}" + (
-                f"; nearest: {nearest}" if nearest else "")
+            return FilingValue(None, how=f"the filing has no line for {named.strip()}" + (
+                f"; nearest: {nearest}" if nearest else ""))
         amount = analyst.line_amount(line, metric) if metric else float(line.value["amount"])
-        return amount, line.unit or "", [line], f"the line “{line.value['label']}”"
+        return FilingValue(amount, line.unit or "", [line], f"the line “{line.value['label']}”")
     if metric is None and claim["kind"] != "change":
         # a figure the company prints under the name said ("Free cash flow", "GAAP operating margin"):
         # its own number, which may rest on other lines than the standard formula's
         line = _printed_as_said(claim, facts, ask.periods[0])
         if line is not None:
-            return float(line.value["amount"]), line.unit or "", [line], f"the line “{line.value['label']}”"
+            return FilingValue(float(line.value["amount"]), line.unit or "", [line],
+                               f"the line “{line.value['label']}”")
     found = analyst.resolve(ask, [f for f in facts if _kind_fits(claim, f) or claim["kind"] != "level"])
     head = found[0] if found else None
     if head is None or head.kind != "finance.answer":
-        return None, "", [], head.text.rstrip(".") if head is not None else "no line answers it"
-    return float(head.value["value"]), head.unit or "", found[1:], head.value["formula"] or "the line"
+        return FilingValue(None, how=head.text.rstrip(".") if head is not None else "no line answers it")
+    formula = head.value["formula"] or None
+    return FilingValue(float(head.value["value"]), head.unit or "", found[1:], formula or "the line", formula)
 
 
-def _nearest(claim: dict, facts: list[Finding], k: int = 3) -> str:
-    wanted = " ".join(claim["qualifier"] + [claim["metric"] or ""])
-    labels: dict[str, float] = {}
-    for f in facts:
-        label = f.value["label"]
-        if label not in labels:
-            labels[label] = SequenceMatcher(None, wanted.lower(), normalise_label(label)).ratio()
-    return ", ".join(f"“{label}”" for label, _ in sorted(labels.items(), key=lambda kv: -kv[1])[:k])
+def _nearest(claim: dict, facts: list[Finding]) -> str:
+    words = set(claim["qualifier"]) | set(re.findall(r"[a-z]+", (claim["metric"] or "").lower()))
+    return ", ".join(analyst.nearest_labels(words, facts))
 
 
 def _judge(claim: dict, hearing: dict, value: float, unit: str) -> tuple[str, float]:
@@ -491,18 +499,20 @@ def cross_check(findings: list[Finding]) -> list[Finding]:
             continue
         claim = f.value
         when = f.locator.describe()
-        value, unit, cells, how = None, "", [], ""
+        found = FilingValue(None)
         if claim.get("forward"):
             verdict, detail, diff = "forward-looking", "guidance, not a figure the filing reports", None
         else:
-            value, unit, cells, how = filing_value(claim, facts)
-            if value is None:
-                verdict, detail, diff = "not in report", how, None
+            found = filing_value(claim, facts)
+            if found.value is None:
+                verdict, detail, diff = "not in report", found.how, None
             else:
-                verdict, diff, detail = _weigh(claim, value, unit, cells, how)
+                verdict, diff, detail = _weigh(claim, found)
+        cells = found.cells
         value_out = {"verdict": verdict, "metric": claim["metric"], "said": claim["said"],
                      "difference": None if diff is None else round(diff, 3),
-                     "report_value": None if value is None else round(value, 4), "report_unit": unit or None,
+                     "report_value": None if found.value is None else round(found.value, 4),
+                     "report_unit": found.unit or None,
                      "report_locator": cells[0].locator.to_dict() if cells else None,
                      "report_locators": [c.locator.to_dict() for c in cells]}
         out.append(Finding("finance.claim_check", value_out, None,
@@ -510,7 +520,8 @@ def cross_check(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _weigh(claim: dict, value: float, unit: str, cells: list[Finding], how: str) -> tuple[str, float, str]:
+def _weigh(claim: dict, found: FilingValue) -> tuple[str, float, str]:
+    value, unit = found.value, found.unit
     verdict, diff = _judge(claim, claim, value, unit)
     again = claim.get("heard_again")
     second = _judge(claim, again, value, unit) if again else None
@@ -527,8 +538,8 @@ def _weigh(claim: dict, value: float, unit: str, cells: list[Finding], how: str)
             heard += f"; heard again as “{again['said']}”"
     shown_unit = "points" if unit == "%" else unit
     where = "; ".join(f"{c.value['label']} ({c.value['period']['label']}): {c.value['printed'] or c.value['amount']} "
-                      f"{c.unit or ''} ({c.locator.describe()})" for c in cells)
-    computed = f" = {how}" if how not in ("the line",) and not how.startswith("the line “") else ""
+                      f"{c.unit or ''} ({c.locator.describe()})" for c in found.cells)
+    computed = f" = {found.formula}" if found.formula else ""
     detail = (f"the filing shows {_shown(value)} {unit}{computed}, from {where}; difference {diff:+,.2f} "
               f"{shown_unit}{heard}")
     return verdict, diff, detail

@@ -692,7 +692,7 @@ def findings_on_image(source: str, rgb: np.ndarray, lines: list[TextLine], locat
     try:
         chart = read_chart(rgb, lines)
     except Exception:
-        log.warning("%s: its chart could not be read", source, exc_info=True)
+        log.warning("%s: its chart could not be read", source, exc_info=log.isEnabledFor(logging.INFO))
         return []
     return findings(source, chart, locate) if chart else []
 

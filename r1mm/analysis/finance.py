@@ -201,18 +201,25 @@ def fiscal_period(column: dict, calendar: FiscalCalendar) -> dict:
         fiscal_year, quarter = column["year"], 4
     if column.get("quarter") and not (end and end[1]):  # headed "Q3 2026", with no date
         quarter = column["quarter"]
-    if months is None:
-        label = f"as of {_date(end)}" if end else f"as of the end of FY{fiscal_year}"
-    elif months == 12:
-        label = f"FY{fiscal_year}"
-    elif months == 3:
-        label = f"Q{quarter} FY{fiscal_year}"
-    else:
-        label = f"the {_MONTHS_IN_WORDS.get(months, str(months))} months of FY{fiscal_year}"
+    label = period_name(months, fiscal_year, quarter, _date(end) if end else None)
     if end and end[1] and months is not None:
         label += f" (ended {_date(end)})"
     return {"end": _date(end) if end else None, "months": months, "fiscal_year": fiscal_year,
             "fiscal_quarter": quarter, "label": label, "printed": column.get("label", "")}
+
+
+def period_name(months: int | None, fiscal_year: int, fiscal_quarter: int, end: str | None,
+                short: bool = False) -> str:
+    """A period as analysts name it: "FY2024", "Q2 FY2023", "as of 2024-09-28"; other spans "the
+    nine months of FY2025" (``short``: "9M FY2025")."""
+    if months is None:
+        return f"as of {end}" if end else f"as of the end of FY{fiscal_year}"
+    if months == 12:
+        return f"FY{fiscal_year}"
+    if months == 3:
+        return f"Q{fiscal_quarter} FY{fiscal_year}"
+    return f"{months}M FY{fiscal_year}" if short else \
+        f"the {_MONTHS_IN_WORDS.get(months, str(months))} months of FY{fiscal_year}"
 
 
 def _date(end: list[int] | None) -> str:

@@ -85,8 +85,45 @@ def oriented_dimensions(points: np.ndarray) -> np.ndarray:
     """
     import open3d as o3d
 
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
-    return np.sort(np.asarray(cloud.get_minimal_oriented_bounding_box(robust=True).extent))[::-1]
+    spread = float(np.ptp(points, axis=0).max()) if len(points) else 0.0
+    if len(points) >= 4:
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+        extent = np.sort(np.asarray(cloud.get_minimal_oriented_bounding_box(robust=True).extent))[::-1]
+        if extent[0] >= 0.5 * spread:
+            return extent
+    # a flat part (a plate, a sheet), a line or a few points: the hull has no volume and open3d's box
+    # comes back empty, so the box is measured in the part's own plane instead
+    return _flat_dimensions(points)
+
+
+def _flat_dimensions(points: np.ndarray) -> np.ndarray:
+    """The smallest rectangle around the points in their best-fitting plane (rotating calipers on the
+    2-D hull), with the thickness across the plane; largest first."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    if len(points) < 2:
+        return np.zeros(3)
+    centred = points - points.mean(axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    axes = np.vstack([axes, np.zeros((3 - len(axes), 3))]) if len(axes) < 3 else axes
+    plane, across = centred @ axes[:2].T, centred @ axes[2]
+    try:
+        hull = plane[ConvexHull(plane).vertices]
+    except (QhullError, ValueError):  # collinear: a line has no 2-D hull
+        hull = plane
+    best = None
+    for a, b in zip(hull, np.roll(hull, -1, axis=0)):
+        edge = b - a
+        if not np.any(edge):
+            continue
+        u = edge / np.linalg.norm(edge)
+        turned = hull @ np.array([[u[0], -u[1]], [u[1], u[0]]])
+        size = np.ptp(turned, axis=0)
+        if best is None or size[0] * size[1] < best[0] * best[1]:
+            best = size
+    if best is None:
+        best = np.ptp(plane, axis=0)
+    return np.sort(np.array([best[0], best[1], np.ptp(across)]))[::-1]
 
 
 def fit_plane(points: np.ndarray, iterations: int = 200, threshold: float | None = None,

@@ -1,4 +1,4 @@
-"""Image findings: size and the overall look (brightness, dominant colours)."""
+"""Image findings: size, mean brightness, and whether the camera's EXIF orientation was applied."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,8 @@
 """/v1/chat/completions over the account's workspace, /v1/models, /v1/usage and /health."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
@@ -8,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from r1mm.api.accounts import Accounts
 from r1mm.api.common import account_name, accounts, find_file, parse_id
 from r1mm.api.openai_format import DONE, Envelope, approx_tokens, message_text
+from r1mm.types import Answer
 
 MODEL_ID = "r1mm"
 router = APIRouter()
@@ -34,19 +37,10 @@ def chat(body: ChatRequest, name: str = Depends(account_name), every: Accounts =
     envelope = Envelope(MODEL_ID)
     stream = ws.ask_stream(question, file_ids=file_ids)
     if body.stream:
-        def events():
-            # pieces go out as the decoder writes them; a draft the grounding check refuses is
-            # followed by the reason and the findings answer
-            for k, piece in enumerate(stream):
-                yield envelope.chunk(piece, first=k == 0)
-            answer = stream.answer
-            if stream.replaced:
-                yield envelope.chunk(f"\n\n(The draft above was not used: {stream.replaced}.)\n\n{answer.text}")
+        def metered(answer: Answer) -> None:
             every.meter.add(name, tokens_in=tokens_in, tokens_out=approx_tokens(answer.text))
-            yield envelope.chunk(None, finish="stop", evidence=[e.to_dict() for e in answer.evidence],
-                                 answer=answer.text, answered_by=answer.model)
-            yield DONE
-        return StreamingResponse(events(), media_type="text/event-stream")
+
+        return StreamingResponse(answer_events(envelope, stream, metered), media_type="text/event-stream")
     for _ in stream:
         pass
     answer = stream.answer
@@ -54,6 +48,22 @@ def chat(body: ChatRequest, name: str = Depends(account_name), every: Accounts =
     every.meter.add(name, tokens_in=tokens_in, tokens_out=tokens_out)
     return envelope.whole(answer.text, tokens_in, tokens_out, evidence=[e.to_dict() for e in answer.evidence],
                           timings=answer.timings, answered_by=answer.model)
+
+
+def answer_events(envelope: Envelope, stream, done: Callable[[Answer], None]) -> Iterator[str]:
+    """The server-sent events of one answer. The decoder's draft streams as it is written in `draft`,
+    a field beside the message: `content` carries only the answer the grounding check let through
+    (or the findings answer that replaced a refused draft), so a client that joins the content never
+    shows a refused draft or its numbers. The last chunk carries the evidence, who wrote the answer
+    and, when a draft was refused, why."""
+    for piece in stream:
+        yield envelope.chunk(None, draft=piece)
+    answer = stream.answer
+    done(answer)
+    yield envelope.chunk(answer.text, first=True)
+    yield envelope.chunk(None, finish="stop", evidence=[e.to_dict() for e in answer.evidence], answer=answer.text,
+                         answered_by=answer.model, draft_refused=stream.replaced or None)
+    yield DONE
 
 
 @router.get("/v1/models")

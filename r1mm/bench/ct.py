@@ -114,7 +114,7 @@ def ct_small_metadata() -> list[tuple[str, bool, float | None]]:
     ]
 
 
-def run(cases: int = 12, seed: int = 0) -> dict:
+def run(cases: int = 20, seed: int = 0) -> dict:
     from tqdm import tqdm
 
     results: list[tuple[str, bool, float | None]] = []

@@ -154,7 +154,7 @@ def _voiced_turns(turns: list[dict], samples, rate: int) -> list[tuple[float, fl
     return out
 
 
-def run(cases: int = 8, seed: int = 0, diarization_calls: int = 24) -> dict:
+def run(cases: int = 20, seed: int = 0, diarization_calls: int = 24) -> dict:
     from tqdm import tqdm
 
     figures_total = figures_exact = 0

@@ -94,6 +94,25 @@ def _rounds_to(written: str, exact: str) -> bool:
     return e.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP) == w
 
 
+_PERIOD_NUMBER = re.compile(
+    r"\b(?:Q|H)([1-4])\b|\bFY\s?'?(\d{2}(?:\d{2})?)\b|(?<![\d,.])((?:19|20)\d{2})(?![\d,]|\.\d)|"
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.? (\d{1,2})\b", re.IGNORECASE)
+
+
+def unsupported_numbers(answer: str, question: str, evidence: list[str]) -> list[str]:
+    """The numbers ``answer`` states that no evidence text holds (as written, or correctly rounded).
+    Of the question's numbers only those naming a period may be restated: "Was revenue 2,000?" is
+    not answered "Revenue was 2,000" unless the evidence says so."""
+    supported = period_numbers(question).union(*(numbers_in(text) for text in evidence))
+    return sorted(n for n in numbers_in(answer) if _standing_for(n, supported) is None)
+
+
+def period_numbers(question: str) -> set[str]:
+    """The numbers of a question that name a period: years ("2024", not "2,024"), quarters and halves
+    ("Q3", "H1"), fiscal years ("FY24") and days of a month ("June 30")."""
+    return {n for match in _PERIOD_NUMBER.finditer(question) for n in match.groups() if n}
+
+
 def _standing_for(written: str, supported: set[str]) -> str | None:
     """The supported number ``written`` states: itself, or the one it correctly rounds."""
     if written in supported:
@@ -104,7 +123,7 @@ def _standing_for(written: str, supported: set[str]) -> str | None:
 def evidence_holding_numbers(answer: str, question: str, evidence: list[Evidence]) -> Evidence | None:
     """The first evidence line holding every number the answer states beyond the question's; None
     when the answer states none, or no line holds them all."""
-    wanted = numbers_in(CITATION.sub("", answer)) - numbers_in(question)
+    wanted = numbers_in(CITATION.sub("", answer)) - period_numbers(question)
     if not wanted:
         return None
     return next((e for e in evidence if all(_standing_for(n, numbers_in(e.text)) for n in wanted)), None)
@@ -167,8 +186,7 @@ def check_grounding(answer: str, question: str, evidence: list[Evidence]) -> str
     if unknown:
         return f"the decoder cited evidence that does not exist ({', '.join(unknown)})"
     cited_evidence = [e for e in evidence if e.id in cited]
-    supported = numbers_in(question).union(*(numbers_in(e.text) for e in cited_evidence))
-    unsupported = sorted(n for n in numbers_in(CITATION.sub("", answer)) if _standing_for(n, supported) is None)
+    unsupported = unsupported_numbers(CITATION.sub("", answer), question, [e.text for e in cited_evidence])
     if unsupported:
         return f"the decoder wrote numbers not in the cited evidence ({', '.join(unsupported)})"
     unanswered = _financial_value_unanswered(answer, question, evidence)

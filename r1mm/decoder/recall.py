@@ -16,10 +16,11 @@ are kept (4 bytes a token) so that recalled blocks can be read again.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from r1mm.decoder.grounded import unsupported_numbers
 from r1mm.decoder.memory import BlockMemoryLayer
 
 BLOCKS = 8  # re-read per question, each with its successor (up to 16 × 64 tokens); 4 found as many
@@ -30,11 +31,15 @@ WHOLE_BELOW = 2048  # a document this short is re-read whole
 @dataclass
 class Recalled:
     """An answer and its evidence: the document's token spans [start, end) that were re-read, and
-    their text."""
+    their text. ``answer`` is the model's continuation when every number it states stands in those
+    passages; otherwise it is empty, and ``draft`` and ``unsupported`` say what was written and which
+    numbers the passages do not hold."""
     answer: str
     spans: list[tuple[int, int]]
     passages: list[str]
     prompt_tokens: int
+    draft: str = ""
+    unsupported: list[str] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -111,4 +116,6 @@ class RecallReader:
         prompt += self.tokenizer(question, add_special_tokens=False).input_ids
         generated = greedy(self.model, torch.tensor([prompt]), self.model.new_cache("full"), tokens)
         passages = [self.tokenizer.decode(self.ids[start:end], skip_special_tokens=True) for start, end in spans]
-        return Recalled(self.tokenizer.decode(generated, skip_special_tokens=True), spans, passages, len(prompt))
+        draft = self.tokenizer.decode(generated, skip_special_tokens=True)
+        unsupported = unsupported_numbers(draft, question, passages)  # checked as every shown answer is
+        return Recalled("" if unsupported else draft, spans, passages, len(prompt), draft, unsupported)

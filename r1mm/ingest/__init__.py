@@ -56,7 +56,7 @@ def load(path: Path | str, *, source: str | None = None, limits: Limits | None =
     except MemoryError:
         raise IngestError(source, "is too large to load in the memory available") from None
     except Exception as exc:  # a loader bug must still name the file, not crash the caller
-        log.exception("unexpected failure loading %s", source)
+        log.info("unexpected failure loading %s", source, exc_info=True)  # the traceback, with --verbose
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         raise IngestError(source, f"could not be read as {fmt.upper()} ({type(exc).__name__}: {first})") from None
 

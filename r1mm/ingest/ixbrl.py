@@ -154,7 +154,7 @@ def _column(context: dict) -> dict:
     members = " ".join(context["members"])
     when = f"as of {end.isoformat()}" if months is None else f"{months} months ended {end.isoformat()}"
     return {"label": f"{when}{' — ' + members if members else ''}", "year": end.year,
-            "end": [end.year, end.month, end.day], "months": months}
+            "end": [end.year, end.month, end.day], "months": months, "members": context["members"]}
 
 
 def _table(element, contexts: dict, index: int, heading: str) -> Table | None:

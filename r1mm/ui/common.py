@@ -96,7 +96,7 @@ def language_model_choice(ws: Workspace) -> None:
             st.markdown("**Answers**: findings only (`R1MM_DECODER=none`)")
             return
         st.markdown("**Answers**: findings only; the R1 decoder is not built yet.")
-        if st.button("Build the R1 decoder (about 7 min, once)", use_container_width=True):
+        if st.button("Build the R1 decoder (a few minutes, once)", use_container_width=True):
             from r1mm.decoder.build import build
 
             with st.status("Building the R1 decoder…", expanded=True) as status:

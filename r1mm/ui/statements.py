@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from r1mm.analysis import analyst
+from r1mm.analysis.finance import period_name
 from r1mm.analysis.metrics import METRICS, fill_ligatures
 from r1mm.types import Document, Finding, Item, Locator, Table
 from r1mm.ui.evidence import show_document
@@ -28,22 +29,54 @@ def table_name(page: int | None, table: Table) -> str:
     return f"{kind}{title} ({where}table {table.index})"
 
 
+def printed_columns(table: Table) -> list[list[int]]:
+    """The table's columns (1-based) grouped as the filing prints them. An iXBRL table gives a
+    segment's facts (a dimension member: Apple's "Products" and "Services" lines) columns of their
+    own; each such column joins its period's whole-company column where that column is empty on
+    the segment's rows, so the lines stand under their period as printed. Others stay apart."""
+    periods = table.columns or []
+    filled = [{r for r, row in enumerate(table.rows[1:]) if c < len(row) and row[c].strip()}
+              for c in range(1, len(periods) + 1)]
+    groups: list[list[int]] = []
+    rows_of: list[set[int]] = []
+    for c, period in enumerate(periods, start=1):
+        if period.get("members"):
+            into = next((g for g, group in enumerate(groups) if not periods[group[0] - 1].get("members")
+                         and (periods[group[0] - 1].get("end"), periods[group[0] - 1].get("months"))
+                         == (period.get("end"), period.get("months")) and not rows_of[g] & filled[c - 1]), None)
+            if into is not None:
+                groups[into].append(c)
+                rows_of[into] |= filled[c - 1]
+                continue
+        groups.append([c])
+        rows_of.append(set(filled[c - 1]))
+    return groups
+
+
 def statement_frame(table: Table) -> pd.DataFrame:
     """The table as printed: one row per line, its label indented under its section, one column per
-    period (named by its typed period: "Three Months Ended June 30, 2023"), the cells as printed."""
+    period (named by its typed period: "Three Months Ended June 30, 2023"; `printed_columns`), the
+    cells as printed."""
     sections = table.row_sections or [""] * len(table.rows)
     labels = []
     for r, row in enumerate(table.rows[1:], start=1):
         indent = "\u2003" if r < len(sections) and sections[r] else ""
         labels.append(indent + (fill_ligatures(row[0]) or "—"))
+    groups = printed_columns(table)
     columns = []
-    for c, period in enumerate(table.columns or [], start=1):
-        name = period.get("label") or table.rows[0][c]
+    for group in groups:
+        name = table.columns[group[0] - 1].get("label") or table.rows[0][group[0]]
         while name in columns:  # two columns printed alike stay apart
             name += " "
         columns.append(name)
-    body = [[(row[c] if c < len(row) else "") for c in range(1, len(columns) + 1)] for row in table.rows[1:]]
+    body = [[row[_filled(row, group)] if _filled(row, group) < len(row) else "" for group in groups]
+            for row in table.rows[1:]]
     return pd.DataFrame(body, index=labels, columns=columns)
+
+
+def _filled(row: list[str], group: list[int]) -> int:
+    """The column of the group that holds the row's value (the group's first when none does)."""
+    return next((c for c in group if c < len(row) and row[c].strip()), group[0])
 
 
 def metrics_frame(facts: list[Finding]) -> pd.DataFrame:
@@ -54,7 +87,7 @@ def metrics_frame(facts: list[Finding]) -> pd.DataFrame:
     for f in primary:
         p = f.value["period"]
         key = (p["end"] or "", p["months"] or 0)
-        periods.setdefault(key, _short(p))
+        periods.setdefault(key, period_name(p["months"], p["fiscal_year"], p["fiscal_quarter"], p["end"], short=True))
     columns = sorted(periods, key=lambda k: (k[0], -k[1]), reverse=True)
     rows = {}
     for metric in METRICS:
@@ -73,19 +106,11 @@ def metrics_frame(facts: list[Finding]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _short(period: dict) -> str:
-    if period["months"] is None:
-        return f"as of {period['end'] or 'FY' + str(period['fiscal_year'])}"
-    if period["months"] == 12:
-        return f"FY{period['fiscal_year']}"
-    if period["months"] == 3:
-        return f"Q{period['fiscal_quarter']} FY{period['fiscal_year']}"
-    return f"{period['months']}M FY{period['fiscal_year']}"
-
-
 def cell_locator(source: str, page: int | None, table: Table, frame_row: int, frame_column: int) -> Locator:
-    """Where a picked cell is: the table's row (after the header row) and column (after the labels)."""
-    r, c = frame_row + 1, frame_column + 1
+    """Where a picked cell of `statement_frame` is in the table: its row (after the header row) and the
+    column that holds its value (after the labels)."""
+    r = frame_row + 1
+    c = _filled(table.rows[r], printed_columns(table)[frame_column])
     bbox = table.cell_bboxes[r][c] if table.cell_bboxes and r < len(table.cell_bboxes) and \
         c < len(table.cell_bboxes[r]) else None
     return Locator(source, page=page, table=table.index, cell=(r, c), cell_bbox=bbox, sheet=table.sheet)
