@@ -78,8 +78,9 @@ def test_a_decoder_server_that_is_down_leaves_the_findings_answer(samples):
 
 
 def test_the_api_streams_the_remote_decoders_tokens_as_they_come(model_server, tmp_path, samples):
-    """`r1mm serve` with R1MM_DECODER_URL: the chat stream carries the decoder's pieces one by one,
-    then (the tiny model being untrained) the reason its draft was refused and the findings answer."""
+    """`r1mm serve` with R1MM_DECODER_URL: the chat stream carries the decoder's pieces one by one in
+    `draft`, beside the message; the tiny model being untrained, its draft is refused, and the content
+    is the findings answer alone, the reason in `draft_refused`."""
     from openai import OpenAI
 
     port = free_port()
@@ -94,11 +95,12 @@ def test_the_api_streams_the_remote_decoders_tokens_as_they_come(model_server, t
             client.files.create(file=fh, purpose="assistants")
         chunks = list(client.chat.completions.create(
             model="r1mm", stream=True, messages=[{"role": "user", "content": "What was revenue this quarter?"}]))
-        pieces = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
+        drafted = [c.model_extra["draft"] for c in chunks if c.model_extra.get("draft")]
+        content = "".join(c.choices[0].delta.content or "" for c in chunks)
         final = chunks[-1].model_extra
-        assert len(pieces) > 5  # token by token, not one finished answer
-        assert "The draft above was not used" in "".join(pieces)
-        assert "draft rejected" in final["answered_by"] and final["answer"] in "".join(pieces)
+        assert len(drafted) > 5  # token by token, not one finished answer
+        assert "draft rejected" in final["answered_by"] and final["draft_refused"]
+        assert content == final["answer"] and "".join(drafted).strip() not in content
         assert final["evidence"][0]["locator"]["page"] == 2
     finally:
         proc.terminate()
