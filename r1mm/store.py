@@ -229,6 +229,11 @@ class QueuedFile:
     attempts: int  # how many workers have taken it; one that died (a server killed, out of memory) leaves it
 
 
+def _queued_file(row: sqlite3.Row) -> QueuedFile:
+    return QueuedFile(row["file_id"], row["path"], row["cleanup"], bool(row["keep_phi"]), row["worker_pid"],
+                      row["attempts"])
+
+
 @dataclass
 class ItemRecord:
     id: int
@@ -353,8 +358,7 @@ class Repository:
 
     @_serialised
     def queued(self) -> list[QueuedFile]:
-        return [QueuedFile(r["file_id"], r["path"], r["cleanup"], bool(r["keep_phi"]), r["worker_pid"], r["attempts"])
-                for r in self.conn.execute("SELECT * FROM queue ORDER BY file_id").fetchall()]
+        return [_queued_file(r) for r in self.conn.execute("SELECT * FROM queue ORDER BY file_id").fetchall()]
 
     @_serialised
     def take_next(self, pid: int) -> QueuedFile | None:
@@ -368,7 +372,7 @@ class Repository:
                 self.conn.execute("UPDATE queue SET worker_pid = ?, attempts = attempts + 1 WHERE file_id = ?",
                                   (pid, r["file_id"]))
                 self.conn.execute("UPDATE files SET worker_pid = ? WHERE id = ?", (pid, r["file_id"]))
-                return QueuedFile(r["file_id"], r["path"], r["cleanup"], bool(r["keep_phi"]), pid, r["attempts"] + 1)
+                return _queued_file(self.conn.execute("SELECT * FROM queue WHERE file_id = ?", (r["file_id"],)).fetchone())
         return None
 
     @_serialised
@@ -389,8 +393,7 @@ class Repository:
             self.conn.execute("DELETE FROM items WHERE file_id = ? AND (SELECT status FROM files WHERE id = ?) = ?",
                               (file_id, file_id, STATUS_CANCELLED))
             self._bump()
-        return None if r is None else \
-            QueuedFile(r["file_id"], r["path"], r["cleanup"], bool(r["keep_phi"]), r["worker_pid"], r["attempts"])
+        return None if r is None else _queued_file(r)
 
     @_serialised
     def set_stage(self, file_id: int, stage: str, fraction: float) -> None:

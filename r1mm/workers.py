@@ -131,8 +131,6 @@ def _kill(pid: int, children: list[subprocess.Popen]) -> None:
 
 def work(root: Path, idle_exit_s: float = IDLE_EXIT_S) -> None:
     """A worker's life: read queued files one after another until idle for `idle_exit_s`."""
-    from r1mm.workspace import Workspace
-
     parent = os.getppid()
     repo = store.Repository(store.connect(root / "workspace.sqlite"))
     idle_since = time.monotonic()
@@ -144,13 +142,15 @@ def work(root: Path, idle_exit_s: float = IDLE_EXIT_S) -> None:
                     return
                 time.sleep(POLL_S)
                 continue
-            _read(Workspace, root, repo, job)
+            _read(root, repo, job)
             idle_since = time.monotonic()
     finally:
         repo.close()
 
 
-def _read(workspace_class, root: Path, repo: store.Repository, job: store.QueuedFile) -> None:
+def _read(root: Path, repo: store.Repository, job: store.QueuedFile) -> None:
+    from r1mm.workspace import Workspace  # not at import: the app's server imports this module
+
     if job.attempts > MAX_ATTEMPTS:
         repo.finish(job.file_id, store.STATUS_INTERRUPTED,
                     f"reading stopped {MAX_ATTEMPTS} times before it finished (its worker process died: out of "
@@ -159,7 +159,7 @@ def _read(workspace_class, root: Path, repo: store.Repository, job: store.Queued
         if job.attempts > 1:  # a worker died on it: whatever it saved goes, the file is read again
             log.info("file %d: reading it again (attempt %d)", job.file_id, job.attempts)
             repo.reset_for_retry(job.file_id)
-        ws = workspace_class(root, keep_phi=job.keep_phi)  # fresh: the line inspector may have changed
+        ws = Workspace(root, keep_phi=job.keep_phi)  # fresh: the line inspector may have changed
         try:
             ws.process(job.file_id, Path(job.path))
         finally:

@@ -39,11 +39,7 @@ def run_speed(files: list[str] | None = None) -> dict:
         for path in tqdm(paths, desc="reading speed", unit="file"):
             rows.append(_read_both(path, Path(tmp) / path.stem))
     pdfs = [r for r in rows if r["format"] == "pdf" and r["app_status"] == "ready"]
-    summary = {}
-    for way in ("cli", "app"):
-        per_page = sorted(r[f"{way}_s"] / r["pages"] for r in pdfs)
-        summary[f"{way}_s_per_page"] = {"median": round(statistics.median(per_page), 3),
-                                        "p90": round(per_page[int(0.9 * (len(per_page) - 1))], 3)} if per_page else None
+    summary = {f"{way}_s_per_page": _spread([r[f"{way}_s"] / r["pages"] for r in pdfs]) for way in ("cli", "app")}
     ratios = sorted(r["app_over_cli"] for r in rows if r["app_over_cli"])
     answers = [s for r in rows for s in r["answer_s"]]
     decoded = [s for r in rows for s in r["answer_decoder_s"]]

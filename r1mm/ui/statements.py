@@ -69,7 +69,7 @@ def statement_frame(table: Table) -> pd.DataFrame:
         while name in columns:  # two columns printed alike stay apart
             name += " "
         columns.append(name)
-    body = [[row[_filled(row, group)] if _filled(row, group) < len(row) else "" for group in groups]
+    body = [[row[c] if c < len(row) else "" for c in (_filled(row, group) for group in groups)]
             for row in table.rows[1:]]
     return pd.DataFrame(body, index=labels, columns=columns)
 
