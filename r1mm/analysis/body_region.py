@@ -86,9 +86,22 @@ def _centred_single_bone(bone: np.ndarray) -> bool:
     return n == 1
 
 
+def _in_anatomical_order(per_slice: list[str | None]) -> list[str | None]:
+    """The abdomen and pelvis lie on one side of the chest: slices called so on the other side are
+    the shoulders' level, where arms and shoulders make the section large and the lung apices a small
+    share of it; they are chest."""
+    chest = [k for k, r in enumerate(per_slice) if r == "chest"]
+    if not chest:
+        return per_slice
+    below = [k for k, r in enumerate(per_slice) if r in ("abdomen", "pelvis")]
+    before, after = sum(k < chest[0] for k in below), sum(k > chest[-1] for k in below)
+    wrong_side = (lambda k: k > chest[-1]) if before >= after else (lambda k: k < chest[0])
+    return ["chest" if r in ("abdomen", "pelvis") and wrong_side(k) else r for k, r in enumerate(per_slice)]
+
+
 def coverage(item: Item) -> Coverage:
     volume, (_, dy, dx) = axial(item)
-    per_slice = [slice_region(volume[k], dy * dx) for k in range(volume.shape[0])]
+    per_slice = _in_anatomical_order([slice_region(volume[k], dy * dx) for k in range(volume.shape[0])])
     counted = [r for r in per_slice if r]
     regions, spans = [], {}
     for region in REGIONS:

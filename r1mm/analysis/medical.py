@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from r1mm.analysis.lungs import AIR_TISSUE_HU, ChestAnatomy, body_mask, chest_anatomy, voxel_to_patient
 from r1mm.types import Finding, Item, Locator
 
-AIR_TISSUE_HU = -400.0  # halfway between aerated lung (~-850 HU) and soft tissue (~+40 HU)
-BODY_HU = -500.0
 MIN_NODULE_MM = 3.0  # below this a candidate is noise or a micronodule, not reported
 MASS_MM = 30.0  # lesions over 30 mm are called masses, not nodules
 
@@ -69,47 +68,61 @@ def analyze(item: Item) -> list[Finding]:
                                 f"The series has {item.data.shape[0]} slice(s): volumes, lungs and nodules need a "
                                 "stack of slices, so only the slice's details are reported.", Locator(item.source)))
         return findings
+    body = body_mask(item.data)
     if cover.has_lungs:
-        findings += lung_findings(item)
-        findings += nodule_findings(item, find_nodules(item))
+        anatomy = chest_anatomy(item, body)
+        findings += lung_findings(item, anatomy)
+        findings += nodule_findings(item, find_nodules(item, anatomy))
     else:
         covered = " and ".join(cover.regions) or "no recognisable body part"
         findings.append(Finding("ct.lungs_absent", covered, None,
                                 f"This series does not include the lungs (it covers the {covered}); lung volumes "
                                 "and lung nodules were not measured.", Locator(item.source)))
-    findings += bone_findings(item)
+    findings += bone_findings(item, body)
     return findings
 
 
-def lung_findings(item: Item) -> list[Finding]:
-    """Lung volume per side (patient's frame), from the HU masks."""
+def lung_findings(item: Item, anatomy: ChestAnatomy) -> list[Finding]:
+    """Each lung's volume (the patient's left and right), with the vessels and other structures it
+    encloses; the airways found and left out."""
     voxel_ml = float(np.prod(item.spacing_mm)) / 1000.0
-    body = body_mask(item.data)
     out = []
-    body_x = np.argwhere(body.any(axis=(0, 1))).mean()
-    midline_x = _voxel_to_patient(item, 0, 0, body_x)[0]
-    for lung in lung_masks(item.data, body):
-        zz, yy, xx = np.nonzero(lung)
-        side = "left" if _voxel_to_patient(item, zz.mean(), yy.mean(), xx.mean())[0] > midline_x else "right"
-        ml = float(lung.sum()) * voxel_ml
-        centre = int(round(zz.mean()))
+    if anatomy.airways is not None:
+        zz = np.flatnonzero(anatomy.airways.any(axis=(1, 2)))
+        ml = float(anatomy.airways.sum()) * voxel_ml
+        out.append(Finding("ct.airways", round(ml, 1), "mL",
+                           f"Trachea and main bronchi found (lumen {ml:,.1f} mL, slices {zz.min() + 1}–{zz.max() + 1}); "
+                           "they are not counted in the lung volumes.",
+                           Locator(item.source, slice=int(zz[len(zz) // 2]))))
+    for lung in anatomy.lungs:
+        zz, yy, xx = np.nonzero(lung.filled)
+        ml = float(zz.size) * voxel_ml
+        aerated_ml = float(lung.aerated.sum()) * voxel_ml
+        centre = round(float(zz.mean()))
         ys, xs = yy[zz == centre], xx[zz == centre]
-        dz, dy, dx = item.spacing_mm
+        _, dy, dx = item.spacing_mm
         bbox = (float(xs.min() * dx), float(ys.min() * dy), float((xs.max() + 1) * dx), float((ys.max() + 1) * dy)) \
             if xs.size else None
-        out.append(Finding(f"ct.lung_volume_{side}", round(ml, 1), "mL",
-                           f"The {side} lung holds {ml:,.0f} mL of aerated tissue (below {AIR_TISSUE_HU:.0f} HU), "
-                           f"slices {zz.min() + 1}–{zz.max() + 1}.", Locator(item.source, slice=centre, bbox_mm=bbox)))
+        name = "The two lungs together" if lung.side == "both" else f"The {lung.side} lung"
+        both = lung.side == "both"
+        text = (f"{name} measure{'' if both else 's'} {ml:,.0f} mL, the vessels and other structures "
+                f"{'they enclose' if both else 'it encloses'} included ({aerated_ml:,.0f} mL of it aerated, below "
+                f"{AIR_TISSUE_HU:.0f} HU), slices {zz.min() + 1}–{zz.max() + 1}.")
+        if both:
+            text += f" No volume per side: {anatomy.note}."
+        out.append(Finding(f"ct.lung_volume_{lung.side}", round(ml, 1), "mL", text,
+                           Locator(item.source, slice=centre, bbox_mm=bbox)))
     return out
 
 
 MIN_BONE_ML = 0.5  # less rounds to "0 mL", which would contradict the slices it was found on
 
 
-def bone_findings(item: Item) -> list[Finding]:
+def bone_findings(item: Item, body: np.ndarray | None = None) -> list[Finding]:
     """Bone volume (≥300 HU inside the body) and the slices it spans; nothing below half a mL."""
     voxel_ml = float(np.prod(item.spacing_mm)) / 1000.0
-    bone = (item.data >= BONE_HU) & body_mask(item.data)
+    body = body_mask(item.data) if body is None else body
+    bone = (item.data >= BONE_HU) & body
     ml = float(bone.sum()) * voxel_ml
     if ml < MIN_BONE_ML:
         return []
@@ -154,56 +167,21 @@ def metadata_findings(item: Item) -> list[Finding]:
     return out
 
 
-def _voxel_to_patient(item: Item, z: float, y: float, x: float) -> tuple[float, float, float]:
-    """Voxel (slice, row, col) -> patient LPS coordinates in mm."""
-    dz, dy, dx = item.spacing_mm
-    iop = item.orientation or (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-    row_cos, col_cos = np.asarray(iop[:3]), np.asarray(iop[3:])
-    normal = np.cross(row_cos, col_cos)
-    origin = np.asarray(item.origin_mm or (0.0, 0.0, 0.0))
-    p = origin + x * dx * row_cos + y * dy * col_cos + z * dz * normal
-    return float(p[0]), float(p[1]), float(p[2])
-
-
-def body_mask(volume: np.ndarray) -> np.ndarray:
-    """The largest connected region denser than air, with internal air (lungs, bowel) filled."""
-    dense = volume > BODY_HU
-    labels, n = ndimage.label(dense)
-    if n == 0:
-        return dense
-    sizes = ndimage.sum_labels(dense, labels, index=np.arange(1, n + 1))
-    body = labels == (1 + int(np.argmax(sizes)))
-    return np.stack([ndimage.binary_fill_holes(s) for s in body])
-
-
-def lung_masks(volume: np.ndarray, body: np.ndarray) -> list[np.ndarray]:
-    """Aerated regions inside the body, largest first (usually two: the lungs)."""
-    air = (volume < AIR_TISSUE_HU) & body
-    labels, n = ndimage.label(air)
-    if n == 0:
-        return []
-    sizes = ndimage.sum_labels(air, labels, index=np.arange(1, n + 1))
-    order = np.argsort(sizes)[::-1]
-    largest = sizes[order[0]]
-    return [labels == (1 + int(i)) for i in order[:2] if sizes[i] > 0.1 * largest]
-
-
-def find_nodules(item: Item) -> list[Nodule]:
+def find_nodules(item: Item, anatomy: ChestAnatomy | None = None) -> list[Nodule]:
+    """Dense regions the aerated lung encloses (holes in its air mask), 3 mm or more."""
     volume = item.data
     dz, dy, dx = item.spacing_mm
     voxel_mm3 = dz * dy * dx
-    body = body_mask(volume)
-    lungs = lung_masks(volume, body)
-    if not lungs:
+    anatomy = chest_anatomy(item) if anatomy is None else anatomy
+    if not anatomy.lungs:
         return []
-    aerated = np.logical_or.reduce(lungs)
-    # the lung region includes what the aerated lung surrounds: nodules are holes in the air mask
-    region = np.stack([ndimage.binary_fill_holes(s) for s in aerated])
+    aerated = np.logical_or.reduce([lung.aerated for lung in anatomy.lungs])
+    region = np.logical_or.reduce([lung.filled for lung in anatomy.lungs])
     dense = region & ~aerated & (volume >= AIR_TISSUE_HU)
     labels, n = ndimage.label(dense)
     if n == 0:
         return []
-    midline_x = _voxel_to_patient(item, 0, 0, np.argwhere(body.any(axis=(0, 1))).mean())[0]
+    midline_x = anatomy.midline_x_mm
     nodules = []
     for label, slc in enumerate(ndimage.find_objects(labels), start=1):
         mask = labels[slc] == label
@@ -219,8 +197,8 @@ def find_nodules(item: Item) -> list[Nodule]:
         on_centre = zz == centre_slice
         ys, xs = yy[on_centre], xx[on_centre]
         longest = max((ys.max() - ys.min() + 1) * dy, (xs.max() - xs.min() + 1) * dx)
-        centre = _voxel_to_patient(item, zz.mean(), yy.mean(), xx.mean())
-        side = "left" if centre[0] > midline_x else "right"  # LPS: +x is the patient's left
+        centre = voxel_to_patient(item, zz.mean(), yy.mean(), xx.mean())
+        side = _side_of(anatomy, zz, yy, xx) or ("left" if centre[0] > midline_x else "right")  # LPS: +x is left
         nodules.append(Nodule(
             label=label, diameter_mm=float(diameter), longest_axial_mm=float(longest),
             volume_mm3=float(volume_mm3), mean_hu=float(volume[zz, yy, xx].mean()), side=side,
@@ -229,6 +207,12 @@ def find_nodules(item: Item) -> list[Nodule]:
                      float((xs.max() + 1) * dx), float((ys.max() + 1) * dy))))
     nodules.sort(key=lambda nod: nod.diameter_mm, reverse=True)
     return nodules
+
+
+def _side_of(anatomy: ChestAnatomy, zz, yy, xx) -> str | None:
+    """The lung that encloses most of these voxels, when the lungs were told apart."""
+    inside = {lung.side: int(lung.filled[zz, yy, xx].sum()) for lung in anatomy.lungs if lung.side != "both"}
+    return max(inside, key=inside.get) if inside and max(inside.values()) > 0 else None
 
 
 def nodule_findings(item: Item, nodules: list[Nodule]) -> list[Finding]:

@@ -3,11 +3,12 @@ volume with its geometry in mm; analysed for lungs, nodules and bone; shown as t
 region outlined. Uploads are not kept: DICOM files carry patient identifiers."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from r1mm.modalities import Analysis, ModalitySpec, kinds, largest, loader, rule
 from r1mm.modalities.storage import ARRAYS
-from r1mm.types import Modality
+from r1mm.types import Finding, Modality
 
 
 def sniff(head: bytes, path: Path) -> str | None:
@@ -22,6 +23,16 @@ def sniff(head: bytes, path: Path) -> str | None:
     if path.suffix.lower() in (".dcm", ".ima", ".dicom") and head[:2] in (b"\x08\x00", b"\x02\x00"):
         return "dicom"  # old DICOM files start straight with group 0x0008 (or 0x0002) elements
     return None
+
+
+def lung_volumes(question: str, findings: list[Finding]) -> list[Finding]:
+    """The lung asked for ("the left lung"), else both; the two together when the sides could not
+    be told apart."""
+    volumes = [f for f in findings if f.kind.startswith("ct.lung_volume_")]
+    asked = [side for side in ("left", "right") if re.search(rf"\b{side}\b", question.lower())]
+    if len(asked) == 1:
+        return [f for f in volumes if f.kind == f"ct.lung_volume_{asked[0]}"] or volumes
+    return volumes
 
 
 SPEC = ModalitySpec(
@@ -41,7 +52,8 @@ SPEC = ModalitySpec(
         rule(50, r"(largest|biggest|how (large|big)).*(nodule|lesion|mass)|(nodule|lesion|mass).*(size|large|big)|"
                  r"slice with.*nodule|which lung", largest("ct.nodule", "ct.mass")),
         rule(60, r"lung volume|how (big|large) (are|is) the lungs?|volume of the (left |right )?lungs?",
-             kinds("ct.lung_volume_right", "ct.lung_volume_left")),
+             lung_volumes),
+        rule(65, r"trachea|airways?|bronch", kinds("ct.airways")),
         rule(70, r"\bbones?\b", kinds("ct.bone_volume")),
         rule(80, r"slice thickness|how thick", kinds("ct.slice_thickness")),
         rule(90, r"pixel spacing|in-plane resolution", kinds("ct.pixel_spacing")),
