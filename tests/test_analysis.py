@@ -144,3 +144,14 @@ def test_lung_volumes_per_side_and_bone(small_series, small_phantom):
         lung = findings[f"ct.lung_volume_{side}"]
         assert lung.unit == "mL" and lung.value == pytest.approx(ellipsoid_ml, rel=0.2)
     assert findings["ct.bone_volume"].value > 0
+
+
+def test_a_vessel_through_the_lung_is_not_a_nodule(tmp_path):
+    """A 4 mm vessel running through the lung is as dense as a nodule; only the round one counts."""
+    ph = Phantom(shape=(48, 160, 190), spacing_mm=(2.0, 1.5, 1.5), nodules=[PhantomNodule((75.0, 130.0, 48.0), 10.0)])
+    volume = phantom_volume(ph).astype(np.float32)
+    z, y, x = np.meshgrid(*((np.arange(n) + 0.5) * s for n, s in zip(ph.shape, ph.spacing_mm)), indexing="ij")
+    volume[((x - 210.0) ** 2 + (y - 110.0) ** 2 <= 2.0 ** 2) & (abs(z - 48.0) < 40)] = 40.0  # left lung, head-feet
+    write_dicom_series(volume.astype(np.int16), ph.spacing_mm, tmp_path / "vessel")
+    (nodule,) = find_nodules(load(tmp_path / "vessel")[0])
+    assert nodule.diameter_mm == pytest.approx(10.0, abs=1.5) and nodule.side == "right"

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from r1mm.analysis.lungs import AIR_TISSUE_HU, ChestAnatomy, body_mask, chest_anatomy, voxel_to_patient
+from r1mm.analysis.nodules import blob_peaks, density, search_region, segment
 from r1mm.types import Finding, Item, Locator
 
 MIN_NODULE_MM = 3.0  # below this a candidate is noise or a micronodule, not reported
@@ -27,16 +27,18 @@ WINDOWS = {  # (level, width) in HU
 
 @dataclass
 class Nodule:
-    label: int
-    diameter_mm: float  # diameter of the sphere of equal volume
-    longest_axial_mm: float  # longest extent within one axial slice, as a radiologist measures
+    diameter_mm: float  # Fleischner's average diameter: mean of the long and short axial axes
+    long_axis_mm: float  # in the axial slice where the nodule is largest
+    short_axis_mm: float
     volume_mm3: float
     mean_hu: float
+    density: str  # "solid", "calcified" or "ground-glass"
     side: str  # "left" or "right" lung, in the patient's frame
     slices: tuple[int, int]  # first and last slice index (0-based, inclusive)
-    centre_slice: int
+    centre_slice: int  # the axial slice the axes are measured in
     centre_mm: tuple[float, float, float]  # patient coordinates (LPS), mm
     bbox_mm: tuple[float, float, float, float]  # (x0, y0, x1, y1) on the centre slice, mm from the corner
+    blob_hu: float  # the dot filter's score: how clearly round it is (nodules.py)
 
 
 def window(volume: np.ndarray, level: float, width: float) -> np.ndarray:
@@ -168,45 +170,43 @@ def metadata_findings(item: Item) -> list[Finding]:
 
 
 def find_nodules(item: Item, anatomy: ChestAnatomy | None = None) -> list[Nodule]:
-    """Dense regions the aerated lung encloses (holes in its air mask), 3 mm or more."""
+    """Round dense structures inside the lungs, 3 mm or more, told from vessels by shape
+    (`nodules.py`), largest first."""
     volume = item.data
     dz, dy, dx = item.spacing_mm
-    voxel_mm3 = dz * dy * dx
     anatomy = chest_anatomy(item) if anatomy is None else anatomy
     if not anatomy.lungs:
         return []
     aerated = np.logical_or.reduce([lung.aerated for lung in anatomy.lungs])
-    region = np.logical_or.reduce([lung.filled for lung in anatomy.lungs])
+    inside = np.logical_or.reduce([lung.filled for lung in anatomy.lungs])
+    region = search_region([lung.filled for lung in anatomy.lungs], item.spacing_mm)
     dense = region & ~aerated & (volume >= AIR_TISSUE_HU)
-    labels, n = ndimage.label(dense)
-    if n == 0:
-        return []
-    midline_x = anatomy.midline_x_mm
-    nodules = []
-    for label, slc in enumerate(ndimage.find_objects(labels), start=1):
-        mask = labels[slc] == label
-        count = int(mask.sum())
-        volume_mm3 = count * voxel_mm3
-        diameter = (6.0 * volume_mm3 / np.pi) ** (1 / 3)
-        if diameter < MIN_NODULE_MM:
+    found: list[Nodule] = []
+    taken = np.zeros(volume.shape, bool)
+    for peak in blob_peaks(volume, item.spacing_mm, region, dense, inside):
+        if taken[peak.voxel]:
             continue
-        zz, yy, xx = np.nonzero(mask)
-        zz, yy, xx = zz + slc[0].start, yy + slc[1].start, xx + slc[2].start
-        per_slice = np.bincount(zz - zz.min())
-        centre_slice = int(zz.min() + np.argmax(per_slice))
-        on_centre = zz == centre_slice
-        ys, xs = yy[on_centre], xx[on_centre]
-        longest = max((ys.max() - ys.min() + 1) * dy, (xs.max() - xs.min() + 1) * dx)
+        blob = segment(volume, item.spacing_mm, dense, peak)
+        if blob is None or taken[blob.voxels].mean() > 0.5:
+            continue  # a second peak of a nodule already measured
+        taken[blob.voxels] = True
+        zz, yy, xx = blob.voxels
+        if blob.diameter_mm < MIN_NODULE_MM:
+            continue
+        on_slice = zz == blob.axial_slice
+        ys, xs = yy[on_slice], xx[on_slice]
         centre = voxel_to_patient(item, zz.mean(), yy.mean(), xx.mean())
-        side = _side_of(anatomy, zz, yy, xx) or ("left" if centre[0] > midline_x else "right")  # LPS: +x is left
-        nodules.append(Nodule(
-            label=label, diameter_mm=float(diameter), longest_axial_mm=float(longest),
-            volume_mm3=float(volume_mm3), mean_hu=float(volume[zz, yy, xx].mean()), side=side,
-            slices=(int(zz.min()), int(zz.max())), centre_slice=centre_slice, centre_mm=centre,
-            bbox_mm=(float(xs.min() * dx), float(ys.min() * dy),
-                     float((xs.max() + 1) * dx), float((ys.max() + 1) * dy))))
-    nodules.sort(key=lambda nod: nod.diameter_mm, reverse=True)
-    return nodules
+        side = _side_of(anatomy, zz, yy, xx) or ("left" if centre[0] > anatomy.midline_x_mm else "right")
+        mean_hu = float(volume[zz, yy, xx].mean())
+        found.append(Nodule(
+            diameter_mm=blob.diameter_mm, long_axis_mm=blob.long_axis_mm, short_axis_mm=blob.short_axis_mm,
+            volume_mm3=float(zz.size * dz * dy * dx), mean_hu=mean_hu, density=density(mean_hu), side=side,
+            slices=(int(zz.min()), int(zz.max())), centre_slice=blob.axial_slice, centre_mm=centre,
+            bbox_mm=(float(xs.min() * dx), float(ys.min() * dy), float((xs.max() + 1) * dx),
+                     float((ys.max() + 1) * dy)),
+            blob_hu=peak.dot_hu))
+    found.sort(key=lambda nod: nod.diameter_mm, reverse=True)
+    return found
 
 
 def _side_of(anatomy: ChestAnatomy, zz, yy, xx) -> str | None:
@@ -221,15 +221,15 @@ def nodule_findings(item: Item, nodules: list[Nodule]) -> list[Finding]:
     sides = {s: sum(1 for nod in nodules if nod.side == s) for s in ("right", "left")}
     summary = (f"{n_nod} lung nodule{'s' if n_nod != 1 else ''} found"
                + (f" ({sides['right']} in the right lung, {sides['left']} in the left)" if nodules else "")
-               + f"; candidates under {MIN_NODULE_MM:g} mm are not reported.")
+               + f"; round structures told from vessels by shape, candidates under {MIN_NODULE_MM:g} mm are not reported.")
     out = [Finding("ct.nodule_count", n_nod, "nodules", summary, Locator(src))]
     for rank, nod in enumerate(nodules, start=1):
         kind = "nodule" if nod.diameter_mm <= MASS_MM else "mass"
         x, y, z = nod.centre_mm
         text = (f"{kind.capitalize()} {rank} in the {nod.side} lung: {nod.diameter_mm:.1f} mm diameter "
-                f"(longest axial {nod.longest_axial_mm:.1f} mm), volume {nod.volume_mm3:.0f} mm³, "
-                f"mean {nod.mean_hu:.0f} HU, slices {nod.slices[0] + 1}–{nod.slices[1] + 1}, "
-                f"centre at ({x:.1f}, {y:.1f}, {z:.1f}) mm (LPS).")
+                f"(mean of the axial axes {nod.long_axis_mm:.1f} × {nod.short_axis_mm:.1f} mm), "
+                f"{nod.density}, volume {nod.volume_mm3:.0f} mm³, mean {nod.mean_hu:.0f} HU, "
+                f"slices {nod.slices[0] + 1}–{nod.slices[1] + 1}, centre at ({x:.1f}, {y:.1f}, {z:.1f}) mm (LPS).")
         loc = Locator(src, slice=nod.centre_slice, bbox_mm=tuple(round(v, 2) for v in nod.bbox_mm))
         out.append(Finding(f"ct.{kind}", round(nod.diameter_mm, 1), "mm", text, loc))
     return out

