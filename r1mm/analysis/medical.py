@@ -183,7 +183,7 @@ def find_nodules(item: Item, anatomy: ChestAnatomy | None = None) -> list[Nodule
     dense = region & ~aerated & (volume >= AIR_TISSUE_HU)
     found: list[Nodule] = []
     taken = np.zeros(volume.shape, bool)
-    for peak in blob_peaks(volume, item.spacing_mm, region, dense, inside):
+    for peak in blob_peaks(volume, item.spacing_mm, region, dense, inside, anatomy.airways):
         if taken[peak.voxel]:
             continue
         blob = segment(volume, item.spacing_mm, dense, peak)

@@ -4,11 +4,12 @@ Inside the lungs, vessels, bronchial walls and fissures are as dense as nodules;
 shape. At each scale σ the Hessian of the HU volume (smoothed by a Gaussian of σ mm, normalised by
 σ²) has three eigenvalues |λ1| ≥ |λ2| ≥ |λ3|: a bright blob has all three large and negative, a
 vessel two, a fissure one. Li, Sone and Doi's dot filter (Med. Phys. 2003) scores the blob as
-λ3² / |λ1| (in HU): a sphere of solid tissue in aerated lung scores 90–250 HU, a vessel or a
-vessel's branching under 70. Candidates are the filter's local maxima over the scales; each is
-segmented (the dense voxels around it, vessels cut off by an opening when it touches them) and
-measured as Fleischner's guidelines measure: the mean of the long and short axes in the axial
-slice where it is largest.
+λ3² / |λ1| (in HU): solid nodules planted in a real scan's lungs scored 85–270 HU, its vessels
+and their branchings at most 60. Candidates are the filter's local maxima over the scales, inside
+each lung and in the bays of its outline that a nodule on the chest wall makes (not those by the
+hilum, where vessels branch and lymph nodes lie); each is segmented (the dense voxels around it,
+vessels cut off by an opening when it touches them) and measured as Fleischner's guidelines
+measure: the mean of the long and short axes in the axial slice where it is largest.
 
 The filter runs on the lungs' bounding box with pixels of about GRID_MM (two-core machines: a
 512 × 512 × 133 chest in ~5 s); segmentation and measurement use the full resolution.
@@ -25,8 +26,9 @@ EDGE_HU = -400.0  # the dense mask's threshold (AIR_TISSUE_HU): half way from lu
 SCALES_MM = (1.25, 2.0, 3.0, 4.5, 6.0, 8.0)  # blob radii ~1.5–14 mm (nodules of 3–30 mm)
 GRID_MM = 1.2  # in-plane pixel the filter runs at
 MIN_SIGMA_VOXELS = 0.7  # a Gaussian narrower than this in voxels does not smooth (thick slices)
-# Blob score a nodule reaches inside the lung: planted nodules of 4-20 mm scored 120-270, the real
-# scan's vessels and their branchings at most 60 (set on planted seeds 1 and 2 and that one scan)
+# Blob score a nodule reaches: planted nodules of 4-20 mm scored 85-270 (those on the chest wall the
+# least), the real scan's vessels and their branchings at most 60 (set on planted seeds 1 and 2 and
+# that one scan; at 60, one false positive appeared)
 DOT_MIN_HU = 70.0
 # Thick slices average a nodule with the lung above and below it, and lower every score: at 5 mm
 # slices (the same scan, pairs of slices averaged) planted 6 mm nodules scored 58 and vessels up to
@@ -34,9 +36,9 @@ DOT_MIN_HU = 70.0
 THIN_SLICE_MM, THICK_SLICE_MM, THICK_DOT_MIN_HU = 2.5, 5.0, 50.0
 PEAK_RADIUS_MM = 4.0  # two maxima closer than this are one candidate
 WALL_REACH_MM = 10.0  # nodules on the chest wall up to 20 mm across are looked for
-# ... but there, in the bays beside the mediastinum, vessels branching at the hilum score up to ~90
-# (the real scan: 89), while nodules on the wall scored 100-170 (same dev seeds)
-WALL_DOT_MIN_HU = 100.0
+# ... but not in the bays by the hilum, this close to the trachea and main bronchi: vessels branching
+# there scored up to 89 on the real scan, and lymph nodes there are not lung nodules
+HILUM_MM = 20.0
 CALCIFIED_HU = 200.0  # mean density of a calcified (benign-pattern) nodule
 GROUND_GLASS_HU = -300.0  # mean density under which a nodule is ground-glass, not solid
 
@@ -80,10 +82,10 @@ def search_region(lungs: list[np.ndarray], spacing_mm) -> np.ndarray:
 
 
 def blob_peaks(volume: np.ndarray, spacing_mm, lungs: np.ndarray, dense: np.ndarray,
-               inside: np.ndarray | None = None) -> list[BlobPeak]:
+               inside: np.ndarray | None = None, airways: np.ndarray | None = None) -> list[BlobPeak]:
     """Local maxima of the dot filter over the scales, at dense voxels of `lungs` (the search
-    region); outside `inside` (the lungs' own outline: the chest wall's and the hilum's bays that
-    search_region adds) a maximum must score WALL_DOT_MIN_HU."""
+    region); outside `inside` (the lungs' own outline: the bays that search_region adds) none is
+    taken within HILUM_MM of the airways."""
     dz, dy, dx = spacing_mm
     box = _box(lungs)
     step = max(1, int(GRID_MM / min(dy, dx)))
@@ -104,8 +106,10 @@ def blob_peaks(volume: np.ndarray, spacing_mm, lungs: np.ndarray, dense: np.ndar
     score[where] = dot
     footprint = _ellipsoid(PEAK_RADIUS_MM, grid)
     needed = np.full(hu.shape, dot_min_hu(dz), np.float32)
-    if inside is not None:
-        needed[~inside[box][:, ::step, ::step]] = WALL_DOT_MIN_HU
+    if inside is not None and airways is not None and airways.any():
+        bays = ~inside[box][:, ::step, ::step]
+        near = ndimage.distance_transform_edt(~airways[box], sampling=spacing_mm)[:, ::step, ::step] <= HILUM_MM
+        needed[bays & near] = np.inf
     peaks = (score == ndimage.maximum_filter(score, footprint=footprint)) & (score >= needed) & dense_grid
     index = np.full(hu.shape, -1, np.int64)
     index[where] = np.arange(where[0].size)
@@ -118,7 +122,7 @@ def blob_peaks(volume: np.ndarray, spacing_mm, lungs: np.ndarray, dense: np.ndar
 
 
 def dot_min_hu(slice_mm: float) -> float:
-    """The blob score a candidate inside the lung needs, for this slice spacing."""
+    """The blob score a candidate needs, for this slice spacing."""
     share = np.clip((slice_mm - THIN_SLICE_MM) / (THICK_SLICE_MM - THIN_SLICE_MM), 0.0, 1.0)
     return float(DOT_MIN_HU + share * (THICK_DOT_MIN_HU - DOT_MIN_HU))
 

@@ -177,7 +177,11 @@ def real_scan() -> dict:
 
 PLANTED_DIAMETERS_MM = (4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0)
 DEV_SEEDS = (1, 2)  # planted sets the nodule detector's limits were set on
-HELD_OUT_SEEDS = (3, 4, 5, 6)  # not looked at until the limits were fixed
+# Each round of changes to the detector gets new held-out seeds, looked at once its limits are fixed:
+# seeds 3-6 held out the first version (limits on the chest wall apart), 7-10 the second (the hilum
+# left out instead); 3-6 are reported again, no longer held out
+EARLIER_HELD_OUT_SEEDS = (3, 4, 5, 6)
+HELD_OUT_SEEDS = (7, 8, 9, 10)
 SENSITIVITY_FROM_MM = 6.0  # issue 35's goal: 90% of planted nodules of 6 mm or more found
 KNOWN_LESION_REACH_MM = 15.0  # a reported nodule this close to the scan's own lesion is that lesion
 
@@ -261,7 +265,9 @@ def _thicker(volume: np.ndarray, slices: int) -> np.ndarray:
     return volume[:n].reshape(n // slices, slices, *volume.shape[1:]).mean(axis=1).round().astype(volume.dtype)
 
 
-def run(cases: int = 20, seed: int = 0) -> dict:
+def run(cases: int = 20, seed: int = 0, planted: bool = True) -> dict:
+    """The phantoms, CT_small, the real scan's lungs and, with `planted`, lesion insertion (14 real
+    scans at about a minute each)."""
     from tqdm import tqdm
 
     results: list[tuple[str, bool, float | None]] = []
@@ -275,7 +281,7 @@ def run(cases: int = 20, seed: int = 0) -> dict:
     for question, ok, _ in results:
         by_question.setdefault(question, []).append(ok)
     errors = [e for _, _, e in results if e is not None]
-    return {
+    result = {
         "cases": cases,
         "questions": len(results),
         "accuracy": sum(ok for _, ok, _ in results) / len(results),
@@ -284,7 +290,12 @@ def run(cases: int = 20, seed: int = 0) -> dict:
                           "max": float(np.max(errors)) if errors else None},
         "seconds_per_case": elapsed / max(cases, 1),
         "real_ct": real_scan(),
-        "planted_dev": planted_nodules(DEV_SEEDS),
-        "planted_held_out": planted_nodules(HELD_OUT_SEEDS),
-        "planted_held_out_5mm_slices": planted_nodules(HELD_OUT_SEEDS, average_slices=2),
     }
+    if planted:
+        result.update({
+            "planted_dev": planted_nodules(DEV_SEEDS),
+            "planted_earlier_held_out": planted_nodules(EARLIER_HELD_OUT_SEEDS),
+            "planted_held_out": planted_nodules(HELD_OUT_SEEDS),
+            "planted_held_out_5mm_slices": planted_nodules(HELD_OUT_SEEDS, average_slices=2),
+        })
+    return result
