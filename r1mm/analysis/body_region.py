@@ -61,15 +61,15 @@ def slice_region(section: np.ndarray, pixel_mm2: float, body_hu: float = -500.0)
     labels, n = ndimage.label(dense)
     if n == 0:
         return None
-    sizes = ndimage.sum_labels(dense, labels, index=np.arange(1, n + 1))
-    body = ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
+    sizes = np.bincount(labels.ravel())[1:]  # voxels per label (sum_labels is ~10x slower)
+    body = _filled(labels == 1 + int(np.argmax(sizes)))
     area = float(body.sum()) * pixel_mm2
     if area < 1_000.0:  # under 10 cm²: a table edge or a cable
         return None
     lung = float(((section < AIR_TISSUE_HU) & body).sum()) * pixel_mm2 / area
     bone_mask = (section >= BONE_HU) & body
     bone = float(bone_mask.sum()) * pixel_mm2 / area
-    inside_bone = ndimage.binary_fill_holes(bone_mask) & ~bone_mask
+    inside_bone = _filled(bone_mask) & ~bone_mask
     skull = float(inside_bone.sum()) * pixel_mm2 / area
     if skull >= SKULL_SHARE:
         return "head"
@@ -78,6 +78,13 @@ def slice_region(section: np.ndarray, pixel_mm2: float, body_hu: float = -500.0)
     if area < LIMB_AREA_MM2:
         return "neck" if _centred_single_bone(bone_mask) and lung > 0.005 else "extremity"
     return "pelvis" if bone >= PELVIS_BONE_SHARE else "abdomen"
+
+
+def _filled(mask: np.ndarray) -> np.ndarray:
+    """The slice's mask with its holes filled (one labelling; scipy's binary_fill_holes is ~10x slower)."""
+    from r1mm.analysis.lungs import fill_holes_per_slice
+
+    return fill_holes_per_slice(mask[None])[0]
 
 
 def _centred_single_bone(bone: np.ndarray) -> bool:
