@@ -127,8 +127,8 @@ def test_planted_nodules_are_found_and_measured(scan):
     from r1mm.cases import lesions
 
     item, _, anatomy = scan
-    lungs = np.logical_or.reduce([lung.filled for lung in anatomy.lungs])
-    dense = lungs & ~np.logical_or.reduce([lung.aerated for lung in anatomy.lungs]) & (item.data >= AIR_TISSUE_HU)
+    lungs = anatomy.filled
+    dense = lungs & ~anatomy.aerated & (item.data >= AIR_TISSUE_HU)
     volume, planted = lesions.plant(item.data, item.spacing_mm, lungs, dense, seed=2, diameters_mm=(8.0, 7.0, 10.0))
     assert [p.place for p in planted] == ["parenchyma", "vessel", "pleura"]
     with_nodules = copy.copy(item)

@@ -54,6 +54,16 @@ class ChestAnatomy:
     midline_x_mm: float  # the body's midline, patient x (LPS)
     note: str = ""  # why left and right could not be separated, when they could not
 
+    @property
+    def aerated(self) -> np.ndarray:
+        """Both lungs' aerated voxels."""
+        return np.logical_or.reduce([lung.aerated for lung in self.lungs])
+
+    @property
+    def filled(self) -> np.ndarray:
+        """Both lungs with the holes they enclose."""
+        return np.logical_or.reduce([lung.filled for lung in self.lungs])
+
 
 def voxel_to_patient(item: Item, z: float, y: float, x: float) -> tuple[float, float, float]:
     """Voxel (slice, row, col) -> patient LPS coordinates in mm."""
@@ -111,7 +121,7 @@ def chest_anatomy(item: Item, body: np.ndarray | None = None) -> ChestAnatomy:
     region = _aerated_region(volume, body)
     if region is None:
         return ChestAnatomy(body, None, [], midline_x)
-    box = _bounding_box(region)
+    box = bounding_box(region, margin=(2, 2, 2))
     sub_volume, sub_region = volume[box], region[box]
     airways = _airways(item, sub_volume, sub_region, body[box])
     if airways is not None:
@@ -147,12 +157,13 @@ def _aerated_region(volume: np.ndarray, body: np.ndarray) -> np.ndarray | None:
     return _members(labels, keep)
 
 
-def _bounding_box(mask: np.ndarray, margin: int = 2) -> tuple[slice, ...]:
+def bounding_box(mask: np.ndarray, margin: tuple[int, int, int] = (0, 0, 0)) -> tuple[slice, ...]:
+    """The slices around the mask's voxels, widened by `margin` voxels per axis (within the volume)."""
     box = []
     for axis in range(3):
         others = tuple(a for a in range(3) if a != axis)
         hits = np.flatnonzero(mask.any(axis=others))
-        box.append(slice(max(0, hits[0] - margin), min(mask.shape[axis], hits[-1] + 1 + margin)))
+        box.append(slice(max(0, int(hits[0]) - margin[axis]), min(mask.shape[axis], int(hits[-1]) + 1 + margin[axis])))
     return tuple(box)
 
 

@@ -177,10 +177,9 @@ def find_nodules(item: Item, anatomy: ChestAnatomy | None = None) -> list[Nodule
     anatomy = chest_anatomy(item) if anatomy is None else anatomy
     if not anatomy.lungs:
         return []
-    aerated = np.logical_or.reduce([lung.aerated for lung in anatomy.lungs])
-    inside = np.logical_or.reduce([lung.filled for lung in anatomy.lungs])
+    inside = anatomy.filled
     region = search_region([lung.filled for lung in anatomy.lungs], item.spacing_mm)
-    dense = region & ~aerated & (volume >= AIR_TISSUE_HU)
+    dense = region & ~anatomy.aerated & (volume >= AIR_TISSUE_HU)
     found: list[Nodule] = []
     taken = np.zeros(volume.shape, bool)
     for peak in blob_peaks(volume, item.spacing_mm, region, dense, inside, anatomy.airways):

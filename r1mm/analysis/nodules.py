@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from r1mm.analysis.lungs import bounding_box
+
 LUNG_HU = -850.0  # aerated lung parenchyma
 EDGE_HU = -400.0  # the dense mask's threshold (AIR_TISSUE_HU): half way from lung to solid tissue
 SCALES_MM = (1.25, 2.0, 3.0, 4.5, 6.0, 8.0)  # blob radii ~1.5–14 mm (nodules of 3–30 mm)
@@ -73,7 +75,8 @@ def search_region(lungs: list[np.ndarray], spacing_mm) -> np.ndarray:
     out = np.zeros(lungs[0].shape, bool)
     sampling = (1e6, spacing_mm[1], spacing_mm[2])  # distances within each slice only
     for lung in lungs:
-        box = _box(lung, margin=int(WALL_REACH_MM / min(spacing_mm[1:])) + 2)
+        reach = int(WALL_REACH_MM / min(spacing_mm[1:])) + 2
+        box = bounding_box(lung, margin=(0, reach, reach))
         part = lung[box]
         grown = ndimage.distance_transform_edt(~part, sampling=sampling) <= WALL_REACH_MM
         closed = ndimage.distance_transform_edt(grown, sampling=sampling) > WALL_REACH_MM
@@ -87,7 +90,7 @@ def blob_peaks(volume: np.ndarray, spacing_mm, lungs: np.ndarray, dense: np.ndar
     region); outside `inside` (the lungs' own outline: the bays that search_region adds) none is
     taken within HILUM_MM of the airways."""
     dz, dy, dx = spacing_mm
-    box = _box(lungs)
+    box = bounding_box(lungs)
     step = max(1, int(GRID_MM / min(dy, dx)))
     grid = (dz, dy * step, dx * step)
     hu = np.clip(volume[box][:, ::step, ::step].astype(np.float32), -1000.0, 200.0)
@@ -229,12 +232,3 @@ def _ellipsoid(radius_mm: float, spacing_mm) -> np.ndarray:
     grid = np.mgrid[tuple(slice(-h, h + 1) for h in half)]
     distance = sum((g * s) ** 2 for g, s in zip(grid, spacing_mm))
     return distance <= max(radius_mm, max(spacing_mm) / 2) ** 2
-
-
-def _box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
-    box = []
-    for axis in range(3):
-        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
-        pad = 0 if axis == 0 else margin
-        box.append(slice(max(0, int(hits[0]) - pad), min(mask.shape[axis], int(hits[-1]) + 1 + pad)))
-    return tuple(box)

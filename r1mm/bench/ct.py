@@ -192,46 +192,34 @@ def planted_nodules(seeds: tuple[int, ...], average_slices: int = 1) -> dict:
     when a reported one's centre lies within its radius (4 mm at least). Size error on spheres:
     the reported diameter (Fleischner's axial mean) against the sphere's. `average_slices`: groups
     of slices averaged after planting, as a thick-slice reconstruction of the same scan."""
-    import copy
-
     from tqdm import tqdm
 
-    from r1mm.analysis.lungs import AIR_TISSUE_HU, chest_anatomy, voxel_to_patient
+    from r1mm.analysis.lungs import AIR_TISSUE_HU, chest_anatomy
     from r1mm.analysis.medical import find_nodules
     from r1mm.cases import lesions, real_ct
     from r1mm.ingest import load
 
     (scan,) = load(real_ct.scan_path())
-    known = [np.asarray(voxel_to_patient(scan, *lesion)) for lesion in real_ct.KNOWN_LESIONS]
 
     def real_lesion(nodule) -> bool:  # the scan's own lesion: neither planted nor a false positive
         return any(np.linalg.norm(np.asarray(nodule.centre_mm) - where) <= KNOWN_LESION_REACH_MM for where in known)
 
     anatomy = chest_anatomy(scan)
-    if average_slices > 1:
-        thick = copy.copy(scan)
-        thick.data = _thicker(scan.data, average_slices)
-        thick.spacing_mm = (scan.spacing_mm[0] * average_slices, *scan.spacing_mm[1:])
-        known = [np.asarray(voxel_to_patient(thick, (z - (average_slices - 1) / 2) / average_slices, y, x))
-                 for z, y, x in real_ct.KNOWN_LESIONS]
-        unplanted = find_nodules(thick)
-    else:
-        unplanted = find_nodules(scan, anatomy)
-    lungs = np.logical_or.reduce([lung.filled for lung in anatomy.lungs])
-    dense = lungs & ~np.logical_or.reduce([lung.aerated for lung in anatomy.lungs]) & (scan.data >= AIR_TISSUE_HU)
+    thick = _thicker(scan, scan.data, average_slices)
+    known = [np.asarray(_patient_mm(thick, lesion, average_slices)) for lesion in real_ct.KNOWN_LESIONS]
+    unplanted = find_nodules(thick, anatomy if average_slices == 1 else None)
+    lungs = anatomy.filled
+    dense = lungs & ~anatomy.aerated & (scan.data >= AIR_TISSUE_HU)
     found: dict[str, list[bool]] = {}
     size_errors, false_positives = [], []
     for seed in tqdm(seeds, desc=f"planted nodules, {scan.spacing_mm[0] * average_slices:g} mm slices", unit="scan"):
         volume, planted = lesions.plant(scan.data, scan.spacing_mm, lungs, dense, seed=seed,
                                         diameters_mm=PLANTED_DIAMETERS_MM)
-        item = copy.copy(scan)
-        item.data = _thicker(volume, average_slices)
-        item.spacing_mm = (scan.spacing_mm[0] * average_slices, *scan.spacing_mm[1:])
+        item = _thicker(scan, volume, average_slices)
         reported = find_nodules(item)
         matched = set()
         for nodule in planted:
-            z, y, x = nodule.centre
-            where = np.asarray(voxel_to_patient(item, (z - (average_slices - 1) / 2) / average_slices, y, x))
+            where = np.asarray(_patient_mm(item, nodule.centre, average_slices))
             near = [k for k, r in enumerate(reported)
                     if np.linalg.norm(np.asarray(r.centre_mm) - where) <= max(nodule.diameter_mm / 2, 4.0)]
             ok = bool(near)
@@ -257,12 +245,25 @@ def planted_nodules(seeds: tuple[int, ...], average_slices: int = 1) -> dict:
     }
 
 
-def _thicker(volume: np.ndarray, slices: int) -> np.ndarray:
-    """Groups of `slices` slices averaged into one (a thick-slice reconstruction)."""
-    if slices == 1:
-        return volume
+def _thicker(scan, volume: np.ndarray, slices: int):
+    """The scan with this volume, groups of `slices` slices averaged into one (a thick-slice
+    reconstruction; the scan itself with the volume when `slices` is 1)."""
+    import copy
+
+    item = copy.copy(scan)
     n = volume.shape[0] - volume.shape[0] % slices
-    return volume[:n].reshape(n // slices, slices, *volume.shape[1:]).mean(axis=1).round().astype(volume.dtype)
+    item.data = volume if slices == 1 else \
+        volume[:n].reshape(n // slices, slices, *volume.shape[1:]).mean(axis=1).round().astype(volume.dtype)
+    item.spacing_mm = (scan.spacing_mm[0] * slices, *scan.spacing_mm[1:])
+    return item
+
+
+def _patient_mm(item, voxel, slices: int) -> tuple[float, float, float]:
+    """A voxel of the thin-slice scan in the patient frame of its `slices`-times thicker `item`."""
+    from r1mm.analysis.lungs import voxel_to_patient
+
+    z, y, x = voxel
+    return voxel_to_patient(item, (z - (slices - 1) / 2) / slices, y, x)
 
 
 def run(cases: int = 20, seed: int = 0, planted: bool = True) -> dict:
