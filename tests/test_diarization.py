@@ -38,6 +38,23 @@ def test_a_voices_close_utterances_make_one_turn():
         [(0.0, 2.0, 1), (2.2, 3.0, 2), (4.0, 5.0, 2)]
 
 
+def test_a_word_stretched_over_a_pause_is_moved_after_it_and_the_turns_split():
+    from r1mm.analysis.asr import Utterance, Word, split_at_pauses
+
+    # Whisper's timing of two readers' turns run together (real, tests/fixtures/speech): "He" was
+    # stretched back over the 1.1 s silence between them
+    timed = [("Four", 7.86, 8.28), ("Queen", 8.28, 8.78), ("of", 8.78, 8.98), ("Cloves", 8.98, 9.38),
+             ("He", 9.38, 10.78), ("was", 10.78, 10.96), ("not", 10.96, 11.22), ("ill-disposed", 11.22, 12.48)]
+    words = tuple(Word(t, a, b, 0.9) for t, a, b in timed)
+    heard = [Utterance("Four Queen of Cloves He was not ill-disposed", 7.86, 12.48, words)]
+    assert len(split_at_pauses(heard)) == 1
+    first, second = split_at_pauses(heard, [(9.55, 10.67)])
+    assert (first.text, first.start_s, first.end_s) == ("Four Queen of Cloves", 7.86, 9.55)
+    assert (second.text, second.start_s, second.end_s) == ("He was not ill-disposed", 10.67, 12.48)
+    (whole,) = split_at_pauses(heard, [(9.55, 9.7)])  # too short to be a pause
+    assert whole.text == heard[0].text and whole.end_s == 12.48
+
+
 def test_der_counts_missed_false_alarm_and_confusion():
     reference = [(0.0, 4.0, "a"), (5.0, 9.0, "b")]
     assert diarization_error_rate(reference, [(0.0, 4.0, 7), (5.0, 9.0, 3)]) == 0.0  # labels are arbitrary

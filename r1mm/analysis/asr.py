@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -111,21 +111,45 @@ def transcribe(samples: np.ndarray, language: str | None = "en", prompt: str | N
     return out
 
 
-def split_at_pauses(utterances: list[Utterance], min_pause_s: float = 0.3, min_part_s: float = 1.0) -> list[Utterance]:
+def split_at_pauses(utterances: list[Utterance], pauses: list[tuple[float, float]] = (),
+                    min_pause_s: float = 0.3, min_part_s: float = 0.75) -> list[Utterance]:
     """Utterances split where their words pause for ``min_pause_s`` or more (each part at least
-    ``min_part_s`` long): Whisper runs one speaker's turn into the next's when they follow closely,
-    and a voice is told per utterance."""
+    ``min_part_s`` long, a three-word reply): Whisper runs one speaker's turn into the next's when
+    they follow closely, and a voice is told per utterance.
+
+    ``pauses`` are the recording's silent stretches (`speech.pauses`). Whisper's word timings
+    can hide a pause: the word after it is stretched back over the silence to the previous word's
+    end (on real two-reader speech, every turn change it ran together looked so). Words are first
+    re-timed so that none spans a pause."""
     out = []
     for u in utterances:
-        words, start = list(u.words), 0
+        words, start = _retimed(list(u.words), pauses, min_pause_s), 0
         for k in range(1, len(words)):
             gap = words[k].start_s - words[k - 1].end_s
             if gap >= min_pause_s and words[k - 1].end_s - words[start].start_s >= min_part_s \
                     and words[-1].end_s - words[k].start_s >= min_part_s:
                 out.append(_joined(words[start:k]))
                 start = k
-        out.append(u if start == 0 else _joined(words[start:]))
+        if start:
+            out.append(_joined(words[start:]))
+        else:  # whole: Whisper's own text, the re-timed span
+            out.append(replace(u, start_s=words[0].start_s, end_s=words[-1].end_s, words=tuple(words)) if words else u)
     return out
+
+
+def _retimed(words: list[Word], pauses: list[tuple[float, float]], min_pause_s: float) -> list[Word]:
+    """Words moved off the pauses they span: a word holding a silence of ``min_pause_s`` or more
+    begins where it ends, and the sound before the silence is the previous word's tail."""
+    for lo, hi in pauses:
+        if hi - lo < min_pause_s:
+            continue
+        for k, w in enumerate(words):
+            if w.start_s < hi < w.end_s:
+                words[k] = replace(w, start_s=round(hi, 2))
+                if k > 0 and words[k - 1].end_s < lo:
+                    words[k - 1] = replace(words[k - 1], end_s=round(lo, 2))
+                break
+    return words
 
 
 def _joined(words: list[Word]) -> Utterance:

@@ -19,8 +19,8 @@ FRAME_S, HOP_S = 0.064, 0.016
 MIN_SEGMENT_S, MERGE_GAP_S = 0.3, 0.5
 
 
-def speech_segments(samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
-    """(start_s, end_s) of non-silent spans, from frame RMS energy; pauses under 0.5 s merged."""
+def _sounding(samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    """(start_s, end_s) of each run of frames within TOP_DB of the loudest frame."""
     frame, hop = int(FRAME_S * rate), int(HOP_S * rate)
     if samples.size < frame:
         return []
@@ -29,14 +29,24 @@ def speech_segments(samples: np.ndarray, rate: int) -> list[tuple[float, float]]
     db = 20 * np.log10(np.maximum(rms, 1e-10) / max(rms.max(), 1e-10))
     loud = np.concatenate([[False], db > -TOP_DB, [False]])
     edges = np.flatnonzero(np.diff(loud.astype(np.int8)))
+    return [(start * hop / rate, ((end - 1) * hop + frame) / rate) for start, end in zip(edges[::2], edges[1::2])]
+
+
+def speech_segments(samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    """(start_s, end_s) of non-silent spans, from frame RMS energy; pauses under 0.5 s merged."""
     merged: list[list[float]] = []
-    for start, end in zip(edges[::2], edges[1::2]):
-        s, e = start * hop / rate, ((end - 1) * hop + frame) / rate
+    for s, e in _sounding(samples, rate):
         if merged and s - merged[-1][1] < MERGE_GAP_S:
             merged[-1][1] = e
         else:
             merged.append([s, e])
     return [(float(s), float(e)) for s, e in merged if e - s >= MIN_SEGMENT_S]
+
+
+def pauses(samples: np.ndarray, rate: int, min_pause_s: float = 0.3) -> list[tuple[float, float]]:
+    """(start_s, end_s) of the silences of ``min_pause_s`` or more between sounds."""
+    spans = _sounding(samples, rate)
+    return [(float(a[1]), float(b[0])) for a, b in zip(spans, spans[1:]) if b[0] - a[1] >= min_pause_s]
 
 
 PITCH_FRAME, PITCH_HOP = 1024, 256
@@ -90,7 +100,9 @@ def utterance_pitch(samples: np.ndarray, rate: int, start_s: float, end_s: float
 MIN_COVERAGE = 0.6
 
 
-def _transcribe(samples: np.ndarray, voiced_s: float):
+def transcribe(samples: np.ndarray, rate: int, voiced_s: float):
+    """Whisper's utterances, heard again without the finance prompt if it skipped speech, split
+    where the sound pauses."""
     from r1mm.analysis import asr
 
     utterances = asr.transcribe(samples)
@@ -100,7 +112,7 @@ def _transcribe(samples: np.ndarray, voiced_s: float):
         if sum(u.end_s - u.start_s for u in plain) > heard:
             log.info("transcript without the finance prompt covers more speech; using it")
             utterances = plain
-    return asr.split_at_pauses(utterances)
+    return asr.split_at_pauses(utterances, pauses(samples, rate))
 
 
 def tell_voices_apart(item: Item, utterances) -> list[int]:
@@ -173,7 +185,7 @@ def analyze(item: Item) -> list[Finding]:
                        f"Sound is present for {voiced:.1f} s of {duration:.1f} s in {len(segments)} segments.",
                        Locator(src, start_s=0.0, end_s=duration)))
     try:
-        utterances = _transcribe(item.data, voiced)
+        utterances = transcribe(item.data, rate, voiced)
     except Exception as exc:  # a missing or broken model must not lose the file's other findings
         log.warning("%s: speech recognition unavailable: %s", src, exc)
         out.append(Finding("speech.unavailable", str(exc), None,

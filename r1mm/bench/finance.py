@@ -111,7 +111,7 @@ def diarization(count: int = 24, seed: int = 0) -> dict:
     the same transcribed utterances of generated calls; a voice's utterances under 0.5 s apart make
     one turn, as the reference's sound spans do."""
     from r1mm.analysis.diarization import cluster_voices, diarization_error_rate, speaker_turns, voice_embeddings
-    from r1mm.analysis.speech import assign_voices, utterance_pitch
+    from r1mm.analysis.speech import assign_voices, pauses, utterance_pitch
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-der-") as tmp:
@@ -120,7 +120,7 @@ def diarization(count: int = 24, seed: int = 0) -> dict:
             turns = write_call_audio(wav, script, voices=voices, gap_s=random.Random(seed + k).uniform(0.3, 0.8))
             call = load(wav)[0]
             rate = call.meta["sample_rate"]
-            utterances = asr.split_at_pauses(asr.transcribe(call.data, prompt=None))  # as `speech.analyze` does
+            utterances = asr.split_at_pauses(asr.transcribe(call.data, prompt=None), pauses(call.data, rate))  # as `speech.analyze` does
             spans = [(u.start_s, u.end_s) for u in utterances]
             pitches = [utterance_pitch(call.data, rate, a, b) for a, b in spans]
             reference = _voiced_turns(turns, call.data, rate)
