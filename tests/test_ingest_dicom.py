@@ -251,6 +251,46 @@ def test_nifti_volume(tmp_path):
     assert item.data.max() == 900 and item.data[3].max() == 900
 
 
+def test_nrrd_volume_is_oriented_as_the_same_nifti(tmp_path):
+    import nibabel as nib
+    import nrrd
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(-1000, 1000, (20, 30, 10)).astype(np.int16)  # x, y, z; no symmetry to hide a flip
+    nib.save(nib.Nifti1Image(data, np.diag([0.8, 0.9, 2.5, 1.0])), tmp_path / "vol.nii.gz")
+    (reference,) = load(tmp_path / "vol.nii.gz")
+    # the same voxels in 3D Slicer's usual LPS space (x and y steps negative) and in RAS
+    nrrd.write(str(tmp_path / "lps.nrrd"), data, {"space": "left-posterior-superior",
+                                                   "space directions": np.diag([-0.8, -0.9, 2.5])})
+    nrrd.write(str(tmp_path / "ras.nrrd"), data, {"space": "right-anterior-superior",
+                                                   "space directions": np.diag([0.8, 0.9, 2.5])})
+    for name in ("lps.nrrd", "ras.nrrd"):
+        (item,) = load(tmp_path / name)
+        assert item.meta["format"] == "nrrd"
+        assert item.spacing_mm == pytest.approx((2.5, 0.9, 0.8))
+        np.testing.assert_array_equal(item.data, reference.data)
+    # a patient's right in LPS is a step to the other side: the columns come out mirrored
+    nrrd.write(str(tmp_path / "mirrored.nrrd"), data, {"space": "left-posterior-superior",
+                                                        "space directions": np.diag([0.8, -0.9, 2.5])})
+    (mirrored,) = load(tmp_path / "mirrored.nrrd")
+    np.testing.assert_array_equal(mirrored.data, reference.data[:, :, ::-1])
+
+
+def test_damaged_or_unoriented_nrrd_is_refused_with_its_reason(tmp_path):
+    import nrrd
+
+    data = np.zeros((8, 8, 4), np.int16)
+    nrrd.write(str(tmp_path / "whole.nrrd"), data, {"space": "left-posterior-superior",
+                                                     "space directions": np.diag([1.0, 1.0, 2.0])})
+    raw = (tmp_path / "whole.nrrd").read_bytes()
+    (tmp_path / "cut.nrrd").write_bytes(raw[: len(raw) - 40])
+    with pytest.raises(IngestError, match=r"cut\.nrrd.*not a readable NRRD"):
+        load(tmp_path / "cut.nrrd")
+    nrrd.write(str(tmp_path / "bare.nrrd"), data, {"spacings": [1.0, 1.0, 2.0]})
+    with pytest.raises(IngestError, match=r"bare\.nrrd.*no patient orientation"):
+        load(tmp_path / "bare.nrrd")
+
+
 def test_sample_series_zip_loads(samples, truth):
     (item,) = load(samples / "ct_phantom.zip")
     assert item.data.shape[0] == truth["ct"]["slices"]

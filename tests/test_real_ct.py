@@ -141,3 +141,14 @@ def test_planted_nodules_are_found_and_measured(scan):
         if p.shape == "sphere":
             assert near[0].diameter_mm == pytest.approx(p.diameter_mm, abs=1.5), p
     assert len(reported) == len(planted) + 1  # and the scan's own lesion, nothing else
+
+
+def test_a_real_nrrd_scan_and_its_outline_are_read_in_the_patients_frame():
+    """pyradiomics' lung1 (NRRD, LPS): its outlined nodule, in the right upper lobe on the images,
+    lies in the lung R1-MM calls right."""
+    lung1 = real_ct.lesion_scans()[0]
+    (item,), (outline,) = load(lung1.image), load(lung1.label)
+    assert item.spacing_mm == pytest.approx((5.0, 0.5703125, 0.5703125)) and outline.data.shape == item.data.shape
+    lungs = {lung.side: lung.filled for lung in chest_anatomy(item).lungs}
+    lesion = outline.data > 0
+    assert lungs[lung1.side][lesion].mean() > 0.9 and not lungs["left"][lesion].any()

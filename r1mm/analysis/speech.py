@@ -5,6 +5,7 @@ in seconds.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 
@@ -46,7 +47,7 @@ def speech_segments(samples: np.ndarray, rate: int) -> list[tuple[float, float]]
 def pauses(samples: np.ndarray, rate: int, min_pause_s: float = 0.3) -> list[tuple[float, float]]:
     """(start_s, end_s) of the silences of ``min_pause_s`` or more between sounds."""
     spans = _sounding(samples, rate)
-    return [(float(a[1]), float(b[0])) for a, b in zip(spans, spans[1:]) if b[0] - a[1] >= min_pause_s]
+    return [(float(a[1]), float(b[0])) for a, b in itertools.pairwise(spans) if b[0] - a[1] >= min_pause_s]
 
 
 PITCH_FRAME, PITCH_HOP = 1024, 256

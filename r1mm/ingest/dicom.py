@@ -1,4 +1,4 @@
-"""CT: one DICOM file, a folder or a zip of a series, or a NIfTI volume.
+"""CT: one DICOM file, a folder or a zip of a series, or a NIfTI or NRRD volume.
 
 Slices are sorted by their position along the slice normal (ImagePositionPatient projected
 on the cross product of the ImageOrientationPatient cosines), never by file name or
@@ -48,6 +48,8 @@ class _Slice:
 def load_ct(path: Path, source: str, fmt: str, limits: Limits, keep_phi: bool = False) -> list[Item]:
     if fmt == "nifti":
         return [_load_nifti(path, source, limits)]
+    if fmt == "nrrd":
+        return [_load_nrrd(path, source, limits)]
     if fmt == "dicom":
         slices = [_read_slice(path.read_bytes(), path.name, source, keep_phi, strict=True)]
     elif fmt == "dicom_zip":
@@ -368,16 +370,55 @@ def _load_nifti(path: Path, source: str, limits: Limits) -> Item:
         data = np.asarray(img.dataobj, dtype=np.float32)
     except Exception as exc:  # nibabel raises ImageFileError, EOFError, zlib errors
         raise IngestError(source, f"is not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
+    return _volume_item(data, img.header.get_zooms()[:3], source, limits, "nifti", "NIfTI affine")
+
+
+# NRRD's patient spaces, as the sign of each axis in RAS (LPS's x runs to the left, RAS's to the right)
+_NRRD_SPACES = {"left-posterior-superior": (-1, -1, 1), "lps": (-1, -1, 1),
+                "right-anterior-superior": (1, 1, 1), "ras": (1, 1, 1),
+                "left-anterior-superior": (-1, 1, 1), "las": (-1, 1, 1)}
+
+
+def _load_nrrd(path: Path, source: str, limits: Limits) -> Item:
+    """NRRD volumes (3D Slicer's and ITK's format), read by pynrrd; their space directions and
+    origin become a RAS affine, then the volume is reoriented as a NIfTI's is."""
+    import nibabel as nib
+    import nrrd
+
+    try:
+        data, header = nrrd.read(str(path))
+    except Exception as exc:  # pynrrd raises NRRDError, zlib and EOF errors on damaged files
+        raise IngestError(source, f"is not a readable NRRD file ({type(exc).__name__}: {exc})") from None
+    if data.ndim != 3:
+        raise IngestError(source, f"holds a {data.ndim}-D image; a 3-D CT volume is needed")
+    space = str(header.get("space", "")).lower()
+    directions = header.get("space directions")
+    if space not in _NRRD_SPACES or directions is None:
+        raise IngestError(source, f"gives no patient orientation R1-MM can read (space {space or 'missing'!r}); "
+                                  f"needed: one of left-posterior-superior, right-anterior-superior, "
+                                  f"left-anterior-superior with space directions")
+    affine = np.eye(4)
+    affine[:3, :3] = np.asarray(directions, dtype=np.float64).T  # columns: each index axis's step in mm
+    affine[:3, 3] = np.asarray(header.get("space origin", (0.0, 0.0, 0.0)), dtype=np.float64)
+    affine[:3] *= np.asarray(_NRRD_SPACES[space], dtype=np.float64)[:, None]
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
+        raise IngestError(source, "has space directions that do not span three dimensions")
+    img = nib.as_closest_canonical(nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine))
+    return _volume_item(np.asarray(img.dataobj, dtype=np.float32), img.header.get_zooms()[:3], source, limits,
+                        "nrrd", "NRRD space directions")
+
+
+def _volume_item(data: np.ndarray, zooms, source: str, limits: Limits, fmt: str, sort_basis: str) -> Item:
+    """A CT item from a RAS+ (x, y, z) array and its voxel sizes in mm."""
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
         raise IngestError(source, f"holds a {data.ndim}-D image; a 3-D CT volume is needed")
     if data.shape[2] > limits.max_ct_slices:
         raise LimitExceeded(source, f"has {data.shape[2]} slices; the limit is {limits.max_ct_slices}")
-    zooms = img.header.get_zooms()[:3]
     # RAS (x, y, z) -> (z, y, x) with rows running anterior->posterior like DICOM's LPS display
     volume = np.ascontiguousarray(np.transpose(data, (2, 1, 0))[:, ::-1, ::-1])
-    item = Item(Modality.CT, source, volume, {"format": "nifti", "sort_basis": "NIfTI affine"})
+    item = Item(Modality.CT, source, volume, {"format": fmt, "sort_basis": sort_basis})
     item.spacing_mm = (float(zooms[2]), float(zooms[1]), float(zooms[0]))
     item.orientation = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
     item.arrays["slice_positions_mm"] = np.arange(volume.shape[0]) * item.spacing_mm[0]

@@ -1,4 +1,4 @@
-"""CT series: DICOM files, folders and archives, and NIfTI volumes. Read into a de-identified HU
+"""CT series: DICOM files, folders and archives, and NIfTI and NRRD volumes. Read into a de-identified HU
 volume with its geometry in mm; analysed for lungs, nodules and bone; shown as the slice with the
 region outlined. Uploads are not kept: DICOM files carry patient identifiers."""
 from __future__ import annotations
@@ -18,6 +18,8 @@ def sniff(head: bytes, path: Path) -> str | None:
         return "nifti"
     if head.startswith(b"\x1f\x8b") and path.name.lower().endswith(".nii.gz"):
         return "nifti"
+    if head.startswith(b"NRRD000"):
+        return "nrrd"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "dicom_zip"  # any ZIP that is not a document; the archive loader says what is wrong with it
     if path.suffix.lower() in (".dcm", ".ima", ".dicom") and head[:2] in (b"\x08\x00", b"\x02\x00"):
@@ -39,7 +41,7 @@ SPEC = ModalitySpec(
     modality=Modality.CT,
     name="CT series",
     formats={"dicom": "DICOM (file, folder or zip)", "dicom_zip": "DICOM (file, folder or zip)",
-             "dicom_folder": "DICOM (file, folder or zip)", "nifti": "NIfTI"},
+             "dicom_folder": "DICOM (file, folder or zip)", "nifti": "NIfTI", "nrrd": "NRRD"},
     sniff=sniff,
     load=loader("r1mm.ingest.dicom:load_ct", items_per_file="many"),
     analyses=(Analysis("CT", "r1mm.analysis.medical"),),
@@ -66,6 +68,6 @@ SPEC = ModalitySpec(
         rule(126, r"single slice|only one slice", kinds("ct.single_slice")),
         rule(140, r"\bmodality\b", kinds("ct.modality")),
     ),
-    binary_suffixes={".dcm": "dicom", ".nii": "nifti", ".gz": "nifti", ".zip": "zip"},
+    binary_suffixes={".dcm": "dicom", ".nii": "nifti", ".gz": "nifti", ".nrrd": "nrrd", ".zip": "zip"},
     uploads_carry_identifiers=True,
 )
