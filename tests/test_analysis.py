@@ -7,7 +7,7 @@ import pytest
 from r1mm.analysis import analyze
 from r1mm.analysis.finance import parse_number, report_unit
 from r1mm.analysis.geometry import inspect_surfaces
-from r1mm.analysis.medical import find_nodules, window
+from r1mm.analysis.medical import THIN_SLICE_MM, find_nodules, nodule_findings, window
 from r1mm.analysis.speech import speech_segments
 from r1mm.ingest import load
 from r1mm.cases.ct import Phantom, PhantomNodule, phantom_volume, write_dicom_series
@@ -34,10 +34,17 @@ def test_nodule_sizes_follow_spacing_tags(tmp_path, spacing):
     write_dicom_series(phantom_volume(ph), spacing, tmp_path / "s")
     (item,) = load(tmp_path / "s")
     nodules = find_nodules(item)
-    assert [n.side for n in nodules] == ["right", "left"]
-    assert nodules[0].diameter_mm == pytest.approx(14.0, abs=1.5)
-    assert nodules[1].diameter_mm == pytest.approx(9.0, abs=1.5)
+    assert nodules[0].side == "right" and nodules[0].diameter_mm == pytest.approx(14.0, abs=1.5)
     assert nodules[0].volume_mm3 == pytest.approx(np.pi / 6 * 14.0 ** 3, rel=0.3)
+    if dz <= THIN_SLICE_MM:
+        assert [n.side for n in nodules] == ["right", "left"]
+        assert nodules[1].diameter_mm == pytest.approx(9.0, abs=1.5)
+    else:
+        # one 5 mm slice cuts the 9 mm sphere through its middle only: it scores as a disc (56 HU, under
+        # DOT_MIN_HU, where real hilar vessels at 5 mm scored 68) and is missed; the count says so
+        assert len(nodules) == 1
+        (count,) = [f for f in nodule_findings(item, nodules) if f.kind == "ct.nodule_count"]
+        assert "nodules under about 10 mm may be missed" in count.text
 
 
 def test_nodule_finding_points_at_its_slice_and_region(small_series, small_phantom):

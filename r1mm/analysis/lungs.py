@@ -22,6 +22,7 @@ from scipy import ndimage
 from r1mm.types import Item
 
 AIR_TISSUE_HU = -400.0  # halfway between aerated lung (~-850 HU) and soft tissue (~+40 HU)
+BONE_HU = 300.0  # cortical and dense trabecular bone
 BODY_HU = -500.0
 MIN_PART_SHARE = 0.1  # an aerated region under 10% of the largest is bowel gas or a bronchus, not a lung
 SPLIT_SHARE = 0.2  # each lung is at least 20% of both: a smaller part split off is not a lung

