@@ -151,7 +151,8 @@ def masses(volume: np.ndarray, spacing_mm, lungs: list[np.ndarray], aerated: np.
         long_axis, short_axis = _axes(hu[margin][axial], grown[axial], (dy, dx))
         if (zz.max() - zz.min() + 1) * dz < MASS_DEPTH_SHARE * short_axis:
             continue  # a flat cap: the liver's or the heart's top under a lung's base
-        out.append(Blob(BlobPeak(centre, 0.0, 0.0, MASS_CORE_MM), (zz + offset[0], yy + offset[1], xx + offset[2]),
+        found_by_its_bay = BlobPeak(centre, dot_hu=0.0, line_hu=0.0, sigma_mm=MASS_CORE_MM)  # no blob score
+        out.append(Blob(found_by_its_bay, (zz + offset[0], yy + offset[1], xx + offset[2]),
                         long_axis, short_axis, axial + offset[0]))
     return out
 
