@@ -129,11 +129,10 @@ def masses(volume: np.ndarray, spacing_mm, lungs: list[np.ndarray], aerated: np.
     out = []
     for k, where in enumerate(ndimage.find_objects(labels), start=1):
         reach = [int(MASS_CORE_MM / s) + 2 for s in spacing_mm]
-        margin = (slice(max(0, where[0].start - reach[0]), where[0].stop + reach[0]),
-                  *(slice(max(0, w.start * step - r), min(n, w.stop * step + r))
-                    for w, r, n in zip(where[1:], reach[1:], dense.shape[1:])))
+        scale = (1, step, step)  # the labels' pixels to full-size pixels
+        margin = tuple(slice(max(0, w.start * k - r), min(n, w.stop * k + r))
+                       for w, k, r, n in zip(where, scale, reach, dense.shape))
         zi, yi, xi = (np.arange(m.start, m.stop) for m in margin)
-        zi = zi[zi < dense.shape[0]]
         part = labels[np.ix_(zi, np.minimum(yi // step, labels.shape[1] - 1),
                              np.minimum(xi // step, labels.shape[2] - 1))] == k
         grown = (ndimage.distance_transform_edt(~part, sampling=spacing_mm) <= MASS_CORE_MM) & dense[margin]

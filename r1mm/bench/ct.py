@@ -202,7 +202,8 @@ def labelled_lesions() -> dict:
     rows = []
     for scan in tqdm(real_ct.lesion_scans(), desc="outlined real lesions", unit="scan"):
         (outline,) = load(scan.label)
-        truth = outlined_size(outline.data > 0, outline.spacing_mm)
+        lesion = outline.data > 0
+        truth = outlined_size(lesion, outline.spacing_mm)
         ws = Workspace()
         t0 = time.perf_counter()
         ws.add(scan.image)
@@ -210,7 +211,7 @@ def labelled_lesions() -> dict:
         answer = ws.ask("How large is the largest nodule and in which lung?")
         ev = answer.evidence[0] if answer.evidence else None
         finding = ev.finding if ev and ev.finding and ev.finding.kind in ("ct.nodule", "ct.mass") else None
-        on_lesion = finding is not None and _shown_on(outline.data > 0, outline.spacing_mm, ev.locator)
+        on_lesion = finding is not None and _shown_on(lesion, outline.spacing_mm, ev.locator)
         stated = finding.value if finding else None
         tolerance = max(LESION_SIZE_TOLERANCE[0], LESION_SIZE_TOLERANCE[1] * truth["diameter_mm"])
         size_ok = stated is not None and abs(stated - truth["diameter_mm"]) <= tolerance
@@ -218,7 +219,7 @@ def labelled_lesions() -> dict:
         kind_ok = finding is not None and finding.kind == ("ct.mass" if truth["diameter_mm"] > MASS_MM else "ct.nodule")
         verdict = "refused" if finding is None else "right" if on_lesion and size_ok and side_ok else "wrong"
         reported = [f for f in ws.findings() if f.kind in ("ct.nodule", "ct.mass")]
-        found = [f for f in reported if _shown_on(outline.data > 0, outline.spacing_mm, f.locator)]
+        found = [f for f in reported if _shown_on(lesion, outline.spacing_mm, f.locator)]
         rows.append({"scan": scan.name, "outlined": f"{scan.side} {scan.lobe} lobe, {truth['diameter_mm']:.1f} mm "
                                                    f"({truth['long_axis_mm']:.1f} x {truth['short_axis_mm']:.1f}), "
                                                    f"{truth['volume_ml']:.1f} mL, slices {truth['slices']}",
