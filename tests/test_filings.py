@@ -132,6 +132,22 @@ def test_bench_scores_the_stated_value_not_any_number():
     assert stated_value("Revenue was $2.5 billion.", "revenue?", 1e6) == 2500
 
 
+def test_held_out_truths_are_recomputed_from_the_filings_tags():
+    """The second held-out round's truths are the tags' (consolidated facts as a statement prints
+    them, combined by each question's formula); a truth typed wrong stops the bench."""
+    import json
+
+    from r1mm.bench.filings import QUESTIONS, _check_truths
+
+    questions = [q for q in json.loads(QUESTIONS.read_text(encoding="utf-8"))["questions"] if "inputs" in q]
+    assert len(questions) >= 50 and {q["kind"] for q in questions} >= {"value", "derived", "yesno", "absent"}
+    _check_truths(questions, FILINGS)
+    slipped = dict(next(q for q in questions if q["kind"] == "derived"))
+    slipped["truth"] = round(slipped["truth"] + 0.01, 2)
+    with pytest.raises(ValueError, match="from the tags"):
+        _check_truths([slipped], FILINGS)
+
+
 @pytest.fixture(scope="module")
 def home_depot():
     return _facts("html/hd-10-k-2025-03-21.html", "html")

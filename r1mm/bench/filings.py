@@ -9,7 +9,10 @@ Two sets, asked through `Workspace.add` / `ask` as a user's files are:
 
 Our own questions and their truth (``data/filings_questions.json``) were written from the filings'
 pages and inline-XBRL tags before the code that answers them; a held-out part (other companies'
-filings) is reported apart and was not looked at while tuning.
+filings) is reported apart and was not looked at while tuning. A second held-out round
+(``heldout2``) asks the iXBRL filings about lines and periods the others do not, with truth
+recomputed from the tags (`truth_from_tags`); questions on HTML filings are asked of their PDF
+renderings too.
 
 An answer is *right* when the value it states is the asked value (or, for a yes/no question, its
 first word is the right verdict; for a metric the filing does not have, it says so); *refused*
@@ -94,14 +97,22 @@ def shared_bench_dir() -> Path:
     return filings_dir().parent / "benches" / "filings"
 
 
-def _shared_scorer():
-    """The shared bench's own scorer (``score.py``), loaded from where it lies."""
+def _shared_module(name: str):
+    """A module of the shared bench (``score.py``, ``ixfacts.py``), loaded from where it lies."""
     import importlib.util
+    import sys
 
-    spec = importlib.util.spec_from_file_location("r1mm_shared_filings_score", shared_bench_dir() / "score.py")
+    path = shared_bench_dir() / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"r1mm_shared_filings_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
+
+
+def _shared_scorer():
+    """The shared bench's own scorer (``score.py``)."""
+    return _shared_module("score")
 
 
 def rendered_pdf(html: Path) -> Path:
@@ -238,7 +249,7 @@ def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf"), li
     report = {"command": "python -m r1mm bench filings" + (" --line-items" if line_items else ""),
               "printed_labels": run_labels()}
     report["shared_bench"] = run_shared(formats, line_items=line_items)
-    report["own_questions"] = run_own(split, line_items=line_items)
+    report["own_questions"] = run_own(split, line_items=line_items, formats=formats)
     report["call_claims"] = run_calls()
     return report
 
@@ -284,39 +295,81 @@ def run_labels() -> dict:
             "near": NEAR, "dev": tally(NEAR, dev), "heldout": tally(NEAR, held)}
 
 
-def run_own(split: str | None = None, line_items: bool = False) -> dict:
-    """Our own questions (or one split's) on the filings that are present; both splits reported."""
+def truth_from_tags(q: dict, facts) -> float | str | None:
+    """A question's truth recomputed from its filing's tags: each of ``inputs`` (name -> [concept,
+    period]) is the consolidated fact as a statement prints it, ``formula`` combines them in raw
+    units (USD, USD a share) and the result is in the question's ``scale``; a yes/no question's
+    formula is a comparison. ``facts``: the filing as the shared bench's ``ixfacts.load`` reads it."""
+    if q["kind"] == "absent":
+        return None
+    values = {}
+    for name, (concept, period) in q["inputs"].items():
+        found = [f for f in facts.facts if f.concept == concept and f.context.period == period and not f.context.dims]
+        printed = {f.value for f in found if f.statement} or {f.value for f in found}  # not a rounded mention
+        if len(printed) != 1:
+            raise ValueError(f"{q['question']!r}: {concept} for {period} has {len(printed)} values in {q['file']}")
+        values[name] = float(printed.pop())
+    result = eval(q["formula"], {"__builtins__": {}}, values)  # our own data file's arithmetic, no names but its inputs
+    if q["kind"] == "yesno":
+        return "yes" if result else "no"
+    return round(result / q["scale"], 2 if q["scale"] == 1 else 3)
+
+
+def _check_truths(questions: list[dict], root: Path) -> None:
+    """Stop when a question's stored truth differs from its tags' (a typing slip in the data file)."""
+    tagged = [q for q in questions if "inputs" in q and (root / q["file"]).exists()]
+    if not tagged:
+        return
+    ixfacts = _shared_module("ixfacts")
+    loaded: dict[str, object] = {}
+    for q in tagged:
+        if q["file"] not in loaded:
+            loaded[q["file"]] = ixfacts.load(root / q["file"])
+        recomputed = truth_from_tags(q, loaded[q["file"]])
+        if recomputed != q["truth"]:
+            raise ValueError(f"{q['question']!r}: truth {q['truth']} in the data file, {recomputed} from the tags")
+
+
+def run_own(split: str | None = None, line_items: bool = False, formats: tuple[str, ...] = ("html", "pdf")) -> dict:
+    """Our own questions (or one split's) on the filings that are present; every split reported.
+    A question on an HTML filing is also asked of its PDF rendering when ``formats`` has "pdf"."""
     from tqdm import tqdm
 
     root = filings_dir()
     questions = json.loads(QUESTIONS.read_text(encoding="utf-8"))["questions"]
     if split:
         questions = [q for q in questions if q["split"] == split]
-    by_file: dict[str, list[dict]] = defaultdict(list)
+    _check_truths(questions, root)
+    by_file: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for q in questions:
-        by_file[q["file"]].append(q)
+        by_file[(q["file"], "as filed")].append(q)
+        if q["file"].endswith((".htm", ".html")) and "pdf" in formats:
+            by_file[(q["file"], "pdf rendering")].append(q)
     results, reading, skipped = [], [], []
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-filings-") as tmp:
-        for name, asked in tqdm(sorted(by_file.items()), desc="own questions", unit="file"):
+        for (name, form), asked in tqdm(sorted(by_file.items()), desc="own questions", unit="file"):
             path = root / name
             if not path.exists():
                 skipped.append(name)
                 continue
-            read, answers = _ask_line_items(path, asked) if line_items else _ask_file(path, asked, Path(tmp))
+            if form == "pdf rendering":
+                path = rendered_pdf(path)
+            workdir = Path(tmp) / form.replace(" ", "_")
+            read, answers = _ask_line_items(path, asked) if line_items else _ask_file(path, asked, workdir)
             reading.append(read)
             for q, text, seconds, evidence_pages, baseline_text in answers:
-                results.append({**q, "answer": text[:400], "result": score(q, text),
+                results.append({**q, "form": form, "answer": text[:400], "result": score(q, text),
                                 "baseline": score(q, baseline_text) if baseline_text else "refused",
                                 "page_hit": q["page"] in evidence_pages if q.get("page") else None,
                                 "answer_s": round(seconds, 3)})
     report: dict = {"filings": str(root), "skipped_missing": skipped}
-    for part in ("dev", "heldout"):
+    for part in sorted({r["split"] for r in results}):
         rows = [r for r in results if r["split"] == part]
-        if not rows:
-            continue
         paged = [r for r in rows if r["page_hit"] is not None]
         report[part] = {
             "r1mm": _tally(rows, "result"), "baseline_retrieval_only": _tally(rows, "baseline"),
+            "by_form": {form: _tally([r for r in rows if r["form"] == form], "result")
+                        for form in sorted({r["form"] for r in rows})},
             "page_hit": round(sum(r["page_hit"] for r in paged) / len(paged), 3) if paged else None,
             "by_kind": {kind: _tally([r for r in rows if r["kind"] == kind], "result")
                         for kind in sorted({r["kind"] for r in rows})},
@@ -326,10 +379,10 @@ def run_own(split: str | None = None, line_items: bool = False) -> dict:
     report["reading"] = {"files": reading, "pages": pages,
                          "s_per_page": round(sum(r["seconds"] for r in reading if r["pages"]) / pages, 3) if pages
                          else None}
-    report["wrong"] = [{"file": r["file"], "question": r["question"], "truth": r["truth"], "answer": r["answer"]}
-                       for r in results if r["result"] == "wrong"]
-    report["refused"] = [{"file": r["file"], "question": r["question"], "truth": r["truth"], "answer": r["answer"][:160]}
-                         for r in results if r["result"] == "refused"]
+    report["wrong"] = [{"file": r["file"], "form": r["form"], "question": r["question"], "truth": r["truth"],
+                        "answer": r["answer"]} for r in results if r["result"] == "wrong"]
+    report["refused"] = [{"file": r["file"], "form": r["form"], "question": r["question"], "truth": r["truth"],
+                          "answer": r["answer"][:160]} for r in results if r["result"] == "refused"]
     return report
 
 
