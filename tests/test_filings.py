@@ -668,3 +668,86 @@ def test_an_ixbrl_statement_shows_segment_lines_under_their_period():
     assert frame.iloc[list(frame.index).index("Total net sales")].tolist() == ["391,035", "383,285", "394,328"]
     r, c = cell_locator(html.name, page, income, products, 0).cell
     assert income.rows[r][c] == "294,866" and income.cell_facts[r][c]["dimensional"]
+
+
+def _tagged(facts, concept: str, end: str, months: int | None):
+    """The amount of the consolidated statement line tagged ``concept`` for the period ending ``end``."""
+    return next(f.value["amount"] for f in facts if f.value.get("concept") == f"us-gaap:{concept}"
+                and f.value["statement"] and not f.value.get("dimensional") and f.value["period"]["end"] == end
+                and f.value["period"]["months"] == months)
+
+
+def test_a_share_asked_as_a_percentage_is_a_ratio_or_no_number(apple_2024):
+    _, facts = apple_2024
+    rd, sales = (_tagged(facts, c, "2024-09-28", 12) for c in ("ResearchAndDevelopmentExpense",
+                                                                 "RevenueFromContractWithCustomerExcludingAssessedTax"))
+    for question in ("What share of Apple's FY2024 net sales went to research and development, as a percentage?",
+                     "What was Apple's research and development expense as a percentage of net sales in fiscal 2024?"):
+        found = analyst.answer(question, facts)[0]
+        assert found.unit == "%" and found.value["value"] == pytest.approx(100 * rd / sales, abs=0.005), found.text
+    # a percentage asked that no formula reads is refused, not answered with an amount
+    refused = analyst.answer("What percentage was Apple's research and development in fiscal 2024?", facts)[0]
+    assert refused.kind == "finance.missing" and f"{rd:,.0f}" not in refused.text
+
+
+def test_cash_paid_for_taxes_is_not_the_tax_provision(apple_2024):
+    _, facts = apple_2024
+    paid = analyst.answer("How much cash did Apple pay for income taxes in FY2024?", facts)[0]
+    provision = analyst.answer("What was Apple's provision for income taxes in FY2024?", facts)[0]
+    assert paid.value["value"] == _tagged(facts, "IncomeTaxesPaidNet", "2024-09-28", 12)
+    assert provision.value["value"] == _tagged(facts, "IncomeTaxExpenseBenefit", "2024-09-28", 12)
+    assert analyst.parse("How much did Meta spend on marketing and sales in 2024?").metrics[0].name == "sales and marketing"
+
+
+def test_lines_printed_alike_are_told_apart_by_their_section_and_concept(apple_2024):
+    _, facts = apple_2024
+    found = analyst.answer("What was Apple's total debt at the end of fiscal 2024, defined as commercial paper plus "
+                           "current term debt plus non-current term debt?", facts)[0]
+    parts = [_tagged(facts, c, "2024-09-28", None) for c in ("CommercialPaper", "LongTermDebtCurrent",
+                                                             "LongTermDebtNoncurrent")]
+    assert found.value["value"] == pytest.approx(sum(parts)), found.text
+
+
+def test_a_dollar_threshold_is_held_against_the_line_in_its_unit(apple_2024):
+    _, facts = apple_2024
+    rd = _tagged(facts, "ResearchAndDevelopmentExpense", "2024-09-28", 12)  # USD millions
+    for billions in (rd / 1000 - 1, rd / 1000 + 1):
+        found = analyst.answer(f"Did Apple's research and development spending exceed ${billions:.0f} billion in "
+                               f"fiscal 2024?", facts)[0]
+        assert found.value["verdict"] == ("Yes" if rd > billions * 1000 else "No"), found.text
+
+
+def test_a_balance_asked_at_a_year_end_is_not_the_years_change_in_it():
+    _, facts = _facts("html/crm-10-k-2025-03-05.html", "html")
+    found = analyst.answer("What was Salesforce's unearned revenue at the end of fiscal 2024?", facts)[0]
+    assert found.value["value"] == _tagged(facts, "ContractWithCustomerLiabilityCurrent", "2024-01-31", None)
+    assert "balance sheet" in found.text
+
+
+def test_periods_named_by_the_month_a_quarter_ends():
+    june = analyst.parse("What was Apple's operating income in the June 2025 quarter?").periods
+    assert [(p.months, p.end.isoformat()) for p in june] == [(3, "2025-06-30")]
+    assert analyst.parse("Revenue for the quarter ended July 2025?").periods[0].end.isoformat() == "2025-07-31"
+    assert analyst.parse("Unearned revenue at the end of fiscal 2024?").periods[0].months is None
+    assert analyst.parse("Revenue in fiscal 2024?").periods[0].months == 12
+
+
+def test_a_named_investing_outflow_is_stated_as_an_amount_spent():
+    from r1mm.types import Finding
+
+    line = Finding("finance.fact", {"amount": -3452.0, "label": "Capital investments", "section": "Investing Activities",
+                                    "statement": "cash flow", "metric": None, "printed": "(3,452)",
+                                    "period": {"months": 12}}, "USD millions", "", Locator("x.pdf"))
+    assert analyst.line_amount(line, None) == 3452.0
+    inflow = Finding("finance.fact", {**line.value, "section": "Operating activities"}, "USD millions", "", Locator("x.pdf"))
+    assert analyst.line_amount(inflow, None) == -3452.0
+
+
+def test_equity_including_noncontrolling_interests_is_the_consolidated_line():
+    _, facts = _facts("html/xom-10-q-2025-08-04.html", "html")
+    whole = analyst.answer("What was ExxonMobil's total equity, including noncontrolling interests, at June 30, "
+                           "2025?", facts)[0]
+    own = analyst.answer("What was ExxonMobil's total equity at June 30, 2025?", facts)[0]
+    assert whole.value["value"] == _tagged(facts, "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest",
+                                           "2025-06-30", None)
+    assert own.value["value"] == _tagged(facts, "StockholdersEquity", "2025-06-30", None)

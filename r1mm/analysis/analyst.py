@@ -12,6 +12,7 @@ filing does not have and names the nearest lines.
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -39,7 +40,11 @@ _DURATIONS = ((re.compile(r"\b(three|3)[- ]months?|\bquarter (ended|ending)\b"),
               (re.compile(r"\b(six|6)[- ]months?|\bfirst half\b|\bhalf[- ]year\b"), 6),
               (re.compile(r"\b(nine|9)[- ]months?"), 9),
               (re.compile(r"\b(twelve|12)[- ]months?|\byear ended\b|\bfiscal year\b"), 12))
-_INSTANT = re.compile(r"\b(as of|at the end of|at|year[- ]end|balance)\b")
+# "at the end of fiscal 2024", "at year-end 2023": a balance on that date, not the year's flow
+_AT_END = re.compile(r"\b(?:at|as of) (?:the )?(?:end|close) of (?:its |the )?$|\byear[- ]end(?: of)? $")
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_MONTH_QUARTER = re.compile(rf"\b{_MONTH} ((?:19|20)\d{{2}}) quarter\b|\bquarter (?:ended|ending) (?:in )?{_MONTH} "
+                            r"((?:19|20)\d{2})\b")
 _DECIMALS = re.compile(r"\b(?:round\w*|to) (?:it )?(?:to )?(?:the nearest )?(one|two|three|four|zero|no|\d) decimal|"
                        r"\b(\d|one|two|three) decimal places?|\bnearest (whole|integer|cent|tenth|hundredth)")
 _WORDS_N = {"zero": 0, "no": 0, "one": 1, "two": 2, "three": 3, "four": 4, "whole": 0, "integer": 0, "tenth": 1,
@@ -121,6 +126,9 @@ class Ask:
     compare: tuple[str, str, str] | None = None  # (left, ">" / "<", right): "did A exceed B"
     balance_dates: list[date] = field(default_factory=list)  # "using its balance sheets at D1 and D2"
     statement: str | None = None  # the statement the question says to read ("in the cash flow statement")
+    ratio: bool = False  # asks a percentage, a share or a ratio: an amount is no answer
+    with_minority: bool = False  # "including noncontrolling interests": the consolidated line
+
 
     @property
     def is_financial(self) -> bool:
@@ -150,6 +158,12 @@ def parse(question: str) -> Ask:
     if named:
         ask.statement = statement_kind(named.group(0))
     ask.definitions, rest = definitions(q)
+    if not ask.definitions and not ask.formula:
+        share = _share_of(q)
+        if share:
+            ask.definitions = {share[0]: share[1]}
+    ask.ratio = bool(_ASKS_RATIO.search(q))
+    ask.with_minority = bool(_WITH_MINORITY.search(q))
     using = re.search(rf"\busing [a-z0-9.&' -]*?balance sheets? (?:at|as of|dated) (.+?)(?:,\s+(?={_ASKING})|[?]|$)", q)
     if using:
         ask.balance_dates = [p.end for p in _periods(using.group(1)) if p.end]
@@ -174,6 +188,37 @@ def parse(question: str) -> Ask:
                   r"billions)\b", q)
     ask.scale = (s.group(1) or s.group(2)) if s else None
     return ask
+
+
+_ASKS_RATIO = re.compile(r"\bpercent(age)?\b|%|\bratio\b|\b(what|which|the|as an?) (share|proportion|fraction|portion) "
+                         r"of\b")  # not "ExxonMobil share of equity", a line
+_WITH_MINORITY = re.compile(r"\b(including|includ\w+|with) (the )?(non-?controlling|minority) interests?\b")
+_SHARE_OF = (  # (pattern, group of the part, group of the whole)
+    (re.compile(r"^(?:what|how much) (?:was|were|is|are) (.+?) as an? (?:percent(?:age)?|share|proportion|fraction) "
+                r"of (.+?)(?=,|\?|$| (?:in|for|during|over|at|as of) )"), 1, 2),
+    (re.compile(r"\b(?:what|which) (?:share|percent(?:age)?|proportion|fraction|portion) of (.+?) (?:went to|was spent "
+                r"on|was|were|did [a-z0-9.&' -]+? spend on|came from) (.+?)(?=,|\?|$| (?:in|for|during|over|at|as of) )"),
+     2, 1),
+)
+
+
+def _share_of(q: str) -> tuple[str, str] | None:
+    """"X as a percentage of Y", "what share of Y went to X": (its name, the formula "X divided by Y
+    as a percentage"), each side without its owner or period ("Apple's FY2024 net sales": net sales)."""
+    for pattern, part, whole in _SHARE_OF:
+        m = pattern.search(q)
+        if m:
+            x, y = (_bare_operand(m.group(k)) for k in (part, whole))
+            if x and y:
+                return f"{x} as a percentage of {y}", f"{x} divided by {y} as a percentage"
+    return None
+
+
+def _bare_operand(text: str) -> str:
+    text = re.sub(r"^(?:(?:the )?[a-z0-9.&' -]{1,40}?'s|its|their|the company's)\s+", "", text.strip())
+    text = _FISCAL_YEAR.sub(" ", _QUARTER.sub(" ", text))
+    text = _YEAR.sub(" ", text)
+    return re.sub(r"\s+", " ", re.sub(r"^the\s+", "", text.strip())).strip(" ,")
 
 
 def add_prior_year(ask: Ask) -> None:
@@ -277,6 +322,11 @@ def _periods(q: str) -> list[Period]:
             months = duration
         found.append((m.start(), Period(months, end=end, said=m.group(0))))
         taken.append(m.span())
+    for m in _MONTH_QUARTER.finditer(q):  # "the June 2025 quarter", "the quarter ended July 2025"
+        year, month = int(m.group(2) or m.group(4)), month_number(m.group(1) or m.group(3))
+        end = date(year, month, monthrange(year, month)[1])
+        found.append((m.start(), Period(3, end=end, said=m.group(0))))
+        taken.append(m.span())
     for m in _QUARTER.finditer(q):
         if not free(m):
             continue
@@ -290,11 +340,13 @@ def _periods(q: str) -> list[Period]:
             continue
         if not _DATE.match(q, m.end() + len(re.match(r"[\s(]*(?:year[- ]to[- ]date\s+)?(?:ended|ending|through)?\s*",
                                                       q[m.end():]).group(0))):
-            found.append((m.start(), Period(duration or 12, _full_year(m.group(1) or m.group(2)), said=m.group(0))))
+            months = None if _AT_END.search(q[:m.start()]) else duration or 12
+            found.append((m.start(), Period(months, _full_year(m.group(1) or m.group(2)), said=m.group(0))))
         taken.append(m.span())
     for m in _YEAR.finditer(q):
         if free(m):
-            found.append((m.start(), Period(duration or 12, int(m.group(1)), said=m.group(0))))
+            months = None if _AT_END.search(q[:m.start()]) else duration or 12
+            found.append((m.start(), Period(months, int(m.group(1)), said=m.group(0))))
             taken.append(m.span())
     periods = [p for _, p in sorted(found, key=lambda f: f[0])]
     if re.search(r"\bfirst (six|nine) months\b|\bfirst half\b", q):
@@ -381,7 +433,8 @@ def _label_score(ask: Ask, fact: Finding) -> float:
     return covered + bonus if covered == 1.0 else covered
 
 
-def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: bool = False) -> list[Finding]:
+def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: bool = False,
+            statements_first: bool = False) -> list[Finding]:
     """The line items that may answer, best first: the metric's own lines (by the taxonomy) and the
     lines the question names word for word. A line the question names with more words than the
     metric's own name ("net income attributable to common stockholders", "depreciation of property
@@ -389,7 +442,8 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
     order of its concepts and label forms (the net income attributable to the company before that
     including non-controlling interests); then the metric's own statement, the whole company before a
     segment's column, and the order of the document. ``named_only`` (a formula's operand) takes the
-    metric's lines alone."""
+    metric's lines alone; ``statements_first`` (a formula's operand): a statement's line before a note's.
+    """
     # the metric's own words, and the question's words for it ("services net sales": "net sales" is
     # the metric, "services" the line)
     metric_words = ({_stem(w) for w in re.findall(r"[a-z&]+", metric.name)} | ask.metric_words.get(metric.name, set())
@@ -400,8 +454,9 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
         extra = 0
         words = _label_words(f)
         other = metric_of(f.value["label"], None) if f.value["metric"] is None else None
-        if not named_only and f.value["metric"] in (None, metric.name if metric else None) and \
-                (other is None or other is metric) and \
+        # a question that names no metric takes the line it names, whatever metric that line is
+        if not named_only and (metric is None or f.value["metric"] in (None, metric.name)) and \
+                (other is None or other is metric or metric is None) and \
                 (not metric_words or words & metric_words or _under(f, metric)) and _same_kind(ask, f, metric) and \
                 _label_score(ask, f) >= 1.0:
             extra = len((words & ask.words) - metric_words)
@@ -409,15 +464,54 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
             continue
         scored.append((f, extra, is_metric))
     home = metric.statement if metric else None
+    # tables that split a total between the company and the noncontrolling interests: there a plain
+    # "Net income" or "Total equity" includes them, and the company's own line is the usual meaning
+    split = {_table_of(f) for f in facts if _MINORITY.search(normalise_label(f.value["label"]))}
 
     def rank(entry):
         f, extra, is_metric = entry
         # the statement the question names comes first ("D&A in the cash flow statement", though the
         # income statement prints a line of the same name)
         named = ask.statement is not None and f.value["statement"] != ask.statement
-        return (named, -extra, not is_metric, f.value["statement"] != home, _form_rank(f, metric),
+        elsewhere = f.value["statement"] != home if home else f.value["statement"] is None
+        return (named, statements_first and f.value["statement"] is None, -extra, not is_metric, elsewhere,
+                ask.with_minority and not _includes_minority(f),
+                not ask.with_minority and _table_of(f) in split and _whole(f), _form_rank(f, metric),
+                _current_or_not(ask, f) if metric is None else (0, False),
                 f.value.get("dimensional", False), f.locator.page or 0, f.locator.table or 0, f.locator.cell or (0, 0))
     return [f for f, _, _ in sorted(scored, key=rank)]
+
+
+def _current_or_not(ask: Ask, fact: Finding) -> tuple[int, bool]:
+    """Between lines a question names that are printed alike (Apple's "Term debt" under current and
+    under non-current liabilities), the one whose section or tagged concept says "current" or
+    "non-current" as the question does; a non-current line only when asked."""
+    concept = re.sub(r"([a-z])([A-Z])", r"\1 \2", (fact.value.get("concept") or "").split(":")[-1])
+    around = f"{fact.value['section']} {concept}".lower().replace("noncurrent", "non current")
+    qualifiers = set(re.findall(r"[a-z]+", around)) & {"current", "non"}
+    return -len(qualifiers & ask.words), "non" in qualifiers and "non" not in ask.words
+
+
+_MINORITY = re.compile(r"\b(non-?controlling|minority) interests?\b")
+
+
+def _table_of(fact: Finding) -> tuple:
+    return fact.locator.source, fact.locator.page, fact.locator.table
+
+
+def _whole(fact: Finding) -> bool:
+    """A total printed with no owner ("Net income", "Total equity"), or one that says it includes the
+    noncontrolling interests."""
+    label = normalise_label(fact.value["label"])
+    return _includes_minority(fact) or not re.search(r"\b(attributable|available|share|to|of)\b|non-?controlling|"
+                                                     r"minority", label)
+
+
+def _includes_minority(fact: Finding) -> bool:
+    """A line that includes the noncontrolling interests (tagged so, or printed so)."""
+    concept = (fact.value.get("concept") or "").split(":")[-1]
+    return concept in ("ProfitLoss", "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest") or \
+        bool(re.search(r"\bincluding (non-?controlling|minority)", normalise_label(fact.value["label"])))
 
 
 def _under(fact: Finding, metric: Metric | None) -> bool:
@@ -455,13 +549,19 @@ def _label_words(fact: Finding) -> set[str]:
 
 
 def lookup(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period,
-           named_only: bool = False) -> Finding | None:
+           named_only: bool = False, statements_first: bool = False) -> Finding | None:
     balance = metric is not None and metric.statement == BALANCE
-    ranked = _ranked(ask, facts, metric, named_only)
+    flow = None
+    if period.months is None and period.end is None and metric is not None and not balance:
+        # the metric's flow asked "at the end of fiscal 2024": the year (or quarter) that ends then; a
+        # line the question names is still asked at that date ("unearned revenue at the end of …")
+        flow = Period(3 if period.quarter else 12, period.fiscal_year, period.quarter, said=period.said)
+    ranked = _ranked(ask, facts, metric, named_only, statements_first)
     for calendar in (False, True):  # "Q2 2023": the company's fiscal quarter, else the calendar's
         for f in ranked:
-            if period_matches(f, period, balance or (f.value["period"]["months"] is None and period.months is None),
-                                    calendar):
+            asked = flow if flow is not None and f.value["metric"] == metric.name else period
+            if period_matches(f, asked, balance or (f.value["period"]["months"] is None and asked.months is None),
+                              calendar):
                 return f
         if period.quarter is None:
             break
@@ -472,9 +572,18 @@ def line_amount(fact: Finding, metric: Metric | None) -> float:
     """A line's amount as analysts state it: outflows positive, and an expense a statement prints in
     parentheses as a deduction positive too (a tagged fact's sign is the filer's and is kept)."""
     value = float(fact.value["amount"])
-    if metric is not None and (metric.outflow or (metric.expense and not fact.value.get("concept"))):
+    if _outflow(fact, metric) or (metric is not None and metric.expense and not fact.value.get("concept")):
         return abs(value)
     return value
+
+
+def _outflow(fact: Finding, metric: Metric | None) -> bool:
+    """An outflow metric's line, or a line the question names that the cash-flow statement prints in
+    parentheses under investing or financing activities ("Capital investments (3,452)")."""
+    if metric is not None:
+        return metric.outflow
+    return fact.value["statement"] == CASH and fact.value["amount"] < 0 and \
+        bool(re.search(r"\b(investing|financing)\b", fact.value["section"].lower()))
 
 
 # ---- answering -------------------------------------------------------------------------------
@@ -513,18 +622,30 @@ def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding
         if period.end is not None and period.fiscal_year is None:
             period.fiscal_year = _fiscal_year_closing(facts, period.end)
     try:
-        if ask.target or ask.compare:
-            return _defined(ask, facts)
-        if ask.formula:
-            return _derived(ask, facts)
-        metric = ask.metrics[0] if ask.metrics else None
-        if ask.change or (ask.yes_no and len(ask.periods) >= 2):
-            return _change(ask, facts, metric)
-        if ask.yes_no:
-            return _yes_no_level(ask, facts, metric)
-        return _value(ask, facts, metric, ask.periods[0])
+        found = _resolved(ask, facts)
     except _Missing as missing:
         return [_missing_finding(source, ask, facts, missing)]
+    head = found[0]
+    if ask.ratio and not ask.change and head.unit not in (None, "", "%", "x"):
+        # a percentage or a share asked, an amount found: no formula read the question's ratio
+        missing = _Missing(f"a formula for the percentage asked (“{head.value['metric']}” is an amount)",
+                           ask.periods[0] if ask.periods else None)
+        return [_missing_finding(source, ask, facts, missing)]
+    return found
+
+
+def _resolved(ask: Ask, facts: list[Finding]) -> list[Finding]:
+    """The answer and its cells by the kind of question; raises _Missing."""
+    if ask.target or ask.compare:
+        return _defined(ask, facts)
+    if ask.formula:
+        return _derived(ask, facts)
+    metric = ask.metrics[0] if ask.metrics else None
+    if ask.change or (ask.yes_no and len(ask.periods) >= 2):
+        return _change(ask, facts, metric)
+    if ask.yes_no:
+        return _yes_no_level(ask, facts, metric)
+    return _value(ask, facts, metric, ask.periods[0])
 
 
 def _fiscal_year_closing(facts: list[Finding], day: date) -> int | None:
@@ -577,7 +698,7 @@ def _value(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period
     value, unit = _scaled(line_amount(fact, metric), fact.unit or "", ask.scale)
     name = _line_name(fact, metric)
     printed = fact.value["printed"]
-    sign = f" (printed {printed}: an outflow)" if metric and metric.outflow and fact.value["amount"] < 0 else ""
+    sign = f" (printed {printed}: an outflow)" if _outflow(fact, metric) and fact.value["amount"] < 0 else ""
     text = (f"{_cap(name)} for {fact.value['period']['label']}: {_fmt(value, ask.decimals, fact)} {unit}{sign} — "
             f"the line “{fact.value['label']}” of the {fact.value['statement'] or 'table'} "
             f"({_where(fact.locator)}).")
@@ -641,6 +762,12 @@ def _derived(ask: Ask, facts: list[Finding]) -> list[Finding]:
         metric = named[0][1] if named else None
         if metric is None and text.removeprefix("average ") in BY_NAME:
             metric = BY_NAME[text.removeprefix("average ")]
+        if metric is None and not average:  # "commercial paper": the line the question names
+            lines = _Evaluator(ask, facts, period)
+            value = lines._line(text, None, period)
+            inputs.extend(f for f in lines.inputs if f not in inputs)
+            shown.extend(lines.shown)
+            return value
         if metric is None:
             raise _Missing(f"a line for “{text}”", period)
         if average:
@@ -725,7 +852,7 @@ class _Evaluator:
 
     def _line(self, text: str, metric: Metric | None, period: Period) -> float:
         operand = Ask(words=_content_words(text))
-        fact = lookup(operand, self.facts, metric, period)
+        fact = lookup(operand, self.facts, metric, period, statements_first=True)
         if fact is None:
             raise _Missing(metric.name if metric else f"a line for “{text}”", period)
         if fact not in self.inputs:
@@ -796,7 +923,11 @@ def _defined(ask: Ask, facts: list[Finding]) -> list[Finding]:
     if ask.compare:
         left, op, right = ask.compare
         a = evaluator.value(left)
-        b = evaluator.value(right)
+        money = _MONEY.match(right.strip())
+        if money:  # "exceed $40 billion": the amount in the unit of the line it is held against
+            b = _in_unit(money, evaluator.inputs[-1].unit if evaluator.inputs else "", period)
+        else:
+            b = evaluator.value(right)
         holds = a > b if op == ">" else a < b
         verdict = "Yes" if holds else "No"
         inputs = evaluator.inputs
@@ -825,6 +956,22 @@ def _defined(ask: Ask, facts: list[Finding]) -> list[Finding]:
             f"{formula}, with {'; '.join(evaluator.shown)} (each from the cited line).")
     return [Finding("finance.answer", {"value": value, "formula": formula, "verdict": None, "metric": target},
                     "%" if percent else unit or None, text, inputs[0].locator), *inputs]
+
+
+_MONEY = re.compile(r"^(?:us)?\$\s?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion)?s?$|"
+                    r"^(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion)s? (?:us )?(?:dollars|usd)$")
+_SCALE_WORDS = {None: 1.0, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12,
+                "thousands": 1e3, "millions": 1e6, "billions": 1e9}
+
+
+def _in_unit(money: re.Match, unit: str, period: Period) -> float:
+    """A dollar amount the question states ("$40 billion"), in the unit of a line ("USD millions");
+    a line that is no dollar amount cannot be held against it."""
+    digits, word = (money.group(1), money.group(2)) if money.group(1) else (money.group(3), money.group(4))
+    parts = unit.split()
+    if not parts or parts[0] != "USD" or (len(parts) == 2 and parts[1] not in _SCALE_WORDS) or len(parts) > 2:
+        raise _Missing(f"a line in US dollars to hold {money.group(0)} against", period)
+    return float(digits.replace(",", "")) * _SCALE_WORDS[word] / _SCALE_WORDS[parts[1] if len(parts) == 2 else None]
 
 
 def _evaluate(formula: str, operand) -> float:

@@ -67,7 +67,8 @@ METRICS: tuple[Metric, ...] = (
            (r"\b(research(,)? (and|&) development|r&d)\b",), expense=True, concepts=("ResearchAndDevelopmentExpense",)),
     Metric("sales and marketing", INCOME, (r"^(sales|selling) (and|&) marketing( expenses?)?$",
                                            r"^marketing (and|&) sales( expenses?)?$"),
-           (r"\b(sales|selling) (and|&) marketing\b",), expense=True, concepts=("SellingAndMarketingExpense",)),
+           (r"\b(sales|selling) (and|&) marketing\b", r"\bmarketing (and|&) sales\b"), expense=True,
+           concepts=("SellingAndMarketingExpense",)),
     Metric("general and administrative", INCOME, (r"^general (and|&) administrative( expenses?)?$",),
            (r"(?<!selling, )\bgeneral (and|&) administrative\b",), expense=True, concepts=("GeneralAndAdministrativeExpense",)),
     Metric("selling, general and administrative", INCOME, (r"^selling, general,? (and|&) administrative",),
@@ -100,6 +101,12 @@ METRICS: tuple[Metric, ...] = (
                                     r"^cash dividends", r"^dividend payments?\b"),
            (r"\bdividends?\b(?! per share)(?! payout)",), outflow=True,
            concepts=("PaymentsOfDividends", "PaymentsOfDividendsCommonStock")),
+    # cash paid for income taxes (a cash-flow supplement), not the income statement's provision
+    Metric("income taxes paid", CASH, (r"^cash paid (during the (year|period) )?for income taxes(, net)?( of (tax )?refunds)?$",
+                                       r"^income taxes, net of (tax )?refunds$", r"^(net )?income taxes paid\b"),
+           (r"\bcash (paid )?for (income )?taxes\b", r"\b(income )?taxes paid\b",
+            r"\bcash\b[^?.]{0,40}\bpa(y|id)\b[^?.]{0,12}\b(income )?taxes\b", r"\bpa(y|id) (for |in )?income taxes\b"),
+           concepts=("IncomeTaxesPaidNet", "IncomeTaxesPaid")),
     Metric("share repurchases", CASH, (r"^repurchases? of (class [a-c] (and class [a-c] )?)?(common|capital) stock", r"^(treasury stock|common stock) "
                                        r"(purchases|repurchased|acquired)", r"^purchases? of (treasury|common) stock"),
            (r"\b(share repurchases?|buybacks?|repurchases? of (common )?stock|stock repurchases?|treasury stock "
@@ -112,7 +119,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("total equity", BALANCE, (r"^total (stockholders|shareholders|shareowners)['’]? (equity|investment)"
                                      r"( \(deficit\))?$", r"^total equity$"),
            (r"\b((stockholders|shareholders)['’]? equity|total equity|book value)\b",),
-           concepts=("StockholdersEquity",)),
+           concepts=("StockholdersEquity", "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest")),
     Metric("current assets", BALANCE, (r"^total current assets$",), (r"\bcurrent assets\b",),
            concepts=("AssetsCurrent",)),
     Metric("current liabilities", BALANCE, (r"^total current liabilities$",), (r"\bcurrent liabilities\b",),
