@@ -138,7 +138,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     accepted = inspect.signature(module.run).parameters
     options = {k: v for k, v in (("cases", args.cases), ("seconds", args.seconds), ("contexts", args.context),
                                  ("epochs", args.epochs), ("charts", args.charts), ("formats", args.formats),
-                                 ("line_items", args.line_items or None), ("speed", args.speed or None))
+                                 ("line_items", args.line_items or None), ("speed", args.speed or None),
+                                 ("split", args.split))
                if v is not None}
     unknown = set(options) - set(accepted)
     if unknown:
@@ -353,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="filing formats the shared bench is asked on (filings; default html,pdf)")
     bench.add_argument("--line-items", action="store_true",
                        help="answer from the filings' line items alone, without a workspace (filings; minutes, not an hour)")
+    bench.add_argument("--split", help="ask only our own questions of this split, e.g. heldout3 (filings)")
     bench.add_argument("--speed", action="store_true",
                        help="time reading each filing through the CLI and the app, and answering (filings)")
     return parser

@@ -751,3 +751,66 @@ def test_equity_including_noncontrolling_interests_is_the_consolidated_line():
     assert whole.value["value"] == _tagged(facts, "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest",
                                            "2025-06-30", None)
     assert own.value["value"] == _tagged(facts, "StockholdersEquity", "2025-06-30", None)
+
+
+def test_a_text_layer_of_codes_is_read_by_ocr_as_a_statement(tmp_path):
+    """McDonald's Q4 2022 release: its fonts map every glyph to another code ("CAC?D" for "TOTAL"),
+    so its text layer is no text; its quarter's income statement is read by OCR, with the quarter's
+    columns (headed "Quarters Ended") and no "Inc/(Dec)" numbers in the labels."""
+    import pypdfium2 as pdfium
+
+    from r1mm.ingest.document import unreadable
+
+    source = pdfium.PdfDocument(str(FILINGS / "pdf/MCDONALDS_2022Q4_EARNINGS.pdf"))
+    assert unreadable(source[5].get_textpage().get_text_range())
+    assert not unreadable("Total net sales 391,035 383,285\nCost of sales 210,352 214,137")
+    page = pdfium.PdfDocument.new()
+    page.import_pages(source, [5])  # the quarter's income statement alone: one page of OCR
+    path = tmp_path / "mcd_q4_income.pdf"
+    page.save(str(path))
+    item = load_document(path, path.name, "pdf", Limits())
+    assert item.data.pages[0].scanned and "\x00" not in item.data.text
+    facts = statement_facts(path.name, item.data)
+    revenue = analyst.answer("What were McDonald's total revenues in the fourth quarter of 2022?", facts)[0]
+    assert revenue.value["value"] == 5926.5, revenue.text
+    prior = analyst.answer("What was McDonald's net income in Q4 2021?", facts)[0]
+    assert prior.value["value"] == 1638.8, prior.text
+    labels = {f.value["label"] for f in facts if f.kind == "finance.fact"}
+    assert "Revenues from franchised restaurants" in labels
+
+
+def test_a_figure_of_an_unnamed_column_does_not_answer_a_dated_question():
+    from r1mm.modalities.document import _metric
+    from r1mm.types import Finding
+
+    unnamed = Finding("finance.figure", 1903.4, "USD millions", "Net income (column 2): 1,903.4 USD millions.",
+                      Locator("r.pdf", page=6))
+    named = Finding("finance.figure", 1638.8, "USD millions", "Net income (Q4 2021): 1,638.8 USD millions.",
+                    Locator("r.pdf", page=6))
+    total = Finding("finance.figure", 12.6, "%", "Total (2022): 12.6 %.", Locator("r.pdf", page=3))
+    assert _metric("What was net income in Q4 2021?", [unnamed]) == []
+    assert _metric("What was net income in Q4 2021?", [unnamed, named]) == [named]
+    assert _metric("What was net income?", [unnamed]) == [unnamed]
+    assert _metric("What were total assets at December 31, 2022?", [total]) == []
+    assert _metric("By how much did net income change in Q4 2021?", [named]) == []  # a level is no change
+
+
+def test_a_closing_parenthesis_apart_from_its_number_keeps_the_sign(tmp_path):
+    """Oracle's balance sheet prints "(5,768 )": the ")" is a word of its own, right of the column;
+    it closes the number (a deficit), and is no part of a label."""
+    import pypdfium2 as pdfium
+
+    source = pdfium.PdfDocument(str(FILINGS / "pdf/ORACLE_2023_10K.pdf"))
+    single = pdfium.PdfDocument.new()
+    single.import_pages(source, [65, 91])  # the balance sheet, and the note with total deferred revenues
+    path = tmp_path / "oracle_balance_sheet.pdf"
+    single.save(str(path))
+    item = load_document(path, path.name, "pdf", Limits(max_ocr_pages=0))
+    facts = statement_facts(path.name, item.data)
+    equity = analyst.answer("What was Oracle's total stockholders' equity (deficit) at May 31, 2022?", facts)[0]
+    assert equity.value["value"] == -5768, equity.text
+    deficit = [f for f in facts if f.kind == "finance.fact" and f.value["label"].startswith("Accumulated deficit")]
+    assert deficit and all(f.value["label"] == "Accumulated deficit" and f.value["amount"] < 0 for f in deficit)
+    # the balance sheet's own line, not a note's total of current and non-current
+    deferred = analyst.answer("What were Oracle's deferred revenues at May 31, 2023?", facts)[0]
+    assert deferred.value["value"] == 8970, deferred.text

@@ -474,9 +474,10 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
         # income statement prints a line of the same name)
         named = ask.statement is not None and f.value["statement"] != ask.statement
         elsewhere = f.value["statement"] != home if home else f.value["statement"] is None
+        owners = is_metric and metric.name in _SPLIT_BY_OWNER and _table_of(f) in split
         return (named, statements_first and f.value["statement"] is None, -extra, not is_metric, elsewhere,
-                ask.with_minority and not _includes_minority(f),
-                not ask.with_minority and _table_of(f) in split and _whole(f), _form_rank(f, metric),
+                f.value["statement"] is None, ask.with_minority and not _includes_minority(f),
+                not ask.with_minority and owners and _whole(f), _form_rank(f, metric),
                 _current_or_not(ask, f) if metric is None else (0, False),
                 f.value.get("dimensional", False), f.locator.page or 0, f.locator.table or 0, f.locator.cell or (0, 0))
     return [f for f, _, _ in sorted(scored, key=rank)]
@@ -493,6 +494,7 @@ def _current_or_not(ask: Ask, fact: Finding) -> tuple[int, bool]:
 
 
 _MINORITY = re.compile(r"\b(non-?controlling|minority) interests?\b")
+_SPLIT_BY_OWNER = ("net income", "total equity")  # totals a statement splits between the company and the minority
 
 
 def _table_of(fact: Finding) -> tuple:

@@ -165,11 +165,18 @@ def _ask_line_items(path: Path, questions: list[dict]) -> tuple[dict, list[tuple
     resolver get right by themselves, in minutes rather than the workspace's half hour."""
     from r1mm.analysis.analyst import answer
     from r1mm.analysis.finance import statement_facts
+    from r1mm.errors import IngestError
     from r1mm.ingest.document import load_document
     from r1mm.ingest.limits import Limits
 
     t0 = time.perf_counter()
-    item = load_document(path, path.name, path.suffix[1:], Limits(max_ocr_pages=0))
+    try:
+        item = load_document(path, path.name, path.suffix[1:], Limits(max_ocr_pages=0))
+    except IngestError as exc:  # no text to read without OCR: every question refused
+        reading = {"file": path.name, "status": "failed", "error": str(exc), "seconds": None, "pages": None,
+                   "s_per_page": None}
+        return reading, [(q, "No finding answers this directly: the file has no text to read without OCR.", 0.0, set(),
+                          "") for q in questions]
     facts = statement_facts(path.name, item.data)
     seconds = time.perf_counter() - t0
     pages = len(item.data.pages) if item.data.format == "pdf" else None
@@ -240,14 +247,17 @@ def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf"), li
         speed: bool = False) -> dict:
     """Both sets: the shared bench on the formats asked, then our own questions (through the
     workspace; ``line_items``: from line items alone, both sets); the printed-label map; and figures
-    said on a call held against the filings (`run_calls`). ``speed``: only how long the filings
-    take to read through the CLI and the app, and to answer (`r1mm.bench.reading`)."""
+    said on a call held against the filings (`run_calls`). ``split``: only our own questions of
+    that split. ``speed``: only how long the filings take to read through the CLI and the app, and
+    to answer (`r1mm.bench.reading`)."""
     if speed:
         from r1mm.bench.reading import run_speed
 
         return run_speed()
-    report = {"command": "python -m r1mm bench filings" + (" --line-items" if line_items else ""),
-              "printed_labels": run_labels()}
+    command = "python -m r1mm bench filings" + (" --line-items" if line_items else "")
+    if split:  # one split of our own questions alone (minutes through the workspace, not an hour)
+        return {"command": f"{command} --split {split}", "own_questions": run_own(split, line_items, formats)}
+    report = {"command": command, "printed_labels": run_labels()}
     report["shared_bench"] = run_shared(formats, line_items=line_items)
     report["own_questions"] = run_own(split, line_items=line_items, formats=formats)
     report["call_claims"] = run_calls()

@@ -20,6 +20,10 @@ from r1mm.types import Document, Item, Modality, Page, Table
 log = logging.getLogger(__name__)
 
 MIN_TEXT_LAYER_CHARS = 20  # a PDF page with less text than this (and no table) is taken for a scan
+# A text layer whose fonts map glyphs to other codes (McDonald's Q4 2022 earnings release: "CAC?D
+# ACJGF" for "TOTAL ASSETS", control codes among them) is read by OCR like a scan: on the 13 shared
+# PDFs' other 1,400 pages no character is a control code; on that release's pages 5.6-72% are.
+UNREADABLE_CONTROL_SHARE = 0.02
 SCAN_DPI = 200  # scanned pages and the images on text pages are rendered at this resolution for OCR
 MIN_FIGURE_PT = (144, 90)  # an image at least this large (2 × 1.25 inches) may be a chart or a scan
 _YEARS = re.compile(r"\b(?:19|20)\d{2}\b")
@@ -35,7 +39,8 @@ def load_document(path: Path, source: str, fmt: str, limits: Limits) -> Item:
         reason = "is empty"
         if fmt == "pdf":
             reason = ("has no text, and OCR found none on its pages" if limits.max_ocr_pages else
-                      "has no text layer (a scan?), and OCR is off (R1MM_MAX_OCR_PAGES=0)")
+                      "has no readable text layer (a scan, or fonts whose glyphs have no character codes), and "
+                      "OCR is off (R1MM_MAX_OCR_PAGES=0)")
         raise IngestError(source, reason)
     n_tables = sum(len(p.tables) for p in document.pages)
     meta = {"format": fmt, "pages": len(document.pages), "tables": n_tables,
@@ -84,7 +89,12 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
         raise IngestError(source, "is an encrypted PDF; remove the password first") from None
     except Exception as exc:  # pdfminer raises many kinds on broken files
         raise IngestError(source, f"is not a readable PDF ({type(exc).__name__}: {exc})") from None
-    scanned = [k for k, page in enumerate(pages) if len(page.text.strip()) < MIN_TEXT_LAYER_CHARS and not page.tables]
+    scanned = [k for k, page in enumerate(pages)
+               if (len(page.text.strip()) < MIN_TEXT_LAYER_CHARS and not page.tables) or unreadable(page.text)]
+    for k in scanned:
+        if unreadable(pages[k].text):  # never passed on as the page's text, OCR or not
+            log.info("%s: page %d's text layer is unreadable (its fonts map glyphs to other codes)", source, k + 1)
+            pages[k] = Page(pages[k].number, "", [], pages[k].size)
     if len(scanned) > limits.max_ocr_pages > 0:
         raise LimitExceeded(source, f"has {len(scanned)} pages without a text layer (a scan); OCR reads at most "
                                     f"{limits.max_ocr_pages} (R1MM_MAX_OCR_PAGES)")
@@ -101,6 +111,13 @@ def _read_pdf(path: Path, source: str, limits: Limits) -> Document:
     return Document("pdf", pages)
 
 
+def unreadable(text: str) -> bool:
+    """A text layer of codes, not characters: control codes (or U+FFFD) among its visible characters."""
+    visible = [c for c in text if not c.isspace()]
+    odd = sum(1 for c in visible if ord(c) < 32 or c == "\ufffd")
+    return bool(visible) and odd >= UNREADABLE_CONTROL_SHARE * len(visible)
+
+
 def _read_by_ocr(path: Path, source: str, pages: list[Page], wanted: dict[int, list | None],
                  layer_lines: dict[int, list]) -> None:
     """OCR where a PDF's text layer does not reach, page by page with progress: whole pages without a
@@ -113,7 +130,7 @@ def _read_by_ocr(path: Path, source: str, pages: list[Page], wanted: dict[int, l
     import numpy as np
     import pypdfium2 as pdfium
 
-    from r1mm.ingest.ocr import page_from_lines, read_lines
+    from r1mm.ingest.ocr import page_from_lines, read_lines, words_of
     from r1mm.store import dumps
 
     done_pages = _ocr_cache(path)
@@ -122,6 +139,7 @@ def _read_by_ocr(path: Path, source: str, pages: list[Page], wanted: dict[int, l
     except pdfium.PdfiumError as exc:
         raise IngestError(source, f"is not a readable PDF ({exc})") from None
     what = "scanned pages" if all(boxes is None for boxes in wanted.values()) else "pages with scans or images"
+    statements = StatementPages()  # a scanned page's period-headed tables, as a text layer's are read
     try:
         for n, (k, boxes) in enumerate(wanted.items(), start=1):
             kept = done_pages / f"{k + 1}.json"
@@ -131,8 +149,12 @@ def _read_by_ocr(path: Path, source: str, pages: list[Page], wanted: dict[int, l
                 if boxes is None:
                     image = pdf[k].render(scale=SCAN_DPI / 72).to_pil().convert("RGB")
                     log.info("%s: page %d of %d has no text layer; reading it by OCR", source, k + 1, len(pages))
-                    pages[k] = page_from_lines(read_lines(np.asarray(image)), pages[k].number, pages[k].size,
-                                               SCAN_DPI)
+                    lines = read_lines(np.asarray(image))
+                    pages[k] = page_from_lines(lines, pages[k].number, pages[k].size, SCAN_DPI)
+                    read = statements.read(words_of(lines, SCAN_DPI), pages[k].text) \
+                        if _YEARS.search(pages[k].text) or statements.carrying else []
+                    if read:
+                        pages[k].tables = read
                     pages[k].scanned = True
                 else:
                     _read_page_images(pdf[k], source, pages[k], boxes, layer_lines.get(k, []))

@@ -15,7 +15,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MIN_SCORE = 0.75  # recognition confidence below which a line is dropped (texture read as letters)
-VERSION = "ppocrv6-2"  # what a reading depends on (models, scaling, filters): kept OCR results carry it
+VERSION = "ppocrv6-3"  # what a reading depends on (models, scaling, filters, statements): kept OCR results carry it
 SMALL_SIDE_PX = 1000  # images smaller than this on their longer side are read at twice the size
 MAX_SIDE_PX = 2000  # the detector's input is scaled down to this; larger images lose small print
 # the recogniser garbles lines longer than about this many heights (a 100-character line of a page
@@ -225,6 +225,30 @@ def page_from_lines(lines: list[TextLine], number: int, size_pt: tuple[float, fl
             tables.append(_table(block, len(tables) + 1, points))
         block = []
     return Page(number, text, tables, size_pt)
+
+
+def words_of(lines: list[TextLine], dpi: float) -> list[dict]:
+    """OCR lines as pdfplumber-style words in PDF points from the top (text, x0, x1, top, bottom), so
+    that a scanned page's statements are read as a text layer's are: each line's words spread over its
+    box in proportion to their characters, the words of one row given the row's top and bottom."""
+    points = 72.0 / dpi
+    out: list[dict] = []
+    for row in rows(lines):
+        top = min(line.layout_box[1] for line in row) * points
+        bottom = max(line.layout_box[3] for line in row) * points
+        for line in row:
+            x0, _, x1, _ = line.layout_box
+            text = line.text.strip()
+            if not text:
+                continue
+            per_char = (x1 - x0) / len(text)
+            position = 0
+            for word in text.split():
+                start = text.index(word, position)
+                position = start + len(word)
+                out.append({"text": word, "x0": (x0 + start * per_char) * points, "x1": (x0 + position * per_char) * points,
+                            "top": top, "bottom": bottom})
+    return out
 
 
 def _table(block: list[list[TextLine]], index: int, points: float):

@@ -31,7 +31,7 @@ MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", 
 _MONTH_DAY = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})\b", re.IGNORECASE)
 _MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.IGNORECASE)
 _DURATION = (
-    (re.compile(r"\b(three|3)[- ]months?|\bquarter\b|\b1[34] weeks\b|\bQ[1-4]\b", re.IGNORECASE), 3),
+    (re.compile(r"\b(three|3)[- ]months?|\bquarters?\b|\b1[34] weeks\b|\bQ[1-4]\b", re.IGNORECASE), 3),
     (re.compile(r"\bH[12]\b", re.IGNORECASE), 6),
     (re.compile(r"\b(six|6)[- ]months?|\b2[67] weeks\b|\bhalf[- ]year", re.IGNORECASE), 6),
     (re.compile(r"\b(nine|9)[- ]months?|\b39 weeks\b", re.IGNORECASE), 9),
@@ -359,6 +359,7 @@ def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str):
     """The rows from line ``k`` under the columns: (rows, their cell boxes, their sections, the line
     after the table, the scale, whether the table ran to the foot of the page)."""
     first_x = min(c.x0 for c in columns)
+    last_x = max(c.x1 for c in columns)
     rows: list[list[str]] = []
     boxes: list[list] = []
     sections: list[str] = []
@@ -375,9 +376,11 @@ def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str):
         last: int | None = None  # the column of the word before: a lone "%" after a number is its unit
         for w in line.words:
             column = _assign(w, columns) if _VALUE.match(w.text) else None
-            if w.text in ("%", ")%") and last is not None:
+            if w.text in ("%", ")", ")%") and last is not None:  # a lone "%" or the ")" closing "(5,768 )"
                 cells[last].append(w)
                 continue
+            if column is None and w.x0 > last_x + 4:
+                continue  # a column right of the periods that no year heads ("Inc/(Dec)", "% change")
             if column is None or (label_words and w.x1 < first_x - 4):
                 label_words.append(w)
                 last = None

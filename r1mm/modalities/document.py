@@ -77,32 +77,49 @@ def _claims(q: str, fs: list[Finding]) -> list[Finding]:
 
 
 def _metric(q: str, fs: list[Finding]) -> list[Finding]:
-    """Financial figures whose metric name appears in the question; change rows first if asked."""
+    """Financial figures whose metric name appears in the question; change rows first if asked. A
+    question that names a period is answered only by a figure whose column names that period ("Net
+    income (column 2)" does not answer "net income in Q4 2021")."""
+    from r1mm.analysis.analyst import parse
     from r1mm.analysis.finance import metric_and_period
 
     q_low = q.lower()
+    words = set(re.findall(r"[a-z&]+", q_low))
     figures = [f for f in fs if f.kind.startswith("finance.")]
-    named = [f for f in figures if _metric_name(f) and _metric_name(f) in q_low]
+    # the whole printed name in the question, and more than a word every line shares ("Total", "Other")
+    named = [f for f in figures if _metric_name(f) and _metric_name(f) in q_low and
+             set(re.findall(r"[a-z&]+", _metric_name(f))) <= words and _names_a_line(_metric_name(f))]
     if not named:
         return []
     longest = max(len(_metric_name(f)) for f in named)
     named = [f for f in named if len(_metric_name(f)) == longest]
+    asked = re.sub(r"\s+", " ", q_low)
+    dated = bool(parse(q).periods)
+    if dated:  # a period named: only figures whose columns are named, never "column 2"
+        named = [f for f in named if "column " not in f.text]
     wants_change = re.search(r"chang|grow|increas|decreas|year over year|yoy|compared", q_low)
     wants_margin = "margin" in q_low
-    if wants_margin:
-        return [f for f in named if f.kind == "finance.margin"] or named[:2]
+    if wants_margin:  # a margin or a change asked is never answered with a level
+        return [f for f in named if f.kind == "finance.margin"]
     if wants_change:
-        return [f for f in named if f.kind == "finance.change"] or named[:2]
+        return [f for f in named if f.kind == "finance.change"]
     figures = [f for f in named if f.kind == "finance.figure"]
     # "What was revenue in Q3 2025?": the column of the period named; "last year": the comparison column
-    asked = re.sub(r"\s+", " ", q_low)
     in_period = [f for f in figures if (period := metric_and_period(f)[1].lower()) and period in asked]
-    if in_period:
+    if in_period or dated:
         return in_period[:1]
     if re.search(r"last year|prior (year|period|quarter)|a year (ago|earlier)|previous (year|quarter|period)", asked):
         earlier = [f for f in figures if f.locator.cell and f.locator.cell[1] > 1]
         return earlier[:1] or figures[:1]
     return figures[:1]
+
+
+_GENERIC = {"total", "totals", "subtotal", "other", "net", "amount", "amounts", "change", "balance"}
+
+
+def _names_a_line(name: str) -> bool:
+    """A printed label that says what it is, not one every table has ("Total", "Other")."""
+    return bool(set(re.findall(r"[a-z&]+", name)) - _GENERIC)
 
 
 def _analyst(q: str, fs: list[Finding]) -> list[Finding]:
