@@ -215,7 +215,7 @@ def _share_of(q: str) -> tuple[str, str] | None:
 
 
 def _bare_operand(text: str) -> str:
-    text = re.sub(r"^(?:(?:the )?[a-z0-9.&' -]{1,40}?'s|its|their|the company's)\s+", "", text.strip())
+    text = _OWNER.sub("", text.strip())
     text = _FISCAL_YEAR.sub(" ", _QUARTER.sub(" ", text))
     text = _YEAR.sub(" ", text)
     return re.sub(r"\s+", " ", re.sub(r"^the\s+", "", text.strip())).strip(" ,")
