@@ -40,13 +40,14 @@ _DURATIONS = ((re.compile(r"\b(three|3)[- ]months?|\bquarter (ended|ending)\b"),
               (re.compile(r"\b(six|6)[- ]months?|\bfirst half\b|\bhalf[- ]year\b"), 6),
               (re.compile(r"\b(nine|9)[- ]months?"), 9),
               (re.compile(r"\b(twelve|12)[- ]months?|\byear ended\b|\bfiscal year\b"), 12))
+_DATED_QUARTER = re.compile(rf"(?:{_QUARTER.pattern})[\s(,]*(?:ended|ending)\s*$")  # "Q2 FY2026 (ended "
 # "at the end of fiscal 2024", "at year-end 2023": a balance on that date, not the year's flow
 _AT_END = re.compile(r"\b(?:at|as of) (?:the )?(?:end|close) of (?:its |the )?$|\byear[- ]end(?: of)? $")
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _MONTH_QUARTER = re.compile(rf"\b{_MONTH} ((?:19|20)\d{{2}}) quarter\b|\bquarter (?:ended|ending) (?:in )?{_MONTH} "
                             r"((?:19|20)\d{2})\b")
 _DECIMALS = re.compile(r"\b(?:round\w*|to) (?:it )?(?:to )?(?:the nearest )?(one|two|three|four|zero|no|\d) decimal|"
-                       r"\b(\d|one|two|three) decimal places?|\bnearest (whole|integer|cent|tenth|hundredth)")
+                       r"\b(\d|one|two|three) decimals?(?: places?)?\b|\bnearest (whole|integer|cent|tenth|hundredth)")
 _WORDS_N = {"zero": 0, "no": 0, "one": 1, "two": 2, "three": 3, "four": 4, "whole": 0, "integer": 0, "tenth": 1,
             "hundredth": 2, "cent": 2}
 _YES_NO = re.compile(r"^\s*(?:[^?]*?[.:,]\s+)?(is|are|was|were|does|do|did|has|have|had)\b|\byes or no\b", re.IGNORECASE)
@@ -231,7 +232,9 @@ def add_prior_year(ask: Ask) -> None:
 
 
 _ASKING = r"(?:did|does|do|was|were|is|are|what|how|has|have|compute|calculate|give|state)\b"
-_NAMES_A_FORMULA = re.compile(r"^(?:define|defining|let|take|taking|treat|treating)\s+", re.IGNORECASE)
+# "Define X as …", "Home Depot: define X as …"
+_NAMES_A_FORMULA = re.compile(r"^(?:[a-z0-9.&' -]{1,40}:\s+)?(?:define|defining|let|take|taking|treat|treating)\s+",
+                              re.IGNORECASE)
 
 
 def definitions(q: str) -> tuple[dict[str, str], str]:
@@ -294,7 +297,7 @@ def _as_amount(q: str) -> bool:
 
 def _definition(q: str) -> str | None:
     """A formula the question defines: "…, defined as X minus Y", "(X divided by Y)"."""
-    m = re.search(r"\b(?:defined as|calculated as|computed as|measured as|i\.e\.|=)\s+([^?;]+)", q)
+    m = re.search(r"\b(?:defined as|calculated as|computed as|measured as|(?:here )?means|i\.e\.|=)\s+([^?;]+)", q)
     text = m.group(1) if m else None
     if text is None:
         paren = re.search(r"\(([^()]*\b(?:minus|less|plus|divided by|over)\b[^()]*)\)", q)
@@ -316,6 +319,15 @@ def _periods(q: str) -> list[Period]:
     duration = next((n for pattern, n in _DURATIONS if pattern.search(q)), None)
     for m in _DATE.finditer(q):
         end = date(int(m.group(3)), month_number(m.group(1)), int(m.group(2)))
+        window = max(0, m.start() - 60)
+        dated = _DATED_QUARTER.search(q[window:m.start()])
+        if dated:  # "the second quarter of fiscal 2026 (ended July 27, 2025)": that quarter, by its date
+            quarter = int(dated.group(1)) if dated.group(1) else _ORDINAL[dated.group(4)]
+            year = _full_year(dated.group(3) or dated.group(6))
+            start = window + dated.start()
+            found.append((start, Period(3, year, quarter, end=end, said=m.group(0))))
+            taken.extend([(start, m.start()), m.span()])
+            continue
         before = q[max(0, m.start() - 40):m.start()]
         months = duration if duration and re.search(r"ended|ending|months|quarter|year", before) else None
         if months is None and not re.search(r"\b(as of|at|on)\s*$", before) and duration:
@@ -422,9 +434,17 @@ def period_matches(fact: Finding, period: Period, balance: bool, calendar: bool 
     return period.quarter is None or p["fiscal_quarter"] == period.quarter
 
 
+_QUALIFIER = re.compile(r",? \(?including\b.*$")  # "Exploration expenses, including dry holes": the line is its head
+
+
 def _label_score(ask: Ask, fact: Finding) -> float:
-    """How completely the question names this printed line (its label, and its section)."""
-    label = {_stem(w) for w in re.findall(r"[a-z&]+", normalise_label(fact.value["label"]))} - _STOP
+    """How completely the question names this printed line (its label without a trailing
+    "including …", and its section)."""
+    printed = normalise_label(fact.value["label"])
+    label = {_stem(w) for w in re.findall(r"[a-z&]+", printed)} - _STOP
+    head = {_stem(w) for w in re.findall(r"[a-z&]+", _QUALIFIER.sub("", printed))} - _STOP
+    if head and head != label and head <= ask.words:
+        label = head
     if not label or not ask.words:
         return 0.0
     section = {_stem(w) for w in re.findall(r"[a-z&]+", normalise_label(fact.value["section"]))} - _STOP
@@ -701,7 +721,7 @@ def _value(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period
     name = _line_name(fact, metric)
     printed = fact.value["printed"]
     sign = f" (printed {printed}: an outflow)" if _outflow(fact, metric) and fact.value["amount"] < 0 else ""
-    text = (f"{_cap(name)} for {fact.value['period']['label']}: {_fmt(value, ask.decimals, fact)} {unit}{sign} — "
+    text = (f"{_cap(name)} {_for(fact.value['period']['label'])}: {_fmt(value, ask.decimals, fact)} {unit}{sign} — "
             f"the line “{fact.value['label']}” of the {fact.value['statement'] or 'table'} "
             f"({_where(fact.locator)}).")
     return [Finding("finance.answer", {"value": value, "formula": None, "verdict": None, "metric": name},
@@ -713,7 +733,7 @@ def _line_name(fact: Finding, metric: Metric | None) -> str:
     label with the section it stands under ("Services (net sales)")."""
     if metric is not None and fact.value["metric"] == metric.name:
         return metric.name
-    label, section = _FOOTNOTE.sub("", fact.value["label"]), fact.value["section"]
+    label, section = _FOOTNOTE.sub("", fact.value["label"]), _FOOTNOTE.sub("", fact.value["section"])
     return f"{label} ({section.lower()})" if section and len(section) < 40 else label
 
 
@@ -743,10 +763,14 @@ def _yes_no_level(ask: Ask, facts: list[Finding], metric: Metric | None) -> list
     value = line_amount(fact, metric)
     verdict = "Yes" if value > 0 else "No"
     name = _line_name(fact, metric)
-    text = (f"{verdict}. {_cap(name)} for {fact.value['period']['label']} was {_fmt(value, None, fact)} {fact.unit} "
+    text = (f"{verdict}. {_cap(name)} {_for(fact.value['period']['label'])} was {_fmt(value, None, fact)} {fact.unit} "
             f"(“{fact.value['label']}”, {_where(fact.locator)}).")
     return [Finding("finance.answer", {"value": value, "formula": None, "verdict": verdict, "metric": name},
                     fact.unit, text, fact.locator), fact]
+
+
+# a line a formula needs that some statements do not print, from the lines that make it up
+_IDENTITIES = {"gross profit": "revenue - cost of revenue"}
 
 
 def _derived(ask: Ask, facts: list[Finding]) -> list[Finding]:
@@ -781,7 +805,12 @@ def _derived(ask: Ask, facts: list[Finding]) -> list[Finding]:
             shown.append(f"avg({_fmt(line_amount(a, metric), None, a)}, {_fmt(line_amount(b, metric), None, b)})")
             return value
         at = _balance_period(period) if metric.statement == BALANCE else period
-        fact = _need(ask, facts, metric, at, named_only=True)
+        try:
+            fact = _need(ask, facts, metric, at, named_only=True)
+        except _Missing:
+            if metric.name in _IDENTITIES:  # Alphabet prints no gross profit: revenue less cost of revenue
+                return _evaluate(_IDENTITIES[metric.name], operand)
+            raise
         if fact not in inputs:
             inputs.append(fact)
         shown.append(_fmt(line_amount(fact, metric), None, fact))
@@ -797,7 +826,7 @@ def _derived(ask: Ask, facts: list[Finding]) -> list[Finding]:
     formula = ask.formula + (" × 100" if percent else "")
     name = ask.formula_name if ask.formula_name != "the question's definition" else ask.formula
     label = inputs[0].value["period"]["label"] if inputs else period.describe()
-    text = (f"{_cap(name)} for {label}: {value:,.{places}f}{'%' if percent else (' ' + unit if unit else '')} = "
+    text = (f"{_cap(name)} {_for(label)}: {value:,.{places}f}{'%' if percent else (' ' + unit if unit else '')} = "
             f"{formula}, with {'; '.join(shown)} (each from the cited line).")
     return [Finding("finance.answer", {"value": value, "formula": formula, "verdict": None, "metric": name},
                     "%" if percent else unit or None, text, inputs[0].locator), *inputs]
@@ -899,6 +928,11 @@ _THRESHOLD = re.compile(r"\b(.+?)\s+(?:was|were|is|are|stayed|remained)\s+(above
                         r"less than|more than|higher than|lower than|at least|at most)\s+(\d+(?:\.\d+)?)(x|%)?\b")
 
 
+_SPEND_MORE = re.compile(r"\b(?:did|does|do)\s+.+?\s+(?:spend|pay|return|invest|pay out)\s+(more|less|fewer)\s+"
+                         r"(?:cash\s+|money\s+|dollars\s+)?(?:on|in|for|to)\s+(.+?)\s+than\s+(?:on|in|for|to)?\s*(.+?)"
+                         r"(?=\s+(?:in|for|during|over)\s|[?.]|$)")
+
+
 def comparison(rest: str) -> tuple[str, str, str] | None:
     """(left, ">" or "<", right) of "did A exceed B", "was A larger than B", "A was above 1.0"; right
     may be a number. None where the two sides are one line in two periods (a change)."""
@@ -910,6 +944,9 @@ def comparison(rest: str) -> tuple[str, str, str] | None:
             return None  # "higher in fiscal 2024 than in fiscal 2023": a change of one line
         op = "<" if re.search(r"lower|smaller|less", word) else ">"
         return left, op, right
+    m = _SPEND_MORE.search(rest)
+    if m:
+        return m.group(2), "<" if m.group(1) in ("less", "fewer") else ">", m.group(3)
     m = _THRESHOLD.search(rest)
     if m:
         subject = re.sub(r"^(?:yes or no:\s*)", "", m.group(1))
@@ -936,7 +973,7 @@ def _defined(ask: Ask, facts: list[Finding]) -> list[Finding]:
         label = inputs[0].value["period"]["label"] if inputs else period.describe()
         relation = {(">", True): "exceeds", (">", False): "does not exceed", ("<", True): "is below",
                     ("<", False): "is not below"}[(op, holds)]
-        text = (f"{verdict}. For {label}, {_OWNER.sub('', left)} ({a:,.2f}) {relation} {_OWNER.sub('', right)} "
+        text = (f"{verdict}. {_cap(_for(label))}, {_OWNER.sub('', left)} ({a:,.2f}) {relation} {_OWNER.sub('', right)} "
                 f"({b:,.2f}); from {'; '.join(evaluator.shown)}.")
         return [Finding("finance.answer", {"value": a, "formula": f"{left} {op} {right}", "verdict": verdict,
                                            "metric": left}, None, text, inputs[0].locator if inputs else
@@ -954,7 +991,7 @@ def _defined(ask: Ask, facts: list[Finding]) -> list[Finding]:
     unit = "%" if percent else ("" if "/" in formula or "divided" in formula or "over" in formula.split()
                                 else inputs[0].unit or "")
     label = inputs[0].value["period"]["label"]
-    text = (f"{_cap(target)} for {label}: {value:,.{places}f}{'%' if percent else (' ' + unit if unit else '')} = "
+    text = (f"{_cap(target)} {_for(label)}: {value:,.{places}f}{'%' if percent else (' ' + unit if unit else '')} = "
             f"{formula}, with {'; '.join(evaluator.shown)} (each from the cited line).")
     return [Finding("finance.answer", {"value": value, "formula": formula, "verdict": None, "metric": target},
                     "%" if percent else unit or None, text, inputs[0].locator), *inputs]
@@ -1088,6 +1125,11 @@ def _where(locator: Locator) -> str:
     if locator.cell:
         parts.append(f"row {locator.cell[0] + 1}, column {locator.cell[1] + 1}")
     return ", ".join(parts) or locator.source
+
+
+def _for(period_label: str) -> str:
+    """"for FY2024 (ended 2024-09-28)", "at 2025-02-02" (a balance's label reads "as of 2025-02-02")."""
+    return f"at {period_label[6:]}" if period_label.startswith("as of ") else f"for {period_label}"
 
 
 def _cap(text: str) -> str:

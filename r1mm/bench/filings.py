@@ -244,20 +244,25 @@ def _shared_tally(rows: list[dict], reading: list[dict]) -> dict:
 
 
 def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf"), line_items: bool = False,
-        speed: bool = False) -> dict:
+        speed: bool = False, parse: bool = False) -> dict:
     """Both sets: the shared bench on the formats asked, then our own questions (through the
-    workspace; ``line_items``: from line items alone, both sets); the printed-label map; and figures
-    said on a call held against the filings (`run_calls`). ``split``: only our own questions of
-    that split. ``speed``: only how long the filings take to read through the CLI and the app, and
-    to answer (`r1mm.bench.reading`)."""
+    workspace; ``line_items``: from line items alone, both sets); the question parse on its own
+    (`r1mm.bench.question_parse`); the printed-label map; and figures said on a call held against
+    the filings (`run_calls`). ``split``: only our own questions of that split. ``speed``: only how
+    long the filings take to read through the CLI and the app, and to answer
+    (`r1mm.bench.reading`). ``parse``: only the question parse (seconds)."""
+    from r1mm.bench.question_parse import run_parse
+
     if speed:
         from r1mm.bench.reading import run_speed
 
         return run_speed()
+    if parse:
+        return run_parse()
     command = "python -m r1mm bench filings" + (" --line-items" if line_items else "")
     if split:  # one split of our own questions alone (minutes through the workspace, not an hour)
         return {"command": f"{command} --split {split}", "own_questions": run_own(split, line_items, formats)}
-    report = {"command": command, "printed_labels": run_labels()}
+    report = {"command": command, "question_parse": run_parse(), "printed_labels": run_labels()}
     report["shared_bench"] = run_shared(formats, line_items=line_items)
     report["own_questions"] = run_own(split, line_items=line_items, formats=formats)
     report["call_claims"] = run_calls()
