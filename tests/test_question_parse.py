@@ -109,3 +109,39 @@ def test_a_definition_after_the_company_name():
                         "February 2, 2025?")
     assert ask.definitions == {"debt-to-assets": "long-term debt divided by total assets"}
     assert ask.target == "debt-to-assets"
+
+
+@pytest.fixture(scope="module")
+def meta():
+    return _facts("html/meta-10-k-2025-01-30.html", "html")[1]
+
+
+def test_growth_compounded_between_two_years(meta):
+    ask = analyst.parse("What was Meta's compound annual growth rate of net income from 2022 to 2024?")
+    assert ask.over_years == "cagr" and not ask.change and [p.fiscal_year for p in ask.periods] == [2022, 2024]
+    answer, *cells = analyst.answer("What was Meta's compound annual growth rate of net income from 2022 to 2024?", meta)
+    assert answer.value["value"] == pytest.approx(100 * ((62360 / 23200) ** 0.5 - 1), abs=0.01)
+    assert sorted(c.value["period"]["fiscal_year"] for c in cells) == [2022, 2024]
+    # a year the filing does not report: said so, with the years it has, and no number
+    missing = analyst.answer("What was Meta's net income CAGR from 2018 to 2024?", meta)
+    assert [f.kind for f in missing] == ["finance.missing"] and "FY2018" in missing[0].text
+
+
+def test_means_over_named_and_last_years(meta):
+    ask = analyst.parse("What was Meta's average annual research and development expense over 2022-2024?")
+    assert ask.over_years == "average" and [p.fiscal_year for p in ask.periods] == [2022, 2023, 2024]
+    answer, *cells = analyst.answer("What was Meta's average annual research and development expense over 2022-2024?",
+                                    meta)
+    assert answer.value["value"] == pytest.approx((35338 + 38483 + 43873) / 3, abs=0.01) and len(cells) == 3
+    answer, *cells = analyst.answer("What was Meta's average net income over the last two years?", meta)
+    assert answer.value["value"] == pytest.approx((39098 + 62360) / 2, abs=0.01)
+    assert sorted(c.value["period"]["fiscal_year"] for c in cells) == [2023, 2024]
+    # an average over no years named is no line's value
+    assert analyst.answer("What was Meta's average revenue?", meta)[0].kind == "finance.missing"
+
+
+def test_a_share_count_is_not_a_per_share_amount(meta):
+    answer, line = analyst.answer("How many shares were used to compute diluted EPS in 2023?", meta)[:2]
+    assert line.unit.startswith("shares") and answer.value["value"] == 2629
+    answer, line = analyst.answer("What was Meta's diluted earnings per share in 2023?", meta)[:2]
+    assert line.unit == "USD per share" and answer.value["value"] == 14.87

@@ -129,6 +129,11 @@ class Ask:
     statement: str | None = None  # the statement the question says to read ("in the cash flow statement")
     ratio: bool = False  # asks a percentage, a share or a ratio: an amount is no answer
     with_minority: bool = False  # "including noncontrolling interests": the consolidated line
+    over_years: str | None = None  # "cagr" or "average": one line over several fiscal years
+    last_years: int | None = None  # "over the last three years": how many, counted back from the filing's latest
+    mean_of_one: bool = False  # "average" asked with no years to average over ("Meta's average revenue")
+    per_share: bool = False  # "per share", "EPS": a per-share amount asked
+    share_count: bool = False  # "number of shares", "weighted-average diluted shares": a count of shares asked
 
 
     @property
@@ -178,6 +183,15 @@ def parse(question: str) -> Ask:
         named = [name for name in ask.definitions if re.search(rf"\b{re.escape(name)}\b", rest)]
         ask.target = named[-1] if named else list(ask.definitions)[-1]
     ask.change = bool(_CHANGE.search(q)) and ask.formula is None
+    _read_over_years(ask, q_periods)
+    ask.mean_of_one = not ask.over_years and not ask.formula and not ask.definitions and \
+        bool(_MEAN.search(_WEIGHTED.sub(" ", q)))
+    ask.per_share = bool(re.search(r"\bper[- ]share\b|\beps\b|\bearnings per\b", q))
+    ask.share_count = bool(re.search(r"\b(number|count) of (\w+ ){0,2}shares\b|\bshares? (outstanding|count)\b|"
+                                     r"\bshares\b[^?.]{0,20}\bused\b|\bhow many (\w+ ){0,2}shares\b|"
+                                     r"\bweighted[- ]average (\w+ ){0,3}shares\b", q))
+    if ask.share_count:  # "shares used to compute diluted EPS": the count, not the per-share amount
+        ask.metrics = [m for m in ask.metrics if not m.per_share]
     add_prior_year(ask)
     if ask.yes_no:
         ask.direction = "down" if _DOWN.search(q) else "up" if _UP.search(q) else None
@@ -189,6 +203,37 @@ def parse(question: str) -> Ask:
                   r"billions)\b", q)
     ask.scale = (s.group(1) or s.group(2)) if s else None
     return ask
+
+
+_CAGR = re.compile(r"\bcagr\b|\bcompound(?:ed)? annual (?:growth|rate)\b")
+_MEAN = re.compile(r"\baverage\b|\bmean\b")
+_WEIGHTED = re.compile(r"\bweighted[- ]average\b")  # a line ("weighted-average shares"), not a mean of years
+_LAST_YEARS = re.compile(r"\b(?:last|past|latest|most recent) (two|three|four|five|2|3|4|5) (?:fiscal )?years\b")
+_YEAR_RANGE = re.compile(r"(?:19|20)\d{2}\s*(?:-|–|—|to|through|thru|until)\s*(?:fy\s*|fiscal (?:year )?)?'?\d{2}|"
+                         r"\bbetween\b.*\b(?:19|20)\d{2}\b.*\band\b")
+_NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5}
+
+
+def _read_over_years(ask: Ask, q: str) -> None:
+    """A compound annual growth rate between two fiscal years, or a mean over several ("average
+    annual operating income over 2022 through 2024", "over the last three years"): one line's
+    values, year by year. A range names its ends; a mean takes every year between them."""
+    if ask.formula or ask.definitions or ask.compare:
+        return
+    years = [p for p in ask.periods if p.months == 12 and p.quarter is None]
+    last = _LAST_YEARS.search(q)
+    if _CAGR.search(q):
+        ask.over_years, ask.change = "cagr", False
+    elif _MEAN.search(_WEIGHTED.sub(" ", q)) and (len(years) >= 2 or last):
+        ask.over_years = "average"
+    else:
+        return
+    if last and len(years) < 2:
+        ask.last_years = int(last.group(1)) if last.group(1).isdigit() else _NUMBER_WORDS[last.group(1)]
+        return
+    named = sorted({p.fiscal_year for p in years if p.fiscal_year})
+    if ask.over_years == "average" and len(named) >= 2 and _YEAR_RANGE.search(q):
+        ask.periods = [Period(12, y, said=f"FY{y}") for y in range(named[0], named[-1] + 1)]
 
 
 _ASKS_RATIO = re.compile(r"\bpercent(age)?\b|%|\bratio\b|\b(what|which|the|as an?) (share|proportion|fraction|portion) "
@@ -560,9 +605,9 @@ def _same_kind(ask: Ask, fact: Finding, metric: Metric | None) -> bool:
     if unit == "%":  # a printed ratio answers only a question after that line, not a change or an amount
         return metric is None and not ask.change
     if unit.startswith("shares"):
-        return "share" in ask.words and not (metric and metric.per_share) and "per" not in ask.words
+        return (ask.share_count or "share" in ask.words and not ask.per_share) and not (metric and metric.per_share)
     if unit.endswith("per share"):
-        return bool(metric.per_share) if metric else "share" in ask.words
+        return bool(metric.per_share) if metric else ask.per_share and not ask.share_count
     return not (metric and metric.per_share)
 
 
@@ -611,9 +656,10 @@ def _outflow(fact: Finding, metric: Metric | None) -> bool:
 # ---- answering -------------------------------------------------------------------------------
 
 class _Missing(Exception):
-    def __init__(self, what: str, period: Period | None):
+    """What an answer lacks (a line, a period), or ``sentence``: why the question has no number."""
+    def __init__(self, what: str, period: Period | None, sentence: str | None = None):
         super().__init__(what)
-        self.what, self.period = what, period
+        self.what, self.period, self.sentence = what, period, sentence
 
 
 def answer(question: str, findings: list[Finding]) -> list[Finding]:
@@ -648,6 +694,12 @@ def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding
     except _Missing as missing:
         return [_missing_finding(source, ask, facts, missing)]
     head = found[0]
+    if ask.mean_of_one and head.kind == "finance.answer" and not head.value.get("formula") and \
+            not any(_MEAN.search(f.value["label"].lower()) for f in found[1:]):
+        # "Meta's average revenue": a mean over no years named is no line's value
+        missing = _Missing("years to average over", None, "No number is stated: the question asks for an average "
+                           "but names no years to average over (name two or more, or “the last three years”).")
+        return [_missing_finding(source, ask, facts, missing)]
     if ask.ratio and not ask.change and head.unit not in (None, "", "%", "x"):
         # a percentage or a share asked, an amount found: no formula read the question's ratio
         missing = _Missing(f"a formula for the percentage asked (“{head.value['metric']}” is an amount)",
@@ -658,6 +710,8 @@ def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding
 
 def _resolved(ask: Ask, facts: list[Finding]) -> list[Finding]:
     """The answer and its cells by the kind of question; raises _Missing."""
+    if ask.over_years:
+        return _over_years(ask, facts, ask.metrics[0] if ask.metrics else None)
     if ask.target or ask.compare:
         return _defined(ask, facts)
     if ask.formula:
@@ -755,6 +809,47 @@ def _change(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Findi
     return [Finding("finance.answer", {"value": pct, "formula": "(new - old) / |old|", "verdict": verdict,
                                        "metric": f"{name} growth"}, "%", (f"{verdict}. " if verdict else "") + text,
                     b.locator), b, a]
+
+
+def _over_years(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Finding]:
+    """A line's compound annual growth rate between its first and last fiscal year asked, or its
+    mean over every year asked; each year's cell cited. A year the filing lacks: what is missing."""
+    if ask.last_years:
+        latest = latest_period(facts)
+        if latest.months != 12 or latest.fiscal_year is None:
+            raise _Missing(f"{ask.last_years} fiscal years of the line", latest)
+        ask.periods = [Period(12, latest.fiscal_year - k, said=f"FY{latest.fiscal_year - k}")
+                       for k in reversed(range(ask.last_years))]
+    periods = sorted(ask.periods, key=_period_key)
+    if len(periods) < 2:
+        raise _Missing(f"two fiscal years for the {'CAGR' if ask.over_years == 'cagr' else 'average'} asked",
+                       periods[0] if periods else None)
+    if ask.over_years == "cagr":
+        periods = [periods[0], periods[-1]]
+    cells = [_need(ask, facts, metric, p) for p in periods]
+    values = [line_amount(c, metric) for c in cells]
+    name = _line_name(cells[-1], metric)
+    first, last = cells[0].value["period"], cells[-1].value["period"]
+    shown = "; ".join(f"{c.value['period']['label']} {_fmt(v, None, c)}" for c, v in zip(cells, values))
+    if ask.over_years == "cagr":
+        years = (last["fiscal_year"] or 0) - (first["fiscal_year"] or 0)
+        if years <= 0 or values[0] <= 0 or values[-1] <= 0:
+            raise _Missing(f"a CAGR of {name} (it needs a positive value at both ends, a year or more apart)",
+                           periods[0])
+        places = _places(ask, 2)
+        value = round(100.0 * ((values[-1] / values[0]) ** (1 / years) - 1), places)
+        text = (f"{_cap(name)} grew at a compound annual rate of {value:+.{places}f}% from {first['label']} to "
+                f"{last['label']}: (last / first)^(1/{years}) − 1, with {shown} {cells[-1].unit} (each from the "
+                f"cited line).")
+        return [Finding("finance.answer", {"value": value, "formula": f"(last / first)^(1/{years}) - 1",
+                                           "verdict": None, "metric": f"{name} CAGR"}, "%", text,
+                        cells[-1].locator), *reversed(cells)]
+    value, unit = _scaled(sum(values) / len(values), cells[-1].unit or "", ask.scale)
+    text = (f"{_cap(name)} averaged {_fmt(value, ask.decimals if ask.decimals is not None else 2, cells[-1])} "
+            f"{unit} a year over {len(cells)} fiscal years, {first['label']} to {last['label']}: the mean of {shown} "
+            f"{cells[-1].unit} (each from the cited line).")
+    return [Finding("finance.answer", {"value": value, "formula": f"mean of {len(cells)} years", "verdict": None,
+                                       "metric": f"average {name}"}, unit, text, cells[-1].locator), *reversed(cells)]
 
 
 def _yes_no_level(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Finding]:
@@ -1060,6 +1155,8 @@ def _missing_finding(source: str, ask: Ask, facts: list[Finding], missing: _Miss
     """"The filing has no line for goodwill; nearest lines: …" — with the periods it does have."""
     metric = BY_NAME.get(missing.what)
     same = [f for f in facts if metric and f.value["metric"] == metric.name] if metric else []
+    if missing.sentence:
+        return Finding("finance.missing", None, None, missing.sentence, Locator(source))
     if same:
         have = sorted({f.value["period"]["label"] for f in same})[:6]
         when = missing.period.describe() if missing.period else "the period asked"

@@ -4,8 +4,8 @@ unit, its kind), before any document is read.
 
 Fields, each scored only where the truth says something about it:
 
-- ``kind``: a value, a formula, or a yes/no (the shared bench's extract and absent kinds are values;
-  derived and derived_defined are formulas);
+- ``kind``: a value, a formula, or a yes/no (the shared bench's extract kind is a value, derived and
+  derived_defined are formulas; not scored on a question about what the filing lacks);
 - ``definition``: a question that defines its formula (derived_defined) has that definition read;
 - ``periods``: every period the answer's cells cover is one the parse names (or, for an average of
   balances, the opening date before a named period), and every period named is one of them — each
@@ -37,7 +37,7 @@ from types import SimpleNamespace
 from r1mm.analysis import analyst
 
 FIELDS = ("kind", "definition", "periods", "scale", "rounding", "statement", "absent line", "cells", "value")
-_KINDS = {"extract": "value", "absent": "value", "value": "value", "derived": "formula",
+_KINDS = {"extract": "value", "value": "value", "derived": "formula",
           "derived_defined": "formula", "yesno": "yes/no"}
 _SCALE_OF_UNIT = {"USD thousands": "thousands", "USD millions": "millions", "USD billions": "billions"}
 _SCALE_OF_FACTOR = {1e3: "thousands", 1e6: "millions", 1e9: "billions"}
@@ -117,7 +117,7 @@ def own_truths(questions: list[dict]) -> list[Truth]:
 def parse_kind(ask) -> str:
     if ask.yes_no:
         return "yes/no"
-    return "formula" if ask.formula or ask.target or ask.change else "value"
+    return "formula" if ask.formula or ask.target or ask.change or ask.over_years else "value"
 
 
 def _period_shim(cell: Cell, facts: list) -> SimpleNamespace:
@@ -133,8 +133,11 @@ def _period_shim(cell: Cell, facts: list) -> SimpleNamespace:
 
 def _named_periods(ask, facts: list) -> list:
     """The periods the parse names, as `analyst.resolve` completes them (none named: the filing's
-    latest; a date: the fiscal year it closes), plus the balance-sheet dates it names."""
+    latest, or its last N fiscal years; a date: the fiscal year it closes), plus the balance-sheet
+    dates it names."""
     periods = list(ask.periods) or [analyst.latest_period(facts)]
+    if ask.last_years and not ask.periods:  # "over the last three years": the latest and those before it
+        periods = [analyst.Period(12, periods[0].fiscal_year - k) for k in range(ask.last_years)]
     for p in periods:
         if p.end is not None and p.fiscal_year is None:
             p.fiscal_year = analyst._fiscal_year_closing(facts, p.end)
@@ -183,7 +186,9 @@ def score_parse(truth: Truth, facts: list, judge) -> dict[str, bool]:
     """Each field the truth speaks to: right (True) or not. ``facts``: the filing's tagged lines
     (`finance.statement_facts`); ``judge(truth, answer text)``: the strict scorer's 'right'."""
     ask = analyst.parse(truth.question)  # parsed afresh below too: resolving an Ask completes its periods
-    out: dict[str, bool] = {"kind": parse_kind(ask) == _KINDS[truth.kind]}
+    out: dict[str, bool] = {}
+    if truth.kind != "absent":  # a line or a year the filing lacks may be asked as a value or a formula
+        out["kind"] = parse_kind(ask) == _KINDS[truth.kind]
     if truth.kind == "derived_defined":
         out["definition"] = bool(ask.definitions) or ask.formula_name == "the question's definition"
     asked_scale = _ASKS_SCALE.search(truth.question)
