@@ -98,7 +98,8 @@ def test_lines_named_as_analysts_say_them():
     assert line.value["concept"] == "us-gaap:NetCashProvidedByUsedInOperatingActivities"
     exxon = _facts("html/xom-10-q-2025-08-04.html", "html")[1]
     answer = analyst.answer("What was ExxonMobil's short-term debt at December 31, 2024?", exxon)[0]
-    assert answer.value["value"] == 4955 and "“Notes and loans payable”" in answer.text and "at 2024-12-31" in answer.text
+    assert answer.value["value"] == 4955
+    assert "“Notes and loans payable”" in answer.text and "at 2024-12-31" in answer.text
     # "Exploration expenses, including dry holes": the question names the line by its head
     answer = analyst.answer("What were ExxonMobil's exploration expenses in the first half of 2025?", exxon)[0]
     assert answer.value["value"] == 315
@@ -119,7 +120,8 @@ def meta():
 def test_growth_compounded_between_two_years(meta):
     ask = analyst.parse("What was Meta's compound annual growth rate of net income from 2022 to 2024?")
     assert ask.over_years == "cagr" and not ask.change and [p.fiscal_year for p in ask.periods] == [2022, 2024]
-    answer, *cells = analyst.answer("What was Meta's compound annual growth rate of net income from 2022 to 2024?", meta)
+    answer, *cells = analyst.answer("What was Meta's compound annual growth rate of net income from 2022 to 2024?",
+                                    meta)
     assert answer.value["value"] == pytest.approx(100 * ((62360 / 23200) ** 0.5 - 1), abs=0.01)
     assert sorted(c.value["period"]["fiscal_year"] for c in cells) == [2022, 2024]
     # a year the filing does not report: said so, with the years it has, and no number
@@ -145,3 +147,38 @@ def test_a_share_count_is_not_a_per_share_amount(meta):
     assert line.unit.startswith("shares") and answer.value["value"] == 2629
     answer, line = analyst.answer("What was Meta's diluted earnings per share in 2023?", meta)[:2]
     assert line.unit == "USD per share" and answer.value["value"] == 14.87
+
+
+def test_a_part_asked_is_never_answered_with_the_whole(apple, meta):
+    # a product's line, printed in the note that splits net sales by category (tagged with its member)
+    answer, line = analyst.answer("What was Apple's iPhone revenue in fiscal 2023?", apple)
+    assert answer.value["value"] == 200583 and line.value["label"] == "iPhone"
+    # a segment's column of a segment table: its member names it
+    answer, line = analyst.answer("What were Apple's net sales in the Greater China segment in fiscal 2023?", apple)
+    assert answer.value["value"] == 72559 and "GreaterChina" in line.value["period"]["printed"]
+    # a segment's operating loss, not its revenue line nor the company's operating income
+    answer, line = analyst.answer("What was the operating income (loss) of Meta's Reality Labs segment in 2023?", meta)
+    assert line.value["concept"] == "us-gaap:OperatingIncomeLoss" and answer.value["value"] < 0
+    # a part the filing does not print: refused, and the whole's number is not shown
+    missing = analyst.answer("What was Apple's revenue per store in fiscal 2024?", apple)
+    assert [f.kind for f in missing] == ["finance.missing"] and "391,035" not in missing[0].text
+
+
+def test_what_no_statement_gives_states_no_number(meta):
+    for question in ("What was Meta's trailing twelve-month net income?",
+                     "What was Meta's median quarterly revenue in 2024?",
+                     "What was Meta's revenue growth in 2024 in constant currency?",
+                     "By how much did Meta's revenue exceed its costs and expenses in 2024?",
+                     "What was Meta's operating margin in each of the last three years?",
+                     "What was Meta's cumulative free cash flow from 2022 to 2024?"):
+        found = analyst.answer(question, meta)
+        assert [f.kind for f in found] == ["finance.missing"] and found[0].text.startswith("No number is stated"), \
+            question
+
+
+def test_sums_over_years(meta):
+    answer, *cells = analyst.answer("How much did Meta spend on share repurchases in total over 2022-2024?", meta)
+    assert answer.value["value"] == 27956 + 19774 + 30125 and len(cells) == 3
+    # a balance is not summed over years
+    assert analyst.answer("What were Meta's total assets combined over 2023 and 2024?", meta)[0].kind == \
+        "finance.missing"

@@ -129,11 +129,15 @@ class Ask:
     statement: str | None = None  # the statement the question says to read ("in the cash flow statement")
     ratio: bool = False  # asks a percentage, a share or a ratio: an amount is no answer
     with_minority: bool = False  # "including noncontrolling interests": the consolidated line
-    over_years: str | None = None  # "cagr" or "average": one line over several fiscal years
+    over_years: str | None = None  # "cagr", "average" or "sum": one line over several fiscal years
     last_years: int | None = None  # "over the last three years": how many, counted back from the filing's latest
     mean_of_one: bool = False  # "average" asked with no years to average over ("Meta's average revenue")
     per_share: bool = False  # "per share", "EPS": a per-share amount asked
     share_count: bool = False  # "number of shares", "weighted-average diluted shares": a count of shares asked
+    beyond: str | None = None  # what the question asks that no statement line gives ("trailing twelve months")
+    # words that narrow the metric: "iPhone" revenue, revenue "in the Greater China segment"
+    narrower: set[str] = field(default_factory=set)
+    narrower_said: str = ""  # those words as the question says them ("data center")
 
 
     @property
@@ -186,6 +190,9 @@ def parse(question: str) -> Ask:
     _read_over_years(ask, q_periods)
     ask.mean_of_one = not ask.over_years and not ask.formula and not ask.definitions and \
         bool(_MEAN.search(_WEIGHTED.sub(" ", q)))
+    ask.narrower_said = _narrowing_words(q, next((s for s in spans if ask.metrics and s[2] is ask.metrics[0]), None))
+    ask.narrower = {_stem(w) for w in ask.narrower_said.split()}
+    ask.beyond = next((what for pattern, what in _BEYOND if pattern.search(q)), ask.beyond)
     ask.per_share = bool(re.search(r"\bper[- ]share\b|\beps\b|\bearnings per\b", q))
     ask.share_count = bool(re.search(r"\b(number|count) of (\w+ ){0,2}shares\b|\bshares? (outstanding|count)\b|"
                                      r"\bshares\b[^?.]{0,20}\bused\b|\bhow many (\w+ ){0,2}shares\b|"
@@ -205,6 +212,55 @@ def parse(question: str) -> Ask:
     return ask
 
 
+# words before a metric's name that do not narrow it ("total net sales", "GAAP net income", "Apple's")
+_NOT_NARROWING = {"total", "net", "gross", "consolidated", "reported", "gaap", "annual", "quarterly", "full", "company",
+                  "overall", "its", "their", "s", "fiscal", "fy", "year", "quarter", "cash", "the", "a", "an"}
+_NOT_A_MODIFIER = {"was", "were", "is", "did", "what", "how", "much", "report", "reported", "compute", "calculate",
+                   "use", "used", "spend", "spent", "pay", "paid", "generate", "generated", "record", "recorded", "post",
+                   "posted", "earn", "earned", "have", "had", "book", "booked", "show", "showed", "see", "saw", "make",
+                   "made", "its", "their"}
+_NARROWED_AFTER = re.compile(r"^\s*(?:\((?:loss|income|deficit)\)\s*)?(?:in|for|from|of|at) (?:the |its |their |"
+                             r"[a-z0-9.&' -]{1,30}?'s )?([a-z][a-z &'-]{1,40}?) (?:reportable )?(?:segment|"
+                             r"region|geography|geographic area|business|division|category|unit|market|"
+                             r"product line)s?\b")
+
+
+def _narrowing_words(q: str, span: tuple[int, int, Metric] | None) -> str:
+    """The words that narrow the first metric a question names to a part of it: those just before
+    its name ("Apple's iPhone revenue": iphone) and a segment, region or category named after it
+    ("revenue in the Greater China segment": greater, china). Owners, periods and words that do not
+    narrow ("total", "GAAP") are not among them."""
+    if span is None:
+        return ""
+    start, end, _ = span
+    words: list[str] = []
+    before = re.split(r"[:;,.?!()]", q[max(0, start - 40):start])[-1]  # "Apple: net income": not "apple" income
+    for word in reversed(re.findall(r"[a-z0-9&'-]+", before)):
+        if word.endswith(("'s", "'")) or word in _STOP or re.search(r"\d", word) or \
+                word in _NOT_A_MODIFIER:
+            break
+        words.insert(0, word)
+    after = _NARROWED_AFTER.match(q[end:])
+    if after:
+        words += re.findall(r"[a-z&]+", after.group(1))
+    per = re.match(r"^\s+per (?!(?:diluted |basic )?share\b)([a-z-]+)", q[end:])
+    if per:  # "revenue per store": a ratio to something no statement prints
+        words.append(f"per-{per.group(1)}")
+    return " ".join(w for w in words if w not in _NOT_NARROWING and w not in _STOP)
+
+
+# asked of a filing's statements, these have no cell to read or compute from one filing
+_BEYOND = (
+    (re.compile(r"\b(trailing|last) twelve[- ]months?\b|\b(ttm|ltm)\b"),
+     "a trailing-twelve-month figure (a 10-Q and the last 10-K together give one; a single filing does not)"),
+    (re.compile(r"\bmedian\b"), "a median"),
+    (re.compile(r"\bconstant[- ]currency\b|\borganic\b|\bexcluding (fx|foreign exchange|currency)\b"),
+     "a constant-currency or organic figure (statements report as reported)"),
+    (re.compile(r"\b(in|for) each of\b|\beach year\b|\byear by year\b"), "several figures at once (ask for each year)"),
+    (re.compile(r"^by how much\b|\bdifference between\b|\bhow much (higher|more|lower|less|larger|smaller)\b"),
+     "a difference between two values (ask for each, or for the change)"),
+)
+_SUM = re.compile(r"\b(combined|cumulative(ly)?|in total|altogether|in aggregate|sum of)\b")
 _CAGR = re.compile(r"\bcagr\b|\bcompound(?:ed)? annual (?:growth|rate)\b")
 _MEAN = re.compile(r"\baverage\b|\bmean\b")
 _WEIGHTED = re.compile(r"\bweighted[- ]average\b")  # a line ("weighted-average shares"), not a mean of years
@@ -218,21 +274,26 @@ def _read_over_years(ask: Ask, q: str) -> None:
     """A compound annual growth rate between two fiscal years, or a mean over several ("average
     annual operating income over 2022 through 2024", "over the last three years"): one line's
     values, year by year. A range names its ends; a mean takes every year between them."""
-    if ask.formula or ask.definitions or ask.compare:
-        return
     years = [p for p in ask.periods if p.months == 12 and p.quarter is None]
     last = _LAST_YEARS.search(q)
+    if ask.formula or ask.definitions or ask.compare:
+        if _CAGR.search(q) or (len(years) >= 2 or last) and (_MEAN.search(_WEIGHTED.sub(" ", q)) or _SUM.search(q)):
+            # "cumulative free cash flow from 2022 to 2024": a formula's value over years is not yet computed
+            ask.beyond = "a formula's value summed, averaged or compounded over several years (ask for each year)"
+        return
     if _CAGR.search(q):
         ask.over_years, ask.change = "cagr", False
     elif _MEAN.search(_WEIGHTED.sub(" ", q)) and (len(years) >= 2 or last):
         ask.over_years = "average"
+    elif _SUM.search(q) and (len(years) >= 2 or last):
+        ask.over_years = "sum"
     else:
         return
     if last and len(years) < 2:
         ask.last_years = int(last.group(1)) if last.group(1).isdigit() else _NUMBER_WORDS[last.group(1)]
         return
     named = sorted({p.fiscal_year for p in years if p.fiscal_year})
-    if ask.over_years == "average" and len(named) >= 2 and _YEAR_RANGE.search(q):
+    if ask.over_years in ("average", "sum") and len(named) >= 2 and _YEAR_RANGE.search(q):
         ask.periods = [Period(12, y, said=f"FY{y}") for y in range(named[0], named[-1] + 1)]
 
 
@@ -689,11 +750,17 @@ def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding
     for period in ask.periods:
         if period.end is not None and period.fiscal_year is None:
             period.fiscal_year = _fiscal_year_closing(facts, period.end)
+    if ask.beyond and ask.is_financial:
+        return [_missing_finding(source, ask, facts, _Missing(ask.beyond, None, f"No number is stated: the question "
+                                                                                  f"asks for {ask.beyond}."))]
     try:
         found = _resolved(ask, facts)
     except _Missing as missing:
         return [_missing_finding(source, ask, facts, missing)]
     head = found[0]
+    if ask.narrower and head.kind == "finance.answer" and not head.value.get("formula") and len(found) == 2 and \
+            not ask.narrower <= _words_of(found[1]):
+        return _narrowed(ask, facts, found)
     if ask.mean_of_one and head.kind == "finance.answer" and not head.value.get("formula") and \
             not any(_MEAN.search(f.value["label"].lower()) for f in found[1:]):
         # "Meta's average revenue": a mean over no years named is no line's value
@@ -722,6 +789,59 @@ def _resolved(ask: Ask, facts: list[Finding]) -> list[Finding]:
     if ask.yes_no:
         return _yes_no_level(ask, facts, metric)
     return _value(ask, facts, metric, ask.periods[0])
+
+
+def _words_of(fact: Finding) -> set[str]:
+    """A line's words: its label, its section and the member of a segment's column ("GreaterChinaSegmentMember")."""
+    printed = fact.value["period"].get("printed", "")
+    member = printed.split("—")[-1] if "—" in printed else ""
+    text = " ".join([normalise_label(fact.value["label"]), normalise_label(fact.value["section"]),
+                     re.sub(r"(?<=[a-z])(?=[A-Z])", " ", member).lower()])
+    return {_stem(w) for w in re.findall(r"[a-z&]+", text)} - _STOP
+
+
+def _narrowed(ask: Ask, facts: list[Finding], found: list[Finding]) -> list[Finding]:
+    """The question narrows the metric ("iPhone revenue", "revenue in the Greater China segment") and
+    the line found is the whole: the line of that part in the same period, when the filing prints
+    one (a segment's or a category's row, named by its label or its column's member), else what is
+    missing — never the whole's number."""
+    whole = found[1]
+    metric = BY_NAME.get(whole.value["metric"]) if whole.value["metric"] else None
+    period = whole.value["period"]
+    parts = [f for f in facts if f is not whole and f.value["period"]["end"] == period["end"]
+             and f.value["period"]["months"] == period["months"] and ask.narrower <= _words_of(f)
+             and _part_of(f, metric, ask) and _same_kind(ask, f, metric)]
+    if not parts:
+        what = ask.narrower_said
+        missing = _Missing(f"{what} {metric.name if metric else 'line asked'}", None,
+                           f"The filing has no line for “{what}” within {_line_name(whole, metric)}: no number is "
+                           f"stated (the whole, “{whole.value['label']}”, is not the part asked); nearest lines: "
+                           f"{', '.join(nearest_labels(ask.words, facts))}.")
+        return [_missing_finding(whole.locator.source, ask, facts, missing)]
+    part = min(parts, key=lambda f: (len(_words_of(f) - ask.narrower - ask.words), f.value["statement"] is None))
+    value, unit = _scaled(line_amount(part, None), part.unit or "", ask.scale)
+    name = _line_name(part, None)
+    printed = part.value["period"]["printed"]
+    member = printed.split("—")[-1].strip() if "—" in printed else ""
+    member = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", member.removesuffix("Member")).strip()  # "Greater China Segment"
+    if member.lower() == part.value["label"].lower():
+        member = ""  # "iPhone", the member of the column "iPhone"
+    text = (f"{_cap(name)}{f' ({member})' if member else ''} {_for(period['label'])}: "
+            f"{_fmt(value, ask.decimals, part)} {unit} — the line “{part.value['label']}” of the "
+            f"{part.value['statement'] or 'table'} ({_where(part.locator)}).")
+    return [Finding("finance.answer", {"value": value, "formula": None, "verdict": None, "metric": name},
+                    unit, text, part.locator), part]
+
+
+def _part_of(fact: Finding, metric: Metric | None, ask: Ask) -> bool:
+    """A line that is a part of the metric asked: tagged with one of its concepts (a segment's column),
+    printed with one of its labels, or named by the question and standing under the metric's section
+    ("Reality Labs" under "Income (loss) from operations", not under "Revenue")."""
+    if metric is None:
+        return _label_score(ask, fact) >= 1.0
+    if (fact.value.get("concept") or "").split(":")[-1] in metric.concepts:
+        return True
+    return metric_of(fact.value["label"], None) is metric or (_label_score(ask, fact) >= 1.0 and _under(fact, metric))
 
 
 def _fiscal_year_closing(facts: list[Finding], day: date) -> int | None:
@@ -844,6 +964,16 @@ def _over_years(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[F
         return [Finding("finance.answer", {"value": value, "formula": f"(last / first)^(1/{years}) - 1",
                                            "verdict": None, "metric": f"{name} CAGR"}, "%", text,
                         cells[-1].locator), *reversed(cells)]
+    if ask.over_years == "sum":
+        if cells[-1].value["period"]["months"] is None or (metric and metric.per_share):
+            raise _Missing(f"a sum of {name}", periods[0], f"No number is stated: {name} is a balance or a per-share "
+                           f"amount, and adding it over years gives no figure a filing reports.")
+        value, unit = _scaled(sum(values), cells[-1].unit or "", ask.scale)
+        text = (f"{_cap(name)} totalled {_fmt(value, ask.decimals, cells[-1])} {unit} over {len(cells)} fiscal years, "
+                f"{first['label']} to {last['label']}: the sum of {shown} {cells[-1].unit} (each from the cited line).")
+        return [Finding("finance.answer", {"value": value, "formula": f"sum of {len(cells)} years", "verdict": None,
+                                           "metric": f"total {name}"}, unit, text, cells[-1].locator),
+                *reversed(cells)]
     value, unit = _scaled(sum(values) / len(values), cells[-1].unit or "", ask.scale)
     text = (f"{_cap(name)} averaged {_fmt(value, ask.decimals if ask.decimals is not None else 2, cells[-1])} "
             f"{unit} a year over {len(cells)} fiscal years, {first['label']} to {last['label']}: the mean of {shown} "
@@ -1230,4 +1360,5 @@ def _for(period_label: str) -> str:
 
 
 def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
+    """The first letter capitalised, unless the word is cased as its maker writes it ("iPhone")."""
+    return text if text[1:2].isupper() else text[:1].upper() + text[1:]
