@@ -172,7 +172,7 @@ def test_what_no_statement_gives_states_no_number(meta):
                      "What was Meta's operating margin in each of the last three years?",
                      "What was Meta's cumulative free cash flow from 2022 to 2024?"):
         found = analyst.answer(question, meta)
-        assert [f.kind for f in found] == ["finance.missing"] and found[0].text.startswith("No number is stated"), \
+        assert [f.kind for f in found] == ["finance.missing"] and found[0].text.startswith("No figure is stated"), \
             question
 
 

@@ -216,9 +216,9 @@ def parse(question: str) -> Ask:
 _NOT_NARROWING = {"total", "net", "gross", "consolidated", "reported", "gaap", "annual", "quarterly", "full", "company",
                   "overall", "its", "their", "s", "fiscal", "fy", "year", "quarter", "cash", "the", "a", "an"}
 _NOT_A_MODIFIER = {"was", "were", "is", "did", "what", "how", "much", "report", "reported", "compute", "calculate",
-                   "use", "used", "spend", "spent", "pay", "paid", "generate", "generated", "record", "recorded", "post",
-                   "posted", "earn", "earned", "have", "had", "book", "booked", "show", "showed", "see", "saw", "make",
-                   "made", "its", "their"}
+                   "use", "used", "spend", "spent", "pay", "paid", "generate", "generated", "record", "recorded",
+                   "post", "posted", "earn", "earned", "have", "had", "book", "booked", "show", "showed", "see",
+                   "saw", "make", "made", "its", "their"}
 _NARROWED_AFTER = re.compile(r"^\s*(?:\((?:loss|income|deficit)\)\s*)?(?:in|for|from|of|at) (?:the |its |their |"
                              r"[a-z0-9.&' -]{1,30}?'s )?([a-z][a-z &'-]{1,40}?) (?:reportable )?(?:segment|"
                              r"region|geography|geographic area|business|division|category|unit|market|"
@@ -252,7 +252,8 @@ def _narrowing_words(q: str, span: tuple[int, int, Metric] | None) -> str:
 # asked of a filing's statements, these have no cell to read or compute from one filing
 _BEYOND = (
     (re.compile(r"\b(trailing|last) twelve[- ]months?\b|\b(ttm|ltm)\b"),
-     "a trailing-twelve-month figure (a 10-Q and the last 10-K together give one; a single filing does not)"),
+     "a trailing-twelve-month figure (a quarterly report and the last annual one together give it; a single "
+     "filing does not)"),
     (re.compile(r"\bmedian\b"), "a median"),
     (re.compile(r"\bconstant[- ]currency\b|\borganic\b|\bexcluding (fx|foreign exchange|currency)\b"),
      "a constant-currency or organic figure (statements report as reported)"),
@@ -751,7 +752,7 @@ def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding
         if period.end is not None and period.fiscal_year is None:
             period.fiscal_year = _fiscal_year_closing(facts, period.end)
     if ask.beyond and ask.is_financial:
-        return [_missing_finding(source, ask, facts, _Missing(ask.beyond, None, f"No number is stated: the question "
+        return [_missing_finding(source, ask, facts, _Missing(ask.beyond, None, f"No figure is stated: the question "
                                                                                   f"asks for {ask.beyond}."))]
     try:
         found = _resolved(ask, facts)
@@ -764,7 +765,7 @@ def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding
     if ask.mean_of_one and head.kind == "finance.answer" and not head.value.get("formula") and \
             not any(_MEAN.search(f.value["label"].lower()) for f in found[1:]):
         # "Meta's average revenue": a mean over no years named is no line's value
-        missing = _Missing("years to average over", None, "No number is stated: the question asks for an average "
+        missing = _Missing("years to average over", None, "No figure is stated: the question asks for an average "
                            "but names no years to average over (name two or more, or “the last three years”).")
         return [_missing_finding(source, ask, facts, missing)]
     if ask.ratio and not ask.change and head.unit not in (None, "", "%", "x"):
@@ -966,7 +967,7 @@ def _over_years(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[F
                         cells[-1].locator), *reversed(cells)]
     if ask.over_years == "sum":
         if cells[-1].value["period"]["months"] is None or (metric and metric.per_share):
-            raise _Missing(f"a sum of {name}", periods[0], f"No number is stated: {name} is a balance or a per-share "
+            raise _Missing(f"a sum of {name}", periods[0], f"No figure is stated: {name} is a balance or a per-share "
                            f"amount, and adding it over years gives no figure a filing reports.")
         value, unit = _scaled(sum(values), cells[-1].unit or "", ask.scale)
         text = (f"{_cap(name)} totalled {_fmt(value, ask.decimals, cells[-1])} {unit} over {len(cells)} fiscal years, "

@@ -36,7 +36,7 @@ _NUMBER = re.compile(r"(?<![\w.])[-−+]?\(?\$?\s?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+
 _NOT_VALUES = re.compile(r"\b(?:19|20)\d{2}-\d{2}(?:-\d{2})?\b|\b(?:FY|Q[1-4]|H[12])\s?\d{2,4}\b|\[E\d+\]|\b(?:page|table|"
                          r"row|column|col|slice)\s+\d+|\b\d+ months\b|\b(?:19|20)\d{2}\b", re.IGNORECASE)
 _REFUSAL = re.compile(r"^(?:[^:]*: )?(?:the filing has no|the filing has .* only for|no finding answers|nothing in "
-                      r"the workspace)|^no number is stated\b", re.IGNORECASE)
+                      r"the workspace)|^no figure is stated\b", re.IGNORECASE)
 SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
 
 
