@@ -168,7 +168,6 @@ def test_what_no_statement_gives_states_no_number(meta):
     for question in ("What was Meta's trailing twelve-month net income?",
                      "What was Meta's median quarterly revenue in 2024?",
                      "What was Meta's revenue growth in 2024 in constant currency?",
-                     "By how much did Meta's revenue exceed its costs and expenses in 2024?",
                      "What was Meta's operating margin in each of the last three years?",
                      "What was Meta's cumulative free cash flow from 2022 to 2024?"):
         found = analyst.answer(question, meta)
@@ -182,3 +181,16 @@ def test_sums_over_years(meta):
     # a balance is not summed over years
     assert analyst.answer("What were Meta's total assets combined over 2023 and 2024?", meta)[0].kind == \
         "finance.missing"
+
+
+def test_differences_between_two_lines_or_two_years(meta):
+    answer, *cells = analyst.answer("By how much did Meta's revenue exceed its total costs and expenses in 2024?", meta)
+    assert answer.value["value"] == 164501 - 95121 and len(cells) == 2
+    answer, *cells = analyst.answer("How much higher was Meta's net income in 2024 than in 2023?", meta)
+    assert answer.value["value"] == 62360 - 39098
+    assert sorted(c.value["period"]["fiscal_year"] for c in cells) == [2023, 2024]
+    answer = analyst.answer("What is the difference between Meta's revenue and cost of revenue in 2023?", meta)[0]
+    assert answer.value["value"] == 134902 - 25959
+    # one period (or none): against the year before
+    assert analyst.answer("By how much did Meta's revenue grow?", meta)[0].value["value"] == 164501 - 134902
+    assert analyst.answer("What was the difference between Meta's revenue figures?", meta)[0].kind == "finance.missing"

@@ -135,6 +135,8 @@ class Ask:
     per_share: bool = False  # "per share", "EPS": a per-share amount asked
     share_count: bool = False  # "number of shares", "weighted-average diluted shares": a count of shares asked
     beyond: str | None = None  # what the question asks that no statement line gives ("trailing twelve months")
+    difference: bool = False  # "by how much did A exceed B", "the difference between X in 2024 and 2023"
+    against_prior: bool = False  # "by how much did revenue grow (in 2024)": a difference with the year before
     # words that narrow the metric: "iPhone" revenue, revenue "in the Greater China segment"
     narrower: set[str] = field(default_factory=set)
     narrower_said: str = ""  # those words as the question says them ("data center")
@@ -181,12 +183,18 @@ def parse(question: str) -> Ask:
     else:
         q_periods = q
     ask.periods = _periods(q_periods)
-    if ask.yes_no:
+    ask.difference = bool(_DIFFERENCE.search(q)) and not ask.formula and not ask.definitions
+    if ask.yes_no or ask.difference:
         ask.compare = comparison(rest)
+    if ask.difference and not ask.compare:  # "the difference between revenue and cost of sales in fiscal 2024"
+        between = _BETWEEN.search(rest)
+        if between and metrics_asked(between.group(2)) and not _periods(between.group(2)):
+            ask.compare = (between.group(1), ">", between.group(2))
     if ask.definitions and not ask.compare:
         named = [name for name in ask.definitions if re.search(rf"\b{re.escape(name)}\b", rest)]
         ask.target = named[-1] if named else list(ask.definitions)[-1]
-    ask.change = bool(_CHANGE.search(q)) and ask.formula is None
+    ask.change = bool(_CHANGE.search(q)) and ask.formula is None and not ask.difference
+    ask.against_prior = ask.difference and not ask.compare and len(ask.periods) < 2 and bool(_CHANGE.search(q))
     _read_over_years(ask, q_periods)
     ask.mean_of_one = not ask.over_years and not ask.formula and not ask.definitions and \
         bool(_MEAN.search(_WEIGHTED.sub(" ", q)))
@@ -258,9 +266,9 @@ _BEYOND = (
     (re.compile(r"\bconstant[- ]currency\b|\borganic\b|\bexcluding (fx|foreign exchange|currency)\b"),
      "a constant-currency or organic figure (statements report as reported)"),
     (re.compile(r"\b(in|for) each of\b|\beach year\b|\byear by year\b"), "several figures at once (ask for each year)"),
-    (re.compile(r"^by how much\b|\bdifference between\b|\bhow much (higher|more|lower|less|larger|smaller)\b"),
-     "a difference between two values (ask for each, or for the change)"),
 )
+_BETWEEN = re.compile(r"\bdifference between (.+?) and (.+?)(?=\s+(?:in|for|during|at|as of|over|on)\s|[?.,]|$)")
+_DIFFERENCE = re.compile(r"^by how much\b|\bdifference between\b|\bhow much (higher|more|lower|less|larger|smaller)\b")
 _SUM = re.compile(r"\b(combined|cumulative(ly)?|in total|altogether|in aggregate|sum of)\b")
 _CAGR = re.compile(r"\bcagr\b|\bcompound(?:ed)? annual (?:growth|rate)\b")
 _MEAN = re.compile(r"\baverage\b|\bmean\b")
@@ -331,7 +339,7 @@ def _bare_operand(text: str) -> str:
 
 def add_prior_year(ask: Ask) -> None:
     """A change asked of one period ("year over year in Q3 FY2023"): against the same period a year before."""
-    if ask.change and len(ask.periods) == 1:
+    if (ask.change or ask.against_prior) and len(ask.periods) == 1:
         p = ask.periods[0]
         prior = Period(p.months, p.fiscal_year - 1 if p.fiscal_year else None, p.quarter,
                        _year_before(p.end) if p.end else None, "")
@@ -780,6 +788,8 @@ def _resolved(ask: Ask, facts: list[Finding]) -> list[Finding]:
     """The answer and its cells by the kind of question; raises _Missing."""
     if ask.over_years:
         return _over_years(ask, facts, ask.metrics[0] if ask.metrics else None)
+    if ask.difference:
+        return _difference(ask, facts)
     if ask.target or ask.compare:
         return _defined(ask, facts)
     if ask.formula:
@@ -981,6 +991,43 @@ def _over_years(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[F
             f"{cells[-1].unit} (each from the cited line).")
     return [Finding("finance.answer", {"value": value, "formula": f"mean of {len(cells)} years", "verdict": None,
                                        "metric": f"average {name}"}, unit, text, cells[-1].locator), *reversed(cells)]
+
+
+def _difference(ask: Ask, facts: list[Finding]) -> list[Finding]:
+    """"By how much did revenue exceed costs and expenses in 2024": the two lines' values subtracted;
+    "the difference between net sales in fiscal 2024 and fiscal 2023": one line's two years. Both cells cited."""
+    if ask.compare and not _MONEY.match(ask.compare[2].strip()):
+        left, _, right = ask.compare
+        period = max(ask.periods, key=_period_key)
+        evaluator = _Evaluator(ask, facts, period)
+        a, b = evaluator.value(left), evaluator.value(right)
+        first, second = (_OWNER.sub("", side.strip()) for side in (left, right))
+        inputs = evaluator.inputs
+        unit = inputs[0].unit or ""
+        label = inputs[0].value["period"]["label"]
+        value, unit = _scaled(a - b, unit, ask.scale)
+        relation = "exceeded" if a >= b else "fell short of"
+        text = (f"{_cap(first)} {relation} {second} by {_fmt(abs(value), ask.decimals, inputs[0])} {unit} "
+                f"{_for(label)}: {_fmt(a, None, inputs[0])} − {_fmt(b, None, inputs[-1])}, from "
+                f"{'; '.join(evaluator.shown)} (each from the cited line).")
+        return [Finding("finance.answer", {"value": value, "formula": f"{first} - {second}", "verdict": None,
+                                           "metric": f"{first} less {second}"}, unit, text, inputs[0].locator),
+                *inputs]
+    if len(ask.periods) < 2:
+        raise _Missing("two values", None, "No figure is stated: the question asks for a difference but names "
+                       "neither two lines nor two periods (nor one period to compare with the year before).")
+    metric = ask.metrics[0] if ask.metrics else None
+    older, newer = sorted(ask.periods[:2], key=_period_key)
+    a, b = _need(ask, facts, metric, older), _need(ask, facts, metric, newer)
+    va, vb = line_amount(a, metric), line_amount(b, metric)
+    value, unit = _scaled(vb - va, b.unit or "", ask.scale)
+    name = _line_name(b, metric)
+    moved = "higher" if vb >= va else "lower"
+    text = (f"{_cap(name)} was {_fmt(abs(value), ask.decimals, b)} {unit} {moved} {_for(b.value['period']['label'])} "
+            f"than {_for(a.value['period']['label'])}: {_fmt(vb, None, b)} − {_fmt(va, None, a)}, from the line "
+            f"“{b.value['label']}” ({_where(b.locator)}).")
+    return [Finding("finance.answer", {"value": value, "formula": "newer - older", "verdict": None,
+                                       "metric": f"{name} difference"}, unit, text, b.locator), b, a]
 
 
 def _yes_no_level(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Finding]:

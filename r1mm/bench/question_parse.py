@@ -117,7 +117,7 @@ def own_truths(questions: list[dict]) -> list[Truth]:
 def parse_kind(ask) -> str:
     if ask.yes_no:
         return "yes/no"
-    return "formula" if ask.formula or ask.target or ask.change or ask.over_years else "value"
+    return "formula" if ask.formula or ask.target or ask.change or ask.over_years or ask.difference else "value"
 
 
 def _period_shim(cell: Cell, facts: list) -> SimpleNamespace:
