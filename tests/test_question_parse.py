@@ -194,3 +194,6 @@ def test_differences_between_two_lines_or_two_years(meta):
     # one period (or none): against the year before
     assert analyst.answer("By how much did Meta's revenue grow?", meta)[0].value["value"] == 164501 - 134902
     assert analyst.answer("What was the difference between Meta's revenue figures?", meta)[0].kind == "finance.missing"
+    answer = analyst.answer("What was the difference in Meta's net income between 2023 and 2024?", meta)[0]
+    assert answer.value["value"] == 62360 - 39098
+    assert analyst.answer("What was the difference in Meta's revenue?", meta)[0].kind == "finance.missing"
