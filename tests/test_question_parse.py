@@ -197,3 +197,14 @@ def test_differences_between_two_lines_or_two_years(meta):
     answer = analyst.answer("What was the difference in Meta's net income between 2023 and 2024?", meta)[0]
     assert answer.value["value"] == 62360 - 39098
     assert analyst.answer("What was the difference in Meta's revenue?", meta)[0].kind == "finance.missing"
+
+
+def test_a_part_read_from_a_printed_breakdown():
+    # Apple's 10-K as filed (PDF): "Net sales by category" and the segment note print the parts under
+    # columns headed by the year alone, in tables that carry the whole's own line
+    facts = _facts("pdf/APPLE_2022_10K.pdf")[1]
+    answer, line = analyst.answer("What was Apple's iPad revenue in fiscal 2021?", facts)
+    assert answer.value["value"] == 31862 and line.value["label"].startswith("iPad") and line.locator.page == 40
+    answer = analyst.answer("What were Apple's net sales in the Greater China segment in fiscal 2022?", facts)[0]
+    assert answer.value["value"] == 74200
+    assert analyst.answer("What was Apple's revenue per store in fiscal 2022?", facts)[0].kind == "finance.missing"

@@ -819,9 +819,11 @@ def _narrowed(ask: Ask, facts: list[Finding], found: list[Finding]) -> list[Find
     whole = found[1]
     metric = BY_NAME.get(whole.value["metric"]) if whole.value["metric"] else None
     period = whole.value["period"]
-    parts = [f for f in facts if f is not whole and f.value["period"]["end"] == period["end"]
-             and f.value["period"]["months"] == period["months"] and ask.narrower <= _words_of(f)
-             and _part_of(f, metric, ask) and _same_kind(ask, f, metric)]
+    # tables that print the metric's own line: a breakdown of it ("Net sales by category" with its "Total net sales")
+    of_metric = {_table_of(f) for f in facts if metric is not None and metric_of(f.value["label"], None) is metric}
+    parts = [f for f in facts if f is not whole and _same_column(f.value["period"], period)
+             and ask.narrower <= _words_of(f) and _same_kind(ask, f, metric)
+             and (_part_of(f, metric, ask) or _table_of(f) in of_metric and _label_score(ask, f) >= 1.0)]
     if not parts:
         what = ask.narrower_said
         missing = _Missing(f"{what} {metric.name if metric else 'line asked'}", None,
@@ -842,6 +844,15 @@ def _narrowed(ask: Ask, facts: list[Finding], found: list[Finding]) -> list[Find
             f"{part.value['statement'] or 'table'} ({_where(part.locator)}).")
     return [Finding("finance.answer", {"value": value, "formula": None, "verdict": None, "metric": name},
                     unit, text, part.locator), part]
+
+
+def _same_column(part: dict, whole: dict) -> bool:
+    """The part's column is the whole's period: the same end and length, or a note's column headed by
+    the year alone ("2024", no "years ended") of the fiscal year the whole's twelve months close."""
+    if part["end"] == whole["end"] and part["months"] == whole["months"]:
+        return True
+    return part["months"] is None and len(part["end"] or "") < 10 and whole["months"] == 12 and \
+        part["fiscal_year"] is not None and part["fiscal_year"] == whole["fiscal_year"]
 
 
 def _part_of(fact: Finding, metric: Metric | None, ask: Ask) -> bool:
