@@ -268,7 +268,8 @@ _BEYOND = (
     (re.compile(r"\b(in|for) each of\b|\beach year\b|\byear by year\b"), "several figures at once (ask for each year)"),
 )
 _BETWEEN = re.compile(r"\bdifference between (.+?) and (.+?)(?=\s+(?:in|for|during|at|as of|over|on)\s|[?.,]|$)")
-_DIFFERENCE = re.compile(r"^by how much\b|\bdifference (?:between|in)\b|\bhow much (higher|more|lower|less|larger|smaller)\b")
+_DIFFERENCE = re.compile(r"^by how much\b|\bdifference (?:between|in)\b|"
+                         r"\bhow much (higher|more|lower|less|larger|smaller)\b")
 _SUM = re.compile(r"\b(combined|cumulative(ly)?|in total|altogether|in aggregate|sum of)\b")
 _CAGR = re.compile(r"\bcagr\b|\bcompound(?:ed)? annual (?:growth|rate)\b")
 _MEAN = re.compile(r"\baverage\b|\bmean\b")
