@@ -196,8 +196,7 @@ def parse(question: str) -> Ask:
     ask.change = bool(_CHANGE.search(q)) and ask.formula is None and not ask.difference
     ask.against_prior = ask.difference and not ask.compare and len(ask.periods) < 2 and bool(_CHANGE.search(q))
     _read_over_years(ask, q_periods)
-    ask.mean_of_one = not ask.over_years and not ask.formula and not ask.definitions and \
-        bool(_MEAN.search(_WEIGHTED.sub(" ", q)))
+    ask.mean_of_one = not ask.over_years and not ask.formula and not ask.definitions and _asks_mean(q)
     ask.narrower_said = _narrowing_words(q, next((s for s in spans if ask.metrics and s[2] is ask.metrics[0]), None))
     ask.narrower = {_stem(w) for w in ask.narrower_said.split()}
     ask.beyond = next((what for pattern, what in _BEYOND if pattern.search(q)), ask.beyond)
@@ -274,6 +273,10 @@ _SUM = re.compile(r"\b(combined|cumulative(ly)?|in total|altogether|in aggregate
 _CAGR = re.compile(r"\bcagr\b|\bcompound(?:ed)? annual (?:growth|rate)\b")
 _MEAN = re.compile(r"\baverage\b|\bmean\b")
 _WEIGHTED = re.compile(r"\bweighted[- ]average\b")  # a line ("weighted-average shares"), not a mean of years
+
+
+def _asks_mean(q: str) -> bool:
+    return bool(_MEAN.search(_WEIGHTED.sub(" ", q)))
 _LAST_YEARS = re.compile(r"\b(?:last|past|latest|most recent) (two|three|four|five|2|3|4|5) (?:fiscal )?years\b")
 _YEAR_RANGE = re.compile(r"(?:19|20)\d{2}\s*(?:-|–|—|to|through|thru|until)\s*(?:fy\s*|fiscal (?:year )?)?'?\d{2}|"
                          r"\bbetween\b.*\b(?:19|20)\d{2}\b.*\band\b")
@@ -287,13 +290,13 @@ def _read_over_years(ask: Ask, q: str) -> None:
     years = [p for p in ask.periods if p.months == 12 and p.quarter is None]
     last = _LAST_YEARS.search(q)
     if ask.formula or ask.definitions or ask.compare:
-        if _CAGR.search(q) or (len(years) >= 2 or last) and (_MEAN.search(_WEIGHTED.sub(" ", q)) or _SUM.search(q)):
+        if _CAGR.search(q) or (len(years) >= 2 or last) and (_asks_mean(q) or _SUM.search(q)):
             # "cumulative free cash flow from 2022 to 2024": a formula's value over years is not yet computed
             ask.beyond = "a formula's value summed, averaged or compounded over several years (ask for each year)"
         return
     if _CAGR.search(q):
         ask.over_years, ask.change = "cagr", False
-    elif _MEAN.search(_WEIGHTED.sub(" ", q)) and (len(years) >= 2 or last):
+    elif _asks_mean(q) and (len(years) >= 2 or last):
         ask.over_years = "average"
     elif _SUM.search(q) and (len(years) >= 2 or last):
         ask.over_years = "sum"
@@ -803,12 +806,18 @@ def _resolved(ask: Ask, facts: list[Finding]) -> list[Finding]:
     return _value(ask, facts, metric, ask.periods[0])
 
 
-def _words_of(fact: Finding) -> set[str]:
-    """A line's words: its label, its section and the member of a segment's column ("GreaterChinaSegmentMember")."""
+def _member(fact: Finding) -> str:
+    """The member of a segment's or a category's column, in words ("GreaterChinaSegmentMember":
+    "Greater China Segment Member"); "" for a column of the whole."""
     printed = fact.value["period"].get("printed", "")
-    member = printed.split("—")[-1] if "—" in printed else ""
+    member = printed.split("—")[-1].strip() if "—" in printed else ""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", member)
+
+
+def _words_of(fact: Finding) -> set[str]:
+    """A line's words: its label, its section and its column's member."""
     text = " ".join([normalise_label(fact.value["label"]), normalise_label(fact.value["section"]),
-                     re.sub(r"(?<=[a-z])(?=[A-Z])", " ", member).lower()])
+                     _member(fact).lower()])
     return {_stem(w) for w in re.findall(r"[a-z&]+", text)} - _STOP
 
 
@@ -835,9 +844,7 @@ def _narrowed(ask: Ask, facts: list[Finding], found: list[Finding]) -> list[Find
     part = min(parts, key=lambda f: (len(_words_of(f) - ask.narrower - ask.words), f.value["statement"] is None))
     value, unit = _scaled(line_amount(part, None), part.unit or "", ask.scale)
     name = _line_name(part, None)
-    printed = part.value["period"]["printed"]
-    member = printed.split("—")[-1].strip() if "—" in printed else ""
-    member = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", member.removesuffix("Member")).strip()  # "Greater China Segment"
+    member = _member(part).removesuffix("Member").strip()  # "Greater China Segment"
     if member.lower() == part.value["label"].lower():
         member = ""  # "iPhone", the member of the column "iPhone"
     text = (f"{_cap(name)}{f' ({member})' if member else ''} {_for(period['label'])}: "
