@@ -139,7 +139,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options = {k: v for k, v in (("cases", args.cases), ("seconds", args.seconds), ("contexts", args.context),
                                  ("epochs", args.epochs), ("charts", args.charts), ("formats", args.formats),
                                  ("line_items", args.line_items or None), ("speed", args.speed or None),
-                                 ("split", args.split), ("parse", args.parse or None))
+                                 ("split", args.split), ("parse", args.parse or None),
+                                 ("tables", args.tables or None))
                if v is not None}
     unknown = set(options) - set(accepted)
     if unknown:
@@ -357,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--split", help="ask only our own questions of this split, e.g. heldout3 (filings)")
     bench.add_argument("--parse", action="store_true",
                        help="score the question parse alone against the questions' cells, units and kinds (filings; seconds)")
+    bench.add_argument("--tables", action="store_true",
+                       help="read the filings' statement tables by R1-MM's reader and by camelot, against their tags "
+                            "(filings)")
     bench.add_argument("--speed", action="store_true",
                        help="time reading each filing through the CLI and the app, and answering (filings)")
     return parser

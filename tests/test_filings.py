@@ -744,13 +744,107 @@ def test_a_named_investing_outflow_is_stated_as_an_amount_spent():
 
 
 def test_equity_including_noncontrolling_interests_is_the_consolidated_line():
+    """ExxonMobil prints "Total ExxonMobil share of equity" and "Total equity": "total equity" (with or
+    without "including noncontrolling interests") is the line printed so, "shareholders' equity" the
+    company's share; each answer gives the other line too."""
     _, facts = _facts("html/xom-10-q-2025-08-04.html", "html")
-    whole = analyst.answer("What was ExxonMobil's total equity, including noncontrolling interests, at June 30, "
-                           "2025?", facts)[0]
-    own = analyst.answer("What was ExxonMobil's total equity at June 30, 2025?", facts)[0]
-    assert whole.value["value"] == _tagged(facts, "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest",
-                                           "2025-06-30", None)
-    assert own.value["value"] == _tagged(facts, "StockholdersEquity", "2025-06-30", None)
+    whole_tag = _tagged(facts, "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest", "2025-06-30",
+                        None)
+    own_tag = _tagged(facts, "StockholdersEquity", "2025-06-30", None)
+    for question in ("What was ExxonMobil's total equity, including noncontrolling interests, at June 30, 2025?",
+                     "What was ExxonMobil's total equity at June 30, 2025?"):
+        assert analyst.answer(question, facts)[0].value["value"] == whole_tag
+    own = analyst.answer("What was ExxonMobil's total shareholders' equity at June 30, 2025?", facts)[0]
+    assert own.value["value"] == own_tag
+    assert f"{whole_tag:,.0f}" in own.text and "noncontrolling interests included" in own.text
+
+
+def test_a_balance_sheet_split_by_owner_answers_the_total_asked_and_shows_the_other():
+    """Boston Properties' balance sheet: the company's equity ("… attributable to Boston Properties,
+    Inc."), the noncontrolling interests under their own heading, then "Total equity"; and "Accumulated
+    other comprehensive loss" is a line of it, not the title of the next statement."""
+    from r1mm.analysis.finance import statement_facts
+    from r1mm.ingest.statements import read_tables
+    from r1mm.types import Document, Page
+
+    words = _words([
+        (40, [("CONSOLIDATED", 50), ("BALANCE", 120), ("SHEETS", 170)]),
+        (52, [("(in", 50), ("thousands)", 68)]),
+        (70, [("December", 310), ("31,", 352), ("December", 390), ("31,", 432)]),
+        (80, [("2015", 330), ("2014", 410)]),
+        (95, [("Total", 50), ("liabilities", 75), ("10,492,529", 300), ("11,878,506", 380)]),
+        (107, [("Equity:", 50)]),
+        (119, [("Additional", 58), ("paid-in", 110), ("capital", 150), ("6,305,687", 305), ("6,270,257", 385)]),
+        (131, [("Accumulated", 58), ("other", 120), ("comprehensive", 150), ("loss", 220)]),
+        (134, [("(14,114)", 310), ("(9,304)", 395)]),
+        (146, [("Total", 50), ("stockholders'", 75), ("equity", 140), ("attributable", 175), ("to", 240),
+               ("Acme,", 252), ("Inc.", 282), ("5,709,435", 305), ("5,697,298", 385)]),
+        (158, [("Noncontrolling", 50), ("interests:", 125)]),
+        (170, [("Property", 58), ("partnerships", 100), ("1,574,400", 305), ("1,602,467", 385)]),
+        (182, [("Total", 50), ("equity", 75), ("7,886,927", 305), ("7,902,936", 385)]),
+    ])
+    text = "CONSOLIDATED BALANCE SHEETS (in thousands) $"
+    (table,) = read_tables(words, text)
+    labels = [row[0] for row in table.rows[1:]]
+    assert "Accumulated other comprehensive loss" in labels and labels[-1] == "Total equity"
+    facts = statement_facts("acme.pdf", Document("pdf", [Page(1, text, [table])]))
+    whole = analyst.answer("What was Acme's total equity at December 31, 2015?", facts)[0]
+    own = analyst.answer("What was Acme's total stockholders' equity at December 31, 2015?", facts)[0]
+    assert whole.value["value"] == 7886927 and "5,709,435" in whole.text
+    assert own.value["value"] == 5709435 and "7,886,927" in own.text
+
+
+def test_a_cash_flow_statements_closing_balances_are_balances_at_the_years_end():
+    """Meta's cash-flow statement ends with a reconciliation "… to the / consolidated balance sheets"
+    (a heading wrapped onto a second line that names a statement): its lines are read, as balances at
+    each year's end, so the cash of a year the balance sheet no longer prints is answered."""
+    from r1mm.analysis.finance import statement_facts
+    from r1mm.ingest.statements import read_tables
+    from r1mm.types import Document, Page
+
+    words = _words([
+        (40, [("CONSOLIDATED", 50), ("STATEMENTS", 120), ("OF", 180), ("CASH", 195), ("FLOWS", 225)]),
+        (52, [("(In", 50), ("millions)", 66)]),
+        (70, [("Year", 300), ("Ended", 322), ("December", 350), ("31,", 392)]),
+        (80, [("2024", 330), ("2023", 410)]),
+        (95, [("Net", 50), ("increase", 70), ("in", 115), ("cash", 127), ("2,611", 325), ("27,231", 400)]),
+        (107, [("Cash", 50), ("at", 75), ("end", 88), ("of", 106), ("the", 118), ("period", 136), ("45,438", 320),
+               ("42,827", 400)]),
+        (119, [("Reconciliation", 50), ("of", 125), ("cash", 137), ("to", 162), ("the", 174)]),
+        (131, [("consolidated", 50), ("balance", 115), ("sheets", 155)]),
+        (143, [("Cash", 50), ("and", 75), ("cash", 95), ("equivalents", 120), ("43,889", 320), ("41,862", 400)]),
+        (155, [("Restricted", 50), ("cash", 105), ("1,549", 325), ("965", 415)]),
+    ])
+    text = "CONSOLIDATED STATEMENTS OF CASH FLOWS (In millions) $"
+    (table,) = read_tables(words, text)
+    assert [row[0] for row in table.rows[-2:]] == ["Cash and cash equivalents", "Restricted cash"]
+    facts = statement_facts("meta.pdf", Document("pdf", [Page(1, text, [table])]))
+    cash = next(f for f in facts if f.value["label"] == "Cash and cash equivalents" and f.value["amount"] == 41862)
+    assert cash.value["metric"] == "cash and cash equivalents" and cash.value["period"]["months"] is None
+    assert cash.value["period"]["end"] == "2023-12-31"
+    flow = next(f for f in facts if f.value["label"].startswith("Net increase"))
+    assert flow.value["period"]["months"] == 12  # the year's flows stay flows
+    answer = analyst.answer("What was Meta's cash and cash equivalents at the end of 2023?", facts)[0]
+    assert answer.value["value"] == 41862 and "cash flow statement" in answer.text
+
+
+def test_a_label_wrapped_after_and_onto_a_line_that_opens_with_a_number():
+    """"… 153,658,866 and 153,192,845 issued and" / "153,113,945 outstanding at …, respectively 1,536
+    1,531": one label (Boston Properties' common stock line), not a section and a row named by a number."""
+    from r1mm.ingest.statements import read_tables
+
+    words = _words([
+        (40, [("CONSOLIDATED", 50), ("BALANCE", 120), ("SHEETS", 170)]),
+        (70, [("December", 310), ("31,", 352), ("December", 390), ("31,", 432)]),
+        (80, [("2015", 330), ("2014", 410)]),
+        (95, [("Total", 50), ("liabilities", 75), ("10,492,529", 300), ("11,878,506", 380)]),
+        (107, [("Common", 58), ("stock,", 95), ("153,658,866", 130), ("issued", 190), ("and", 225)]),
+        (117, [("153,113,945", 66), ("outstanding,", 125), ("respectively", 190), ("1,536", 325), ("1,531", 405)]),
+        (129, [("Total", 50), ("equity", 75), ("7,886,927", 305), ("7,902,936", 385)]),
+    ])
+    (table,) = read_tables(words, "CONSOLIDATED BALANCE SHEETS (in thousands) $")
+    assert table.rows[2][0] == "Common stock, 153,658,866 issued and 153,113,945 outstanding, respectively"
+    assert table.row_sections[2] == ""
 
 
 def test_a_text_layer_of_codes_is_read_by_ocr_as_a_statement(tmp_path):
@@ -814,3 +908,87 @@ def test_a_closing_parenthesis_apart_from_its_number_keeps_the_sign(tmp_path):
     # the balance sheet's own line, not a note's total of current and non-current
     deferred = analyst.answer("What were Oracle's deferred revenues at May 31, 2023?", facts)[0]
     assert deferred.value["value"] == 8970, deferred.text
+
+
+def test_columns_of_changes_and_shares_between_the_years_hold_no_period():
+    """Apple's MD&A prints "2022 Change 2021 Change 2020", Salesforce's "% of Total Revenues" beside each
+    period under "Three Months Ended": those numbers belong to no period, nor their headers to a column."""
+    from r1mm.ingest.statements import read_tables
+
+    apple = _words([
+        (70, [("2022", 288), ("Change", 341), ("2021", 406), ("Change", 459), ("2020", 524)]),
+        (82, [("Net", 52), ("sales", 69), ("by", 92), ("category:", 104)]),
+        (94, [("iPhone", 72), ("$", 270), ("205,489", 291), ("7", 364), ("%", 372), ("$", 387), ("191,973", 406),
+              ("39", 477), ("%", 490), ("$", 505), ("137,781", 524)]),
+        (106, [("iPad", 72), ("29,292", 296), ("(8)", 361), ("%", 376), ("31,862", 411), ("34", 477), ("%", 490),
+               ("23,724", 529)]),
+    ])
+    (table,) = read_tables(apple, "net sales by category (dollars in millions) $")
+    assert [row[1:] for row in table.rows[1:]] == [["205,489", "191,973", "137,781"], ["29,292", "31,862", "23,724"]]
+    assert [row[0].rstrip(" $") for row in table.rows[1:]] == ["iPhone", "iPad"]
+    assert not any("Change" in c["label"] for c in table.columns)
+
+    salesforce = _words([
+        (50, [("Three", 211), ("Months", 238), ("Ended", 271), ("October", 300), ("31,", 338)]),
+        (60, [("%", 217), ("of", 226), ("Total", 237), ("%", 328), ("of", 337), ("Total", 348)]),
+        (70, [("2022", 170), ("Revenues", 218), ("2021", 281), ("Revenues", 329)]),
+        (82, [("Total", 41), ("revenues", 68), ("7,837", 175), ("100", 235), ("6,863", 286), ("100", 346)]),
+        (94, [("Gross", 41), ("profit", 70), ("5,749", 175), ("73", 240), ("%", 251), ("5,019", 286), ("73", 351),
+              ("%", 362)]),
+    ])
+    (table,) = read_tables(salesforce, "Results of Operations (in millions) $")
+    assert table.rows[1:] == [["Total revenues", "7,837", "6,863"], ["Gross profit", "5,749", "5,019"]]
+    assert [c["label"] for c in table.columns] == ["Three Months Ended October 31, 2022",
+                                                   "Three Months Ended October 31, 2021"]
+    assert [c["months"] for c in table.columns] == [3, 3]
+
+
+def test_trailing_twelve_months_from_a_10q_and_the_last_10k(apple_2024):
+    """Apple's Q3 FY2025 10-Q beside its FY2024 10-K: TTM = FY2024 + nine months of FY2025 − nine months
+    of FY2024, the three cells cited from both files; the 10-Q alone, a balance or EPS state no number."""
+    _, ten_k = apple_2024
+    _, ten_q = _facts("html/aapl-10-q-2025-08-01.html", "html")
+    concept = "RevenueFromContractWithCustomerExcludingAssessedTax"
+    truth = (_tagged(ten_k, concept, "2024-09-28", 12) + _tagged(ten_q, concept, "2025-06-28", 9)
+             - _tagged(ten_q, concept, "2024-06-29", 9))
+    found = analyst.answer("What was Apple's trailing twelve months revenue as of June 28, 2025?", ten_q + ten_k)
+    assert found[0].value["value"] == truth and found[0].unit == "USD millions"
+    assert [(f.locator.source, f.value["period"]["months"]) for f in found[1:]] == [
+        ("aapl-10-k-2024-11-01.html", 12), ("aapl-10-q-2025-08-01.html", 9), ("aapl-10-q-2025-08-01.html", 9)]
+    assert score({"kind": "derived", "truth": truth, "scale": 1e6, "question": "TTM revenue"}, found[0].text) == "right"
+    # asked at the 10-K's own year end: the fiscal year is the twelve months
+    year = analyst.answer("What was Apple's TTM revenue as of September 28, 2024?", ten_k)[0]
+    assert year.value["value"] == _tagged(ten_k, concept, "2024-09-28", 12)
+    for question, facts in (("What was Apple's trailing twelve months revenue as of June 28, 2025?", ten_q),
+                            ("What were Apple's TTM total assets?", ten_q + ten_k),
+                            ("What was Apple's TTM diluted EPS?", ten_q + ten_k)):
+        refused = analyst.answer(question, facts)[0]
+        assert refused.kind == "finance.missing" and refused.text.startswith("No figure is stated"), question
+
+
+def test_the_table_reader_bench_scores_cells_by_label_year_and_number():
+    """`bench filings --tables`: a cell is right only with its label, its column's year and its number;
+    the truth is the tags printed in the statements' grids, not numbers inside a label's own cell."""
+    from r1mm.bench.table_readers import score, table_cells, truth_cells
+    from r1mm.types import Table
+
+    truth = truth_cells(FILINGS / "html/aapl-10-k-2024-11-01.html")
+    assert ("total net sales", 2024, 391035.0) in truth
+    assert not any(value == 50400000000.0 for _, _, value in truth)  # shares authorized, in the par-value label
+    table = Table(1, [["", "2024", "2023"], ["Total net sales $", "391,035", "383,285"], ["Net income", "(93,736)", "9"]],
+                  columns=[{"year": 2024}, {"year": 2023}])
+    got = table_cells(table)
+    assert ("total net sales", 2023, 383285.0) in got and ("net income", 2024, 93736.0) in got
+    assert score({("net income", 2023, 96995.0), ("total net sales", 2024, 391035.0), ("cost of sales", 2024, 1.0)},
+                 got) == {"right": 1, "wrong": 1, "missed": 1, "n": 3}
+
+
+def test_numbers_tagged_inside_a_label_are_not_the_rows_values(apple_2024):
+    """Apple's "Common stock and additional paid-in capital, $0.00001 par value: 50,400,000 shares
+    authorized; …": the label's own tagged numbers (shares authorized, issued) share the balance
+    sheet's dates; the row's values are the amounts in its columns, 83,276 and 73,812."""
+    _, facts = apple_2024
+    row = [f for f in facts if f.value["label"].startswith("Common stock and additional paid-in capital")
+           and f.value["statement"] == "balance sheet"]
+    assert {f.value["concept"] for f in row} == {"us-gaap:CommonStocksIncludingAdditionalPaidInCapital"}
+    assert sorted(f.value["amount"] for f in row) == [73812.0, 83276.0]

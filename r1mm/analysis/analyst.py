@@ -134,7 +134,8 @@ class Ask:
     mean_of_one: bool = False  # "average" asked with no years to average over ("Meta's average revenue")
     per_share: bool = False  # "per share", "EPS": a per-share amount asked
     share_count: bool = False  # "number of shares", "weighted-average diluted shares": a count of shares asked
-    beyond: str | None = None  # what the question asks that no statement line gives ("trailing twelve months")
+    beyond: str | None = None  # what the question asks that no statement line gives ("the median")
+    trailing: bool = False  # "trailing twelve months", "TTM", "LTM": a flow over the four quarters to the period
     difference: bool = False  # "by how much did A exceed B", "the difference between X in 2024 and 2023"
     against_prior: bool = False  # "by how much did revenue grow (in 2024)": a difference with the year before
     # words that narrow the metric: "iPhone" revenue, revenue "in the Greater China segment"
@@ -197,9 +198,16 @@ def parse(question: str) -> Ask:
     ask.against_prior = ask.difference and not ask.compare and len(ask.periods) < 2 and bool(_CHANGE.search(q))
     _read_over_years(ask, q_periods)
     ask.mean_of_one = not ask.over_years and not ask.formula and not ask.definitions and _asks_mean(q)
-    ask.narrower_said = _narrowing_words(q, next((s for s in spans if ask.metrics and s[2] is ask.metrics[0]), None))
+    # "TTM revenue" is no part of revenue: the trailing words blanked (same length, so the spans hold)
+    unqualified = _TRAILING.sub(lambda m: " " * len(m.group(0)), q)
+    ask.narrower_said = _narrowing_words(unqualified, next((s for s in spans if ask.metrics and s[2] is ask.metrics[0]),
+                                                           None))
     ask.narrower = {_stem(w) for w in ask.narrower_said.split()}
     ask.beyond = next((what for pattern, what in _BEYOND if pattern.search(q)), ask.beyond)
+    ask.trailing = bool(_TRAILING.search(q))
+    if ask.trailing:  # "the trailing twelve months ended June 30": the months are the trailing ones, not a year's
+        ask.periods = [p for p in ask.periods if p.months != 12 or p.end is None] or \
+            [Period(None, end=p.end, said=p.said) for p in ask.periods]
     ask.per_share = bool(re.search(r"\bper[- ]share\b|\beps\b|\bearnings per\b", q))
     ask.share_count = bool(re.search(r"\b(number|count) of (\w+ ){0,2}shares\b|\bshares? (outstanding|count)\b|"
                                      r"\bshares\b[^?.]{0,20}\bused\b|\bhow many (\w+ ){0,2}shares\b|"
@@ -258,14 +266,12 @@ def _narrowing_words(q: str, span: tuple[int, int, Metric] | None) -> str:
 
 # asked of a filing's statements, these have no cell to read or compute from one filing
 _BEYOND = (
-    (re.compile(r"\b(trailing|last) twelve[- ]months?\b|\b(ttm|ltm)\b"),
-     "a trailing-twelve-month figure (a quarterly report and the last annual one together give it; a single "
-     "filing does not)"),
     (re.compile(r"\bmedian\b"), "a median"),
     (re.compile(r"\bconstant[- ]currency\b|\borganic\b|\bexcluding (fx|foreign exchange|currency)\b"),
      "a constant-currency or organic figure (statements report as reported)"),
     (re.compile(r"\b(in|for) each of\b|\beach year\b|\byear by year\b"), "several figures at once (ask for each year)"),
 )
+_TRAILING = re.compile(r"\b(trailing|last|past) (twelve|12)[- ]months?\b|\b(ttm|ltm)\b")
 _BETWEEN = re.compile(r"\bdifference between (.+?) and (.+?)(?=\s+(?:in|for|during|at|as of|over|on)\s|[?.,]|$)")
 _DIFFERENCE = re.compile(r"^by how much\b|\bdifference (?:between|in)\b|"
                          r"\bhow much (higher|more|lower|less|larger|smaller)\b")
@@ -605,7 +611,7 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
     home = metric.statement if metric else None
     # tables that split a total between the company and the noncontrolling interests: there a plain
     # "Net income" or "Total equity" includes them, and the company's own line is the usual meaning
-    split = {_table_of(f) for f in facts if _MINORITY.search(normalise_label(f.value["label"]))}
+    split = _split_by_owner(facts)
 
     def rank(entry):
         f, extra, is_metric = entry
@@ -613,10 +619,12 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
         # income statement prints a line of the same name)
         named = ask.statement is not None and f.value["statement"] != ask.statement
         elsewhere = f.value["statement"] != home if home else f.value["statement"] is None
-        owners = is_metric and metric.name in _SPLIT_BY_OWNER and _table_of(f) in split
+        # in a table split by owner, the company's part or the whole, as asked
+        by_owner = is_metric and metric.name in _SPLIT_BY_OWNER and _table_of(f) in split
+        other_part = by_owner and _whole(f) != (ask.with_minority or not _owners_part_asked(ask, metric))
         return (named, statements_first and f.value["statement"] is None, -extra, not is_metric, elsewhere,
                 f.value["statement"] is None, ask.with_minority and not _includes_minority(f),
-                not ask.with_minority and owners and _whole(f), _form_rank(f, metric),
+                other_part, _form_rank(f, metric),
                 _current_or_not(ask, f) if metric is None else (0, False),
                 f.value.get("dimensional", False), f.locator.page or 0, f.locator.table or 0, f.locator.cell or (0, 0))
     return [f for f, _, _ in sorted(scored, key=rank)]
@@ -634,6 +642,37 @@ def _current_or_not(ask: Ask, fact: Finding) -> tuple[int, bool]:
 
 _MINORITY = re.compile(r"\b(non-?controlling|minority) interests?\b")
 _SPLIT_BY_OWNER = ("net income", "total equity")  # totals a statement splits between the company and the minority
+
+
+def _split_by_owner(facts: list[Finding]) -> set[tuple]:
+    """The tables that split a total between the company and the noncontrolling interests."""
+    return {_table_of(f) for f in facts if _MINORITY.search(normalise_label(f.value["label"] + " " + f.value["section"]))}
+
+
+def _other_owner_line(facts: list[Finding], fact: Finding, metric: Metric | None, ask: Ask) -> str:
+    """Where the answer's total is one of two a table prints by owner (the company's "Net income
+    attributable to …" and the whole "Net income"), a sentence giving the other, so that neither
+    meaning is hidden; empty when the question chose one by its words or the table has one."""
+    if metric is None or metric.name not in _SPLIT_BY_OWNER or fact.value["metric"] != metric.name or \
+            ask.with_minority or _table_of(fact) not in _split_by_owner(facts):
+        return ""
+    other = next((f for f in facts if _table_of(f) == _table_of(fact) and f.value["metric"] == metric.name
+                  and f.value["period"] == fact.value["period"] and _whole(f) != _whole(fact)), None)
+    if other is None:
+        return ""
+    value, unit = _scaled(line_amount(other, metric), other.unit or "", ask.scale)
+    which = "the whole, noncontrolling interests included" if _whole(other) else "the company's own part"
+    return (f" The table also prints “{other.value['label']}” ({which}): {_fmt(value, ask.decimals, other)} {unit} "
+            f"({_where(other.locator)}).")
+
+
+def _owners_part_asked(ask: Ask, metric: Metric) -> bool:
+    """Whether a total split between the company and the minority is asked as the company's part: net
+    income is (the usual meaning, as the taxonomy's NetIncomeLoss), equity when the question names its
+    owners ("stockholders' equity"); a plain "total equity" is the line printed so, minority included."""
+    if metric.name == "total equity":
+        return bool(ask.metric_words.get(metric.name, set()) & {"stockholder", "shareholder", "shareowner"})
+    return True
 
 
 def _table_of(fact: Finding) -> tuple:
@@ -790,6 +829,8 @@ def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding
 
 def _resolved(ask: Ask, facts: list[Finding]) -> list[Finding]:
     """The answer and its cells by the kind of question; raises _Missing."""
+    if ask.trailing:
+        return _trailing(ask, facts, ask.metrics[0] if ask.metrics else None)
     if ask.over_years:
         return _over_years(ask, facts, ask.metrics[0] if ask.metrics else None)
     if ask.difference:
@@ -849,7 +890,7 @@ def _narrowed(ask: Ask, facts: list[Finding], found: list[Finding]) -> list[Find
         member = ""  # "iPhone", the member of the column "iPhone"
     text = (f"{_cap(name)}{f' ({member})' if member else ''} {_for(period['label'])}: "
             f"{_fmt(value, ask.decimals, part)} {unit} — the line “{part.value['label']}” of the "
-            f"{part.value['statement'] or 'table'} ({_where(part.locator)}).")
+            f"{_statement_name(part.value['statement'])} ({_where(part.locator)}).")
     return [Finding("finance.answer", {"value": value, "formula": None, "verdict": None, "metric": name},
                     unit, text, part.locator), part]
 
@@ -926,8 +967,8 @@ def _value(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period
     printed = fact.value["printed"]
     sign = f" (printed {printed}: an outflow)" if _outflow(fact, metric) and fact.value["amount"] < 0 else ""
     text = (f"{_cap(name)} {_for(fact.value['period']['label'])}: {_fmt(value, ask.decimals, fact)} {unit}{sign} — "
-            f"the line “{fact.value['label']}” of the {fact.value['statement'] or 'table'} "
-            f"({_where(fact.locator)}).")
+            f"the line “{fact.value['label']}” of the {_statement_name(fact.value['statement'])} "
+            f"({_where(fact.locator)}).") + _other_owner_line(facts, fact, metric, ask)
     return [Finding("finance.answer", {"value": value, "formula": None, "verdict": None, "metric": name},
                     unit, text, fact.locator), fact]
 
@@ -1010,6 +1051,59 @@ def _over_years(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[F
             f"{cells[-1].unit} (each from the cited line).")
     return [Finding("finance.answer", {"value": value, "formula": f"mean of {len(cells)} years", "verdict": None,
                                        "metric": f"average {name}"}, unit, text, cells[-1].locator), *reversed(cells)]
+
+
+def _trailing(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Finding]:
+    """A flow over the twelve months to the period asked: the fiscal year itself at a year's end, else
+    the last fiscal year's figure plus this year's year-to-date less last year's (a 10-Q's columns and
+    the last 10-K's, read into one workspace), each cell cited; what is missing, said, with no number."""
+    if metric is None or ask.formula or ask.definitions or len(ask.metrics) > 1:
+        raise _Missing("one line", None, "No figure is stated: a trailing-twelve-month figure is computed for one "
+                       "line at a time (revenue, net income, operating cash flow); ask for the line.")
+    if metric.statement == BALANCE or metric.per_share:
+        what = "a balance, stated at a date" if metric.statement == BALANCE else "a per-share amount, which " \
+            "does not add over periods"
+        raise _Missing(metric.name, None, f"No figure is stated: {metric.name} is {what}; trailing twelve months "
+                       f"add up a flow.")
+    asked = ask.periods[0] if ask.periods else latest_period(facts)
+    # the longest span the filings print to the asked date: the year to date (or the year)
+    to_date = None
+    for months in (12, 9, 6, 3):
+        period = Period(months, asked.fiscal_year, asked.quarter if asked.end is None else None, asked.end,
+                        said=asked.said)
+        if asked.end is None and asked.quarter is None and months != 12:
+            break  # a fiscal year asked: its twelve months
+        to_date = lookup(ask, facts, metric, period)
+        if to_date is not None:
+            break
+    if to_date is None:
+        raise _Missing(metric.name, asked)
+    name = _line_name(to_date, metric)
+    end = to_date.value["period"]
+    if end["months"] == 12:
+        cells, signs = [to_date], [1]
+    else:
+        year, quarter, months = end["fiscal_year"], end["fiscal_quarter"], end["months"]
+        annual = lookup(ask, facts, metric, Period(12, year - 1))
+        if annual is None:
+            raise _Missing(metric.name, Period(12, year - 1), f"No figure is stated: the trailing twelve months to "
+                           f"{end['end']} need {name} for FY{year - 1}, which no file here reports (the FY{year - 1} "
+                           f"annual report gives it: add its 10-K beside this filing).")
+        prior = _need(ask, facts, metric, Period(months, year - 1, quarter,
+                                                 said=f"the first {months} months of FY{year - 1}"))
+        cells, signs = [annual, to_date, prior], [1, 1, -1]
+    unit = to_date.unit or ""
+    parts = [_scaled(line_amount(c, metric), c.unit or "", unit.split()[-1] if len(unit.split()) == 2 else None)[0]
+             for c in cells]
+    value, shown_unit = _scaled(sum(sign * part for sign, part in zip(signs, parts)), unit, ask.scale)
+    arithmetic = " ".join(f"{'+' if sign > 0 else '−'} {c.value['period']['label']} {_fmt(part, None, c)}"
+                          for c, sign, part in zip(cells, signs, parts)).lstrip("+ ")
+    text = (f"{_cap(name)} over the trailing twelve months to {end['end'] or end['label']}: "
+            f"{_fmt(value, ask.decimals, to_date)} {shown_unit} = {arithmetic} {unit} (each from the cited line"
+            f"{'' if len(cells) > 1 else '; the fiscal year is those twelve months'}).")
+    return [Finding("finance.answer", {"value": value, "formula": "annual + year to date − prior year to date"
+                                       if len(cells) > 1 else None, "verdict": None, "metric": f"trailing {name}"},
+                    shown_unit, text, to_date.locator), *cells]
 
 
 def _difference(ask: Ask, facts: list[Finding]) -> list[Finding]:
@@ -1419,6 +1513,15 @@ def _where(locator: Locator) -> str:
     if locator.cell:
         parts.append(f"row {locator.cell[0] + 1}, column {locator.cell[1] + 1}")
     return ", ".join(parts) or locator.source
+
+
+_STATEMENT_NAMES = {"cash flow": "cash flow statement", "comprehensive income": "statement of comprehensive income",
+                    "equity": "statement of equity"}
+
+
+def _statement_name(statement: str | None) -> str:
+    """"the balance sheet", "the cash flow statement"; a table no statement title names: "the table"."""
+    return _STATEMENT_NAMES.get(statement, statement) if statement else "table"
 
 
 def _for(period_label: str) -> str:

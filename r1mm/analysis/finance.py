@@ -229,6 +229,17 @@ def _date(end: list[int] | None) -> str:
     return f"{year:04d}-{month:02d}" + (f"-{day:02d}" if day else "")
 
 
+# a cash-flow statement's balances: "… at end of the period" and the lines reconciling it "to the balance sheets"
+_PERIOD_END_LINE = re.compile(r"\b(at|as of) (the )?end of (the )?(period|year|quarter)\b", re.IGNORECASE)
+_TO_BALANCE_SHEET = re.compile(r"\bto (the )?(consolidated |condensed )*balance sheets?\b", re.IGNORECASE)
+
+
+def _as_balance(period: dict) -> dict:
+    """A flow column's period read as the balance at its end."""
+    if not period["end"] or len(period["end"]) < 10:
+        return period  # no day printed: the balance's date cannot be told
+    return {**period, "months": None,
+            "label": period_name(None, period["fiscal_year"], period["fiscal_quarter"], period["end"])}
 
 
 def statement_facts(source: str, document: Document) -> list[Finding]:
@@ -247,7 +258,9 @@ def statement_facts(source: str, document: Document) -> list[Finding]:
             for r, row in enumerate(table.rows[1:], start=1):
                 label = re.sub(r"\s*\$$", "", row[0]).strip()
                 section = sections[r] if r < len(sections) else ""
-                metric = metric_of(label, table.statement, section)
+                balance = table.statement == "cash flow" and bool(_PERIOD_END_LINE.search(label)
+                                                                  or _TO_BALANCE_SHEET.search(section))
+                metric = metric_of(label, "balance sheet" if balance else table.statement, section)
                 for c, cell in enumerate(row[1:], start=1):
                     parsed = parse_number(cell) if cell.strip() not in ("—", "–", "-", "--") else (0.0, False)
                     if parsed is None or c - 1 >= len(periods):
@@ -269,7 +282,7 @@ def statement_facts(source: str, document: Document) -> list[Finding]:
                         cell_metric = None  # a segment's or a component's amount, not the company's
                     elif facts.get("concept"):
                         cell_metric = BY_CONCEPT.get(facts["concept"].split(":")[-1], metric)
-                    period = periods[c - 1]
+                    period = _as_balance(periods[c - 1]) if balance else periods[c - 1]
                     bbox = table.cell_bboxes[r][c] if table.cell_bboxes and r < len(table.cell_bboxes) \
                         and c < len(table.cell_bboxes[r]) else None
                     loc = Locator(source, page=page.number, table=table.index, cell=(r, c), cell_bbox=bbox)

@@ -118,7 +118,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("total liabilities", BALANCE, (r"^total liabilities$",), (r"\btotal liabilities\b(?! and)",),
            concepts=("Liabilities",)),
     Metric("total equity", BALANCE, (r"^total (stockholders|shareholders|shareowners)['’]? (equity|investment)"
-                                     r"( \(deficit\))?$", r"^total equity$"),
+                                     r"( \(deficit\))?$", r"^total (stockholders|shareholders|shareowners)['’]? "
+                                     r"(equity|investment)( \(deficit\))? attributable to (?!non-?controlling)",
+                                     r"^total equity$"),
            (r"\b((stockholders|shareholders)['’]? equity|total equity|book value)\b",),
            concepts=("StockholdersEquity", "StockholdersEquityIncludingPortionAttributableToNoncontrollingInterest")),
     Metric("current assets", BALANCE, (r"^total current assets$",), (r"\bcurrent assets\b",),

@@ -132,14 +132,17 @@ def rendered_pdf(html: Path) -> Path:
     return pdf
 
 
-def _ask_file(path: Path, questions: list[dict], workdir: Path) -> tuple[dict, list[tuple[dict, str, float]]]:
-    """Read one filing into a fresh workspace (no decoder: the answers as composed from the
-    findings) and ask it each question: (how the reading went, [(question, answer text, seconds,
-    pages cited, the best retrieved passage)])."""
+def _ask_file(path: Path, questions: list[dict], workdir: Path,
+              beside: tuple[Path, ...] = ()) -> tuple[dict, list[tuple[dict, str, float]]]:
+    """Read one filing (and the filings ``beside`` it) into a fresh workspace (no decoder: the
+    answers as composed from the findings) and ask it each question: (how the reading went,
+    [(question, answer text, seconds, pages cited, the best retrieved passage)])."""
     from r1mm.workspace import Workspace
 
-    ws = Workspace(workdir / re.sub(r"\W", "_", path.name))
+    ws = Workspace(workdir / re.sub(r"\W", "_", "+".join(p.name for p in (path, *beside))))
     ws.decoder = None
+    for other in beside:
+        ws.add(other)
     t0 = time.perf_counter()
     record = ws.add(path)
     seconds = time.perf_counter() - t0
@@ -159,10 +162,21 @@ def _ask_file(path: Path, questions: list[dict], workdir: Path) -> tuple[dict, l
     return reading, answers
 
 
-def _ask_line_items(path: Path, questions: list[dict]) -> tuple[dict, list[tuple]]:
+def _line_items(path: Path) -> list:
+    """A filing's line items as the statements reader gives them (no OCR)."""
+    from r1mm.analysis.finance import statement_facts
+    from r1mm.ingest.document import load_document
+    from r1mm.ingest.limits import Limits
+
+    item = load_document(path, path.name, path.suffix[1:], Limits(max_ocr_pages=0))
+    return statement_facts(path.name, item.data)
+
+
+def _ask_line_items(path: Path, questions: list[dict], beside: tuple[Path, ...] = ()) -> tuple[dict, list[tuple]]:
     """The same questions answered from the filing's line items alone (reading, statements and the
     analyst's resolver; no passages embedded, no workspace): what the statements reader and the
-    resolver get right by themselves, in minutes rather than the workspace's half hour."""
+    resolver get right by themselves, in minutes rather than the workspace's half hour. ``beside``:
+    other filings whose line items are asked with it (a 10-Q with the last 10-K)."""
     from r1mm.analysis.analyst import answer
     from r1mm.analysis.finance import statement_facts
     from r1mm.errors import IngestError
@@ -179,6 +193,7 @@ def _ask_line_items(path: Path, questions: list[dict]) -> tuple[dict, list[tuple
                           "") for q in questions]
     facts = statement_facts(path.name, item.data)
     seconds = time.perf_counter() - t0
+    facts += [f for other in beside for f in _line_items(other)]
     pages = len(item.data.pages) if item.data.format == "pdf" else None
     reading = {"file": path.name, "status": "ready", "error": None, "seconds": round(seconds, 1), "pages": pages,
                "s_per_page": round(seconds / pages, 3) if pages else None}
@@ -244,15 +259,20 @@ def _shared_tally(rows: list[dict], reading: list[dict]) -> dict:
 
 
 def run(split: str | None = None, formats: tuple[str, ...] = ("html", "pdf"), line_items: bool = False,
-        speed: bool = False, parse: bool = False) -> dict:
+        speed: bool = False, parse: bool = False, tables: bool = False) -> dict:
     """Both sets: the shared bench on the formats asked, then our own questions (through the
     workspace; ``line_items``: from line items alone, both sets); the question parse on its own
     (`r1mm.bench.question_parse`); the printed-label map; and figures said on a call held against
     the filings (`run_calls`). ``split``: only our own questions of that split. ``speed``: only how
     long the filings take to read through the CLI and the app, and to answer
-    (`r1mm.bench.reading`). ``parse``: only the question parse (seconds)."""
+    (`r1mm.bench.reading`). ``parse``: only the question parse (seconds). ``tables``: only the
+    statement tables read by R1-MM's reader and by a maintained library (`r1mm.bench.table_readers`)."""
     from r1mm.bench.question_parse import run_parse
 
+    if tables:
+        from r1mm.bench.table_readers import run_tables
+
+        return run_tables()
     if speed:
         from r1mm.bench.reading import run_speed
 
@@ -310,16 +330,18 @@ def run_labels() -> dict:
             "near": NEAR, "dev": tally(NEAR, dev), "heldout": tally(NEAR, held)}
 
 
-def truth_from_tags(q: dict, facts) -> float | str | None:
+def truth_from_tags(q: dict, facts, beside: dict | None = None) -> float | str | None:
     """A question's truth recomputed from its filing's tags: each of ``inputs`` (name -> [concept,
-    period]) is the consolidated fact as a statement prints it, ``formula`` combines them in raw
-    units (USD, USD a share) and the result is in the question's ``scale``; a yes/no question's
-    formula is a comparison. ``facts``: the filing as the shared bench's ``ixfacts.load`` reads it."""
+    period] or [concept, period, the filing beside it that holds the tag]) is the consolidated fact
+    as a statement prints it, ``formula`` combines them in raw units (USD, USD a share) and the
+    result is in the question's ``scale``; a yes/no question's formula is a comparison. ``facts``:
+    the filing as the shared bench's ``ixfacts.load`` reads it; ``beside``: the others, by name."""
     if q["kind"] == "absent":
         return None
     values = {}
-    for name, (concept, period) in q["inputs"].items():
-        found = [f for f in facts.facts if f.concept == concept and f.context.period == period and not f.context.dims]
+    for name, (concept, period, *where) in q["inputs"].items():
+        held = beside[where[0]] if where else facts
+        found = [f for f in held.facts if f.concept == concept and f.context.period == period and not f.context.dims]
         printed = {f.value for f in found if f.statement} or {f.value for f in found}  # not a rounded mention
         if len(printed) != 1:
             raise ValueError(f"{q['question']!r}: {concept} for {period} has {len(printed)} values in {q['file']}")
@@ -338,9 +360,10 @@ def _check_truths(questions: list[dict], root: Path) -> None:
     ixfacts = _shared_module("ixfacts")
     loaded: dict[str, object] = {}
     for q in tagged:
-        if q["file"] not in loaded:
-            loaded[q["file"]] = ixfacts.load(root / q["file"])
-        recomputed = truth_from_tags(q, loaded[q["file"]])
+        for name in [q["file"], *q.get("with", [])]:
+            if name not in loaded:
+                loaded[name] = ixfacts.load(root / name)
+        recomputed = truth_from_tags(q, loaded[q["file"]], loaded)
         if recomputed != q["truth"]:
             raise ValueError(f"{q['question']!r}: truth {q['truth']} in the data file, {recomputed} from the tags")
 
@@ -355,22 +378,26 @@ def run_own(split: str | None = None, line_items: bool = False, formats: tuple[s
     if split:
         questions = [q for q in questions if q["split"] == split]
     _check_truths(questions, root)
-    by_file: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    # a question's filing, with the filings read beside it (a 10-Q with the last 10-K), per form
+    by_file: dict[tuple[str, tuple[str, ...], str], list[dict]] = defaultdict(list)
     for q in questions:
-        by_file[(q["file"], "as filed")].append(q)
+        beside = tuple(q.get("with", ()))
+        by_file[(q["file"], beside, "as filed")].append(q)
         if q["file"].endswith((".htm", ".html")) and "pdf" in formats:
-            by_file[(q["file"], "pdf rendering")].append(q)
+            by_file[(q["file"], beside, "pdf rendering")].append(q)
     results, reading, skipped = [], [], []
     with tempfile.TemporaryDirectory(prefix="r1mm-bench-filings-") as tmp:
-        for (name, form), asked in tqdm(sorted(by_file.items()), desc="own questions", unit="file"):
-            path = root / name
-            if not path.exists():
-                skipped.append(name)
+        for (name, beside, form), asked in tqdm(sorted(by_file.items()), desc="own questions", unit="file"):
+            paths = [root / n for n in (name, *beside)]
+            if not all(p.exists() for p in paths):
+                skipped.extend(str(p.relative_to(root)) for p in paths if not p.exists())
                 continue
             if form == "pdf rendering":
-                path = rendered_pdf(path)
+                paths = [rendered_pdf(p) for p in paths]
+            path, others = paths[0], tuple(paths[1:])
             workdir = Path(tmp) / form.replace(" ", "_")
-            read, answers = _ask_line_items(path, asked) if line_items else _ask_file(path, asked, workdir)
+            read, answers = _ask_line_items(path, asked, others) if line_items else \
+                _ask_file(path, asked, workdir, others)
             reading.append(read)
             for q, text, seconds, evidence_pages, baseline_text in answers:
                 results.append({**q, "form": form, "answer": text[:400], "result": score(q, text),

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -103,10 +103,11 @@ def shared_truths(path: Path) -> list[Truth]:
 
 def own_truths(questions: list[dict]) -> list[Truth]:
     """Our own questions: all of them for kind, scale and rounding; those that carry their cells
-    (``inputs``: name -> [concept, period], on the iXBRL filings) for periods, cells and value."""
+    (``inputs``: name -> [concept, period(, the filing beside it)], on the iXBRL filings) for periods,
+    cells and value."""
     out = []
     for n, q in enumerate(questions):
-        cells = [cell_of(concept, period) for concept, period in q.get("inputs", {}).values()]
+        cells = [cell_of(concept, period) for concept, period, *_ in q.get("inputs", {}).values()]
         unit = _SCALE_OF_FACTOR.get(q.get("scale"))
         out.append(Truth(f"{q['split']}-{n}", "filings/" + q["file"], q["question"], q["kind"], cells,
                          f"USD {unit}" if unit else None, _decimals(q.get("tolerance")), set(),
@@ -117,7 +118,8 @@ def own_truths(questions: list[dict]) -> list[Truth]:
 def parse_kind(ask) -> str:
     if ask.yes_no:
         return "yes/no"
-    return "formula" if ask.formula or ask.target or ask.change or ask.over_years or ask.difference else "value"
+    return "formula" if ask.formula or ask.target or ask.change or ask.over_years or ask.difference or ask.trailing \
+        else "value"
 
 
 def _period_shim(cell: Cell, facts: list) -> SimpleNamespace:
@@ -166,6 +168,11 @@ def periods_right(ask, truth: Truth, facts: list) -> bool:
     and every period it names is some cell's."""
     named = _named_periods(ask, facts)
     shims = {c: _period_shim(c, facts) for c in truth.cells}
+    if ask.trailing and truth.cells:
+        # trailing twelve months name one period, their end: the latest cell's (the year to date, or
+        # the year); the year before and last year's year to date follow from it
+        last = max(truth.cells, key=lambda c: (c.end, c.months or 0))
+        return len(named) == 1 and _covers(replace(named[0], months=last.months), last, shims[last])
     averages = "average" in " ".join([ask.formula or "", *ask.definitions.values()])
     covered = all(any(_covers(p, c, shims[c]) for p in named) or
                   (averages and any(_opening(p, c, truth.cells) for p in named)) for c in truth.cells)
@@ -247,13 +254,17 @@ def run_parse() -> dict:
     for name, (truths, judge) in sets.items():
         rows = []
         for t in truths:
-            path = filings.filings_dir().parent / t.file
-            if t.cells and t.file not in facts_of:  # the filing's calendar and lines, for its cells
-                if not path.exists():
-                    continue
-                item = load_document(path, path.name, path.suffix[1:], Limits(max_ocr_pages=0))
-                facts_of[t.file] = statement_facts(path.name, item.data)
-            rows.append({"truth": t, "fields": score_parse(t, facts_of.get(t.file, []), judge)})
+            # the filing's calendar and lines, for its cells (with those of the filings read beside it)
+            files = [t.file] + ["filings/" + other for other in t.record.get("with", [])]
+            for file in files if t.cells else []:
+                path = filings.filings_dir().parent / file
+                if file not in facts_of and path.exists():
+                    item = load_document(path, path.name, path.suffix[1:], Limits(max_ocr_pages=0))
+                    facts_of[file] = statement_facts(path.name, item.data)
+            if t.cells and t.file not in facts_of:
+                continue
+            facts = [f for file in files for f in facts_of.get(file, [])]
+            rows.append({"truth": t, "fields": score_parse(t, facts, judge)})
         kinds = defaultdict(list)
         for r in rows:
             kinds[r["truth"].kind].append(r)

@@ -163,8 +163,10 @@ def _table(element, contexts: dict, index: int, heading: str) -> Table | None:
     scale, units = "", set()
     for tr in element.iter("tr"):
         cells = tr.findall("td") + tr.findall("th")
-        facts = list(tr.iter("ix:nonfraction"))
-        label = next((t for t in (_text(c) for c in cells) if t and not re.fullmatch(r"[\d$,.()%—–\-\s]+", t)), "")
+        label_cell = next((c for c in cells if (t := _text(c)) and not re.fullmatch(r"[\d$,.()%—–\-\s]+", t)), None)
+        label = _text(label_cell) if label_cell is not None else ""
+        # numbers tagged inside the label ("50,400,000 shares authorized") are not the row's values
+        facts = [f for f in tr.iter("ix:nonfraction") if label_cell is None or label_cell not in f.iterancestors()]
         if not facts:
             continue
         values: dict[int, tuple[str, dict]] = {}

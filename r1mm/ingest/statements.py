@@ -133,6 +133,25 @@ def _year_header(line: Line) -> list[_Column] | None:
     return columns
 
 
+def _other_columns(line: Line, columns: list[_Column]) -> list[tuple[float, float]]:
+    """The spans of a year line's phrases that head no year, among or right of the year columns:
+    columns of changes or shares beside the amounts ("2022 Change 2021 Change 2020", "2022 % of Total
+    Revenues 2021 …"), whose numbers belong to no period."""
+    first_x = min(c.x0 for c in columns)
+    return [(g[0].x0, g[-1].x1) for g in _phrases(line.words)
+            if g[0].x0 >= first_x - 4 and not any(_YEAR.match(w.text) for w in g)]
+
+
+def _heads_other_column(x0: float, x1: float, columns: list[_Column], others: list[tuple[float, float]]) -> bool:
+    """Whether a header phrase or a number stands nearer one of those other columns than any year's."""
+    if not others:
+        return False
+    centre = (x0 + x1) / 2
+    to_year = min(min(abs(c.x1 - x1), abs(c.centre - centre)) for c in columns)
+    return any(a - 2 <= centre <= b + 2 or min(abs(b - x1), abs((a + b) / 2 - centre)) < to_year
+               for a, b in others)
+
+
 def _scale(text: str) -> str:
     m = _SCALE.search(text)
     return m.group(1).lower() if m else ""
@@ -207,11 +226,24 @@ MAX_LABEL_WRAP_WORDS = 60  # a label wrapped over more words than this is prose 
 
 def _continues(first: list[Word], then: list[Word]) -> bool:
     """Whether a line goes on with the words of the label-only line above it: it starts in lower
-    case, at or a little right of that line's start (a hanging indent), and the line above does not
-    end a heading with a colon."""
+    case (or with a number after "… issued and"), at or a little right of that line's start (a
+    hanging indent), and the line above does not end a heading with a colon."""
     if not first or not then or first[-1].text.endswith(":"):
         return False
-    return then[0].text[:1].islower() and -3 <= then[0].x0 - first[0].x0 <= WRAP_INDENT_PT
+    goes_on = then[0].text[:1].islower() or \
+        (then[0].text[:1].isdigit() and re.search(r",$|^(and|or|of|to)$", first[-1].text) is not None)
+    return goes_on and -3 <= then[0].x0 - first[0].x0 <= WRAP_INDENT_PT
+
+
+_NAMES_A_STATEMENT = re.compile(r"\bstatements?\b|\bbalance\s+sheets?\b|\bfinancial\s+(position|condition)\b",
+                                re.IGNORECASE)
+
+
+def _next_title(text: str) -> bool:
+    """A label-only line that is the next statement's title, which ends the table above it: not a
+    line item that names a statement's subject ("Accumulated other comprehensive loss") nor a section
+    heading that wraps ("Reconciliation of cash … to the / consolidated balance sheets")."""
+    return bool(statement_kind(text)) and is_title(text) and bool(_NAMES_A_STATEMENT.search(text))
 
 
 def read_tables(words: list[dict], page_text: str, first_index: int = 1) -> list[Table]:
@@ -230,6 +262,7 @@ class _Carried:
     statement: str | None
     unit: str
     heading: str
+    others: list[tuple[float, float]] = field(default_factory=list)
 
 
 class StatementPages:
@@ -265,7 +298,7 @@ def _read_page(words: list[dict], page_text: str, first_index: int, carried: _Ca
     ran_to_foot: _Carried | None = None
     start = _continued_at(lines, carried) if carried is not None else None
     if start is not None:
-        rows, boxes, sections, k, scale, foot = _read_rows(lines, start, carried.columns, carried.unit)
+        rows, boxes, sections, k, scale, foot = _read_rows(lines, start, carried.columns, carried.unit, carried.others)
         if len(rows) >= 1:
             header = [carried.header_left] + [p["label"] for p in carried.periods]
             tables.append(Table(first_index, [header] + rows, [[None] * len(header)] + boxes,
@@ -315,7 +348,9 @@ def _continued_at(lines: list[Line], carried: _Carried) -> int | None:
 def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[str], page_text: str,
                 index: int) -> tuple[Table | None, int, "_Carried | None"]:
     header = lines[k]
-    # phrases above the years: each column takes the nearest phrase of each line
+    others = _other_columns(header, columns)
+    # phrases above the years: each column takes the nearest phrase of each line, but for one over a
+    # column of changes or shares ("% of Total")
     first_x = min(c.x0 for c in columns)
     taken = 0
     for line in reversed(lines[max(0, k - HEADER_LINES_ABOVE):k]):
@@ -327,6 +362,9 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
             break
         if len(line.text) > 90 or statement_kind(line.text):
             break
+        groups = [g for g in groups if not _heads_other_column(g[0].x0, g[-1].x1, columns, others)]
+        if not groups:
+            continue  # "% of Total" over each column of shares, under the spanning "Three Months Ended"
         for column in columns:
             group = min(groups, key=lambda g: max(g[0].x0 - column.centre, column.centre - g[-1].x1, 0))
             column.phrases.insert(0, " ".join(w.text for w in group))
@@ -338,7 +376,7 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
     context = " ".join(above[-3:] + [header_left])
     periods = [_period(c, statement, context) for c in columns]
 
-    rows, boxes, sections, k, scale, foot = _read_rows(lines, k + 1, columns, scale)
+    rows, boxes, sections, k, scale, foot = _read_rows(lines, k + 1, columns, scale, others)
     if not rows:
         return None, k, None
     if not scale:
@@ -350,14 +388,16 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
     unit = f"{currency} {scale}".strip()
     table = Table(index, [header_row] + rows, [header_box] + boxes, title=title.strip(), statement=statement,
                   unit=unit, columns=periods, row_sections=[""] + sections, heading=heading.strip())
-    carried = _Carried(columns, periods, header_left, title.strip(), statement, unit, heading.strip()) if foot \
-        else None
+    carried = _Carried(columns, periods, header_left, title.strip(), statement, unit, heading.strip(), others) \
+        if foot else None
     return table, k, carried
 
 
-def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str):
-    """The rows from line ``k`` under the columns: (rows, their cell boxes, their sections, the line
-    after the table, the scale, whether the table ran to the foot of the page)."""
+def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str,
+               others: list[tuple[float, float]] = ()):
+    """The rows from line ``k`` under the columns (numbers under ``others``, columns of changes or
+    shares, left out): (rows, their cell boxes, their sections, the line after the table, the scale,
+    whether the table ran to the foot of the page)."""
     first_x = min(c.x0 for c in columns)
     last_x = max(c.x1 for c in columns)
     rows: list[list[str]] = []
@@ -374,7 +414,15 @@ def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str):
         cells: dict[int, list[Word]] = {}
         label_words = []
         last: int | None = None  # the column of the word before: a lone "%" after a number is its unit
+        skipped = False  # the word before was a number of another column: its "%" goes with it
         for w in line.words:
+            if w.text in ("%", ")", ")%") and skipped:
+                continue
+            skipped = False
+            if _VALUE.match(w.text) and w.text != "$" and w.x0 > first_x - 4 and \
+                    _heads_other_column(w.x0, w.x1, columns, others):
+                skipped, last = True, None
+                continue
             column = _assign(w, columns) if _VALUE.match(w.text) else None
             if w.text in ("%", ")", ")%") and last is not None:  # a lone "%" or the ")" closing "(5,768 )"
                 cells[last].append(w)
@@ -388,7 +436,7 @@ def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str):
                 cells.setdefault(column, []).append(w)
                 last = column
         if not cells:
-            if statement_kind(line.text) or len(line.text) > 120:
+            if _next_title(line.text) or len(line.text) > 120:
                 break
             if _scale(line.text) or re.fullmatch(r"\(?unaudited\)?", line.text.strip(), re.IGNORECASE):
                 k += 1
