@@ -992,3 +992,18 @@ def test_numbers_tagged_inside_a_label_are_not_the_rows_values(apple_2024):
            and f.value["statement"] == "balance sheet"]
     assert {f.value["concept"] for f in row} == {"us-gaap:CommonStocksIncludingAdditionalPaidInCapital"}
     assert sorted(f.value["amount"] for f in row) == [73812.0, 83276.0]
+
+
+def test_a_period_printed_twice_in_a_row_keeps_both_columns(apple_2024):
+    """Apple's lease maturities print operating and finance leases side by side at one date, Home
+    Depot's income statement each amount beside its share of net sales: every tagged number is read,
+    and a share of sales is a percentage that never answers for the amount."""
+    _, facts = apple_2024
+    at_year_end = {f.value["concept"]: f.value["amount"] for f in facts if f.value["period"]["end"] == "2024-09-28"}
+    assert at_year_end["us-gaap:FinanceLeaseLiability"] == 896
+    assert at_year_end["us-gaap:OperatingLeaseLiability"] == 11534
+    _, home_depot = _facts("html/hd-10-k-2025-03-21.html", "html")
+    shares = [f for f in home_depot if (f.value["concept"] or "").endswith("SalesRevenueNetPercent")]
+    assert shares and all(f.unit == "%" and f.value["metric"] is None for f in shares)
+    net_sales = analyst.answer("What were Home Depot's net sales in fiscal 2024?", home_depot)[0]
+    assert net_sales.unit == "USD millions" and net_sales.value["value"] > 100_000

@@ -234,6 +234,9 @@ _PERIOD_END_LINE = re.compile(r"\b(at|as of) (the )?end of (the )?(period|year|q
 _TO_BALANCE_SHEET = re.compile(r"\bto (the )?(consolidated |condensed )*balance sheets?\b", re.IGNORECASE)
 
 
+_CURRENCY_UNIT = re.compile(r"usd|eur|gbp|jpy|cad|chf|cny|aud")  # a tagged unit's id that is money ("usd", "iso4217_eur")
+
+
 def _as_balance(period: dict) -> dict:
     """A flow column's period read as the balance at its end."""
     if not period["end"] or len(period["end"]) < 10:
@@ -269,7 +272,8 @@ def statement_facts(source: str, document: Document) -> list[Finding]:
                     facts = (table.cell_facts[r][c] if table.cell_facts and r < len(table.cell_facts)
                              and c < len(table.cell_facts[r]) else None) or {}
                     tagged_unit = facts.get("unit", "")
-                    if is_percent or re.search(r"%|\bpercent(age)?\b", label, re.IGNORECASE):
+                    if is_percent or re.search(r"%|\bpercent(age)?\b", label, re.IGNORECASE) or \
+                            (facts.get("scale") == "-2" and not _CURRENCY_UNIT.search(tagged_unit)):
                         unit = "%"  # "As a percentage of revenues": a ratio, whatever the cells print
                     elif "pershare" in tagged_unit:
                         unit = "USD per share"
@@ -278,7 +282,9 @@ def statement_facts(source: str, document: Document) -> list[Finding]:
                     else:
                         unit = per_share_unit(label + " " + section, table.unit) or table.unit or ""
                     cell_metric = metric
-                    if facts.get("dimensional"):
+                    if unit == "%":
+                        cell_metric = None  # "Net sales … 100.0 %": a share of the line, never its amount
+                    elif facts.get("dimensional"):
                         cell_metric = None  # a segment's or a component's amount, not the company's
                     elif facts.get("concept"):
                         cell_metric = BY_CONCEPT.get(facts["concept"].split(":")[-1], metric)

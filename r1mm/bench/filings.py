@@ -97,7 +97,7 @@ def shared_bench_dir() -> Path:
     return filings_dir().parent / "benches" / "filings"
 
 
-def _shared_module(name: str):
+def shared_module(name: str):
     """A module of the shared bench (``score.py``, ``ixfacts.py``), loaded from where it lies."""
     import importlib.util
     import sys
@@ -112,7 +112,7 @@ def _shared_module(name: str):
 
 def _shared_scorer():
     """The shared bench's own scorer (``score.py``)."""
-    return _shared_module("score")
+    return shared_module("score")
 
 
 def rendered_pdf(html: Path) -> Path:
@@ -357,7 +357,7 @@ def _check_truths(questions: list[dict], root: Path) -> None:
     tagged = [q for q in questions if "inputs" in q and (root / q["file"]).exists()]
     if not tagged:
         return
-    ixfacts = _shared_module("ixfacts")
+    ixfacts = shared_module("ixfacts")
     loaded: dict[str, object] = {}
     for q in tagged:
         for name in [q["file"], *q.get("with", [])]:

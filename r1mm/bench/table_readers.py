@@ -39,9 +39,9 @@ def _key(label: str) -> str:
 
 def truth_cells(html: Path) -> set[Cell]:
     """The filing's consolidated facts printed in its primary statements, as printed."""
-    from r1mm.bench.filings import _shared_module
+    from r1mm.bench.filings import shared_module
 
-    ixfacts = _shared_module("ixfacts")
+    ixfacts = shared_module("ixfacts")
     cells = set()
     for fact in ixfacts.load(html).facts:
         # a number in the label's own cell (a par value, shares authorized) is no cell of the grid; an
@@ -78,9 +78,9 @@ def statement_pages(pdf: Path) -> list[int]:
     """The 1-based pages that carry a primary statement's heading line."""
     import pdfplumber
 
-    from r1mm.bench.filings import _shared_module
+    from r1mm.bench.filings import shared_module
 
-    heading = _shared_module("ixfacts").STATEMENT_RE
+    heading = shared_module("ixfacts").STATEMENT_RE
     with pdfplumber.open(pdf) as doc:
         return [n for n, page in enumerate(doc.pages, start=1)
                 if any(heading.match(line.strip()) for line in (page.extract_text() or "").splitlines())]
@@ -178,10 +178,10 @@ Fact = tuple[str, str, float]  # (concept without its prefix, the period's end d
 def _tagged_truth(html: Path) -> tuple[set[Fact], set[Fact]]:
     """The filing's consolidated numeric facts by the shared bench's reader: all, and those printed in a
     table's grid (beside a row label)."""
-    from r1mm.bench.filings import _shared_module
+    from r1mm.bench.filings import shared_module
 
     every, in_tables = set(), set()
-    for fact in _shared_module("ixfacts").load(html).facts:
+    for fact in shared_module("ixfacts").load(html).facts:
         if fact.context.dims:
             continue
         key = (fact.concept.split(":")[-1], fact.context.end, round(float(fact.value), 2))

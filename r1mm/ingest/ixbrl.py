@@ -145,7 +145,8 @@ def _contexts(root) -> dict[str, dict]:
     return out
 
 
-def _column(context: dict) -> dict:
+def _column(context: dict, repeat: int = 0) -> dict:
+    """A column's period; ``repeat``: the period's second (third, …) column in the table."""
     end = date.fromisoformat(context["end"][:10])
     months = None
     if not context["instant"] and context["start"]:
@@ -153,7 +154,8 @@ def _column(context: dict) -> dict:
         months = max(1, round((end - start).days / 30.4))
     members = " ".join(context["members"])
     when = f"as of {end.isoformat()}" if months is None else f"{months} months ended {end.isoformat()}"
-    return {"label": f"{when}{' — ' + members if members else ''}", "year": end.year,
+    again = f" (column {repeat + 1} of that period)" if repeat else ""
+    return {"label": f"{when}{' — ' + members if members else ''}{again}", "year": end.year,
             "end": [end.year, end.month, end.day], "months": months, "members": context["members"]}
 
 
@@ -170,11 +172,14 @@ def _table(element, contexts: dict, index: int, heading: str) -> Table | None:
         if not facts:
             continue
         values: dict[int, tuple[str, dict]] = {}
-        for fact in facts:
+        seen: dict[tuple, int] = {}  # a period printed twice in a row (operating and finance leases, an
+        for fact in facts:           # amount and its share of sales): a column for each
             context = contexts.get(fact.get("contextref"))
             if context is None or not context["end"]:
                 continue
-            key = (context["start"], context["end"], tuple(context["members"]))
+            period = (context["start"], context["end"], tuple(context["members"]))
+            key = (*period, seen.get(period, 0))
+            seen[period] = key[-1] + 1
             if key not in keys:
                 keys.append(key)
             column = keys.index(key)
@@ -195,9 +200,9 @@ def _table(element, contexts: dict, index: int, heading: str) -> Table | None:
         return None
     # as statements print them: the whole company first, latest period first, then by dimension
     order = sorted(range(len(keys)), key=lambda k: (bool(keys[k][2]), keys[k][2], keys[k][0] is None,
-                                                    _days_before(keys[k][1]), keys[k][0] or ""))
+                                                    _days_before(keys[k][1]), keys[k][0] or "", keys[k][3]))
     columns = [_column({"start": keys[k][0], "end": keys[k][1], "instant": keys[k][0] is None,
-                        "members": list(keys[k][2])}) for k in order]
+                        "members": list(keys[k][2])}, keys[k][3]) for k in order]
     table_rows = [[""] + [c["label"] for c in columns]]
     cell_facts: list[list[dict | None]] = [[None] * (len(columns) + 1)]
     for label, values in rows:
