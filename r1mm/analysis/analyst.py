@@ -610,7 +610,7 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
         scored.append((f, extra, is_metric))
     home = metric.statement if metric else None
     # tables that split a total between the company and the noncontrolling interests: there a plain
-    # "Net income" or "Total equity" includes them, and the company's own line is the usual meaning
+    # "Net income" or "Total equity" includes them; which one is asked, `_owners_part_asked` says
     split = _split_by_owner(facts)
 
     def rank(entry):
