@@ -1067,13 +1067,11 @@ def _trailing(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Fin
                        f"add up a flow.")
     asked = ask.periods[0] if ask.periods else latest_period(facts)
     # the longest span the filings print to the asked date: the year to date (or the year)
+    spans = (12,) if asked.end is None and asked.quarter is None else (12, 9, 6, 3)  # a fiscal year: its own
+    quarter = asked.quarter if asked.end is None else None
     to_date = None
-    for months in (12, 9, 6, 3):
-        period = Period(months, asked.fiscal_year, asked.quarter if asked.end is None else None, asked.end,
-                        said=asked.said)
-        if asked.end is None and asked.quarter is None and months != 12:
-            break  # a fiscal year asked: its twelve months
-        to_date = lookup(ask, facts, metric, period)
+    for months in spans:
+        to_date = lookup(ask, facts, metric, Period(months, asked.fiscal_year, quarter, asked.end, said=asked.said))
         if to_date is not None:
             break
     if to_date is None:

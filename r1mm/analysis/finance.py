@@ -232,8 +232,6 @@ def _date(end: list[int] | None) -> str:
 # a cash-flow statement's balances: "… at end of the period" and the lines reconciling it "to the balance sheets"
 _PERIOD_END_LINE = re.compile(r"\b(at|as of) (the )?end of (the )?(period|year|quarter)\b", re.IGNORECASE)
 _TO_BALANCE_SHEET = re.compile(r"\bto (the )?(consolidated |condensed )*balance sheets?\b", re.IGNORECASE)
-
-
 _CURRENCY_UNIT = re.compile(r"usd|eur|gbp|jpy|cad|chf|cny|aud")  # a tagged unit's id that is money ("usd", "iso4217_eur")
 
 

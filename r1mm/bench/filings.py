@@ -162,14 +162,15 @@ def _ask_file(path: Path, questions: list[dict], workdir: Path,
     return reading, answers
 
 
-def _line_items(path: Path) -> list:
-    """A filing's line items as the statements reader gives them (no OCR)."""
+def read_line_items(path: Path) -> tuple:
+    """A filing read with no OCR, and its line items as the statements reader gives them:
+    (document, facts). Raises `IngestError` for a file with no text to read without OCR."""
     from r1mm.analysis.finance import statement_facts
     from r1mm.ingest.document import load_document
     from r1mm.ingest.limits import Limits
 
     item = load_document(path, path.name, path.suffix[1:], Limits(max_ocr_pages=0))
-    return statement_facts(path.name, item.data)
+    return item.data, statement_facts(path.name, item.data)
 
 
 def _ask_line_items(path: Path, questions: list[dict], beside: tuple[Path, ...] = ()) -> tuple[dict, list[tuple]]:
@@ -178,23 +179,19 @@ def _ask_line_items(path: Path, questions: list[dict], beside: tuple[Path, ...] 
     resolver get right by themselves, in minutes rather than the workspace's half hour. ``beside``:
     other filings whose line items are asked with it (a 10-Q with the last 10-K)."""
     from r1mm.analysis.analyst import answer
-    from r1mm.analysis.finance import statement_facts
     from r1mm.errors import IngestError
-    from r1mm.ingest.document import load_document
-    from r1mm.ingest.limits import Limits
 
     t0 = time.perf_counter()
     try:
-        item = load_document(path, path.name, path.suffix[1:], Limits(max_ocr_pages=0))
+        document, facts = read_line_items(path)
     except IngestError as exc:  # no text to read without OCR: every question refused
         reading = {"file": path.name, "status": "failed", "error": str(exc), "seconds": None, "pages": None,
                    "s_per_page": None}
         return reading, [(q, "No finding answers this directly: the file has no text to read without OCR.", 0.0, set(),
                           "") for q in questions]
-    facts = statement_facts(path.name, item.data)
     seconds = time.perf_counter() - t0
-    facts += [f for other in beside for f in _line_items(other)]
-    pages = len(item.data.pages) if item.data.format == "pdf" else None
+    facts += [f for other in beside for f in read_line_items(other)[1]]
+    pages = len(document.pages) if document.format == "pdf" else None
     reading = {"file": path.name, "status": "ready", "error": None, "seconds": round(seconds, 1), "pages": pages,
                "s_per_page": round(seconds / pages, 3) if pages else None}
     answers = []

@@ -233,10 +233,7 @@ def _tally(rows: list[dict]) -> dict:
 def run_parse() -> dict:
     """Both benches' parses: the shared bench's questions and our own questions that carry their
     cells, per field and per kind, with each question a field got wrong."""
-    from r1mm.analysis.finance import statement_facts
     from r1mm.bench import filings
-    from r1mm.ingest.document import load_document
-    from r1mm.ingest.limits import Limits
 
     shared = filings.shared_bench_dir()
     if not (shared / "questions.jsonl").exists():
@@ -259,8 +256,7 @@ def run_parse() -> dict:
             for file in files if t.cells else []:
                 path = filings.filings_dir().parent / file
                 if file not in facts_of and path.exists():
-                    item = load_document(path, path.name, path.suffix[1:], Limits(max_ocr_pages=0))
-                    facts_of[file] = statement_facts(path.name, item.data)
+                    facts_of[file] = filings.read_line_items(path)[1]
             if t.cells and t.file not in facts_of:
                 continue
             facts = [f for file in files for f in facts_of.get(file, [])]
