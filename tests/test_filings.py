@@ -663,9 +663,12 @@ def test_an_ixbrl_statement_shows_segment_lines_under_their_period():
     frame = statement_frame(income)
     assert list(frame.columns) == ["12 months ended 2024-09-28", "12 months ended 2023-09-30",
                                    "12 months ended 2022-09-24"]
-    products = list(frame.index).index("Products")
+    labels = [label.strip() for label in frame.index]
+    products = labels.index("Products")
+    assert frame.index[products] == "\u2003Products"  # indented under its section, "Net sales:"
+    assert income.row_sections[products + 1] == "Net sales"
     assert frame.iloc[products].tolist() == ["294,866", "298,085", "316,199"]
-    assert frame.iloc[list(frame.index).index("Total net sales")].tolist() == ["391,035", "383,285", "394,328"]
+    assert frame.iloc[labels.index("Total net sales")].tolist() == ["391,035", "383,285", "394,328"]
     r, c = cell_locator(html.name, page, income, products, 0).cell
     assert income.rows[r][c] == "294,866" and income.cell_facts[r][c]["dimensional"]
 
@@ -1007,3 +1010,44 @@ def test_a_period_printed_twice_in_a_row_keeps_both_columns(apple_2024):
     assert shares and all(f.unit == "%" and f.value["metric"] is None for f in shares)
     net_sales = analyst.answer("What were Home Depot's net sales in fiscal 2024?", home_depot)[0]
     assert net_sales.unit == "USD millions" and net_sales.value["value"] > 100_000
+
+
+def test_a_line_named_without_a_metric_is_told_apart_by_its_section_column_and_concept(apple_2024):
+    """Apple prints "Lease liabilities" among its deferred tax assets and "Total lease liabilities" for
+    operating leases, finance leases and both: a question's "finance" picks the finance column (its
+    printed header and concept), a plain one the total of both, and a year with no finance total
+    states no number rather than the total's."""
+    _, facts = apple_2024
+    lease_table = next(f for f in facts if f.value["concept"] == "us-gaap:FinanceLeaseLiability")
+    assert "Finance Leases" in lease_table.value["period"]["printed"]  # the column's printed header
+    deferred = next(f for f in facts if f.value["concept"] == "aapl:DeferredTaxAssetsLeaseLiabilities")
+    assert deferred.value["section"] == "Deferred tax assets"
+    two_columns = next(f for f in facts if f.value["concept"] == "us-gaap:FinanceLeaseLiabilityCurrent")
+    assert two_columns.value["label"] == "Finance leases Other current liabilities"
+
+    def value(question):
+        return analyst.answer(question, facts)[0].value.get("value")
+
+    assert value("What were Apple's finance lease liabilities at September 28, 2024?") == 896
+    assert value("What were Apple's operating lease liabilities at September 28, 2024?") == 11534
+    assert value("What were Apple's total lease liabilities at September 28, 2024?") == 12430
+    assert value("What was Apple's deferred tax asset for lease liabilities at September 28, 2024?") == 2410
+    refused = analyst.answer("What were Apple's finance lease liabilities at September 30, 2023?", facts)[0]
+    assert refused.kind != "finance.answer" and "12,842" not in refused.text
+    assert "Finance Leases" in analyst.answer("What were Apple's finance lease liabilities at September 28, 2024?",
+                                             facts)[0].text
+
+
+def test_the_sentence_introducing_the_next_table_ends_a_table():
+    """Apple's 10-K prints its lease maturities (columns "Operating Leases", "Finance Leases", "Total",
+    no years) after "… are as follows (in millions):": read as rows of the lease table above, its
+    finance column had answered "operating lease liabilities" with 941 (2022). They are no rows of
+    it; the PDF prints no finance or operating total under a year, so no number is stated."""
+    _, facts = _facts("pdf/APPLE_2022_10K.pdf")
+    lease_table = [f for f in facts if f.locator.page == 47 and "lease liabilities" in f.value["label"].lower()]
+    assert lease_table and all("11,470" not in f.value["label"] for f in lease_table)
+    for asked in ("operating", "finance"):
+        answer = analyst.answer(f"What were Apple's {asked} lease liabilities at September 24, 2022?", facts)[0]
+        assert answer.kind != "finance.answer" and "no line for" in answer.text
+    total = analyst.answer("What were Apple's lease liabilities at September 24, 2022?", facts)[0]
+    assert total.value["value"] == 12411

@@ -141,6 +141,7 @@ class Ask:
     # words that narrow the metric: "iPhone" revenue, revenue "in the Greater China segment"
     narrower: set[str] = field(default_factory=set)
     narrower_said: str = ""  # those words as the question says them ("data center")
+    said: str = ""  # the question in lower case, trailing-twelve-month words blanked: where narrowing words are read
 
 
     @property
@@ -199,7 +200,7 @@ def parse(question: str) -> Ask:
     _read_over_years(ask, q_periods)
     ask.mean_of_one = not ask.over_years and not ask.formula and not ask.definitions and _asks_mean(q)
     # "TTM revenue" is no part of revenue: the trailing words blanked (same length, so the spans hold)
-    unqualified = _TRAILING.sub(lambda m: " " * len(m.group(0)), q)
+    unqualified = ask.said = _TRAILING.sub(lambda m: " " * len(m.group(0)), q)
     ask.narrower_said = _narrowing_words(unqualified, next((s for s in spans if ask.metrics and s[2] is ask.metrics[0]),
                                                            None))
     ask.narrower = {_stem(w) for w in ask.narrower_said.split()}
@@ -234,6 +235,7 @@ _NOT_A_MODIFIER = {"was", "were", "is", "did", "what", "how", "much", "report", 
                    "use", "used", "spend", "spent", "pay", "paid", "generate", "generated", "record", "recorded",
                    "post", "posted", "earn", "earned", "have", "had", "book", "booked", "show", "showed", "see",
                    "saw", "make", "made", "its", "their"}
+_AUXILIARY = {"did", "does", "do", "has", "have", "had", "will", "would"}
 _NARROWED_AFTER = re.compile(r"^\s*(?:\((?:loss|income|deficit)\)\s*)?(?:in|for|from|of|at) (?:the |its |their |"
                              r"[a-z0-9.&' -]{1,30}?'s )?([a-z][a-z &'-]{1,40}?) (?:reportable )?(?:segment|"
                              r"region|geography|geographic area|business|division|category|unit|market|"
@@ -253,6 +255,8 @@ def _narrowing_words(q: str, span: tuple[int, int, Metric] | None) -> str:
     for word in reversed(re.findall(r"[a-z0-9&'-]+", before)):
         if word.endswith(("'s", "'")) or word in _STOP or re.search(r"\d", word) or \
                 word in _NOT_A_MODIFIER:
+            if word in _AUXILIARY:  # "how much cash did Apple pay for interest": Apple is who paid
+                words.clear()
             break
         words.insert(0, word)
     after = _NARROWED_AFTER.match(q[end:])
@@ -527,6 +531,8 @@ _SAME_WORD = {"paid": "pay", "payment": "pay", "spent": "spend", "spending": "sp
 
 def _stem(word: str) -> str:
     word = _SAME_WORD.get(word, word)
+    if word.endswith("ies") and len(word) > 5:  # "liabilities", as a concept's "Liability"
+        return word[:-3] + "y"
     return word[:-1] if word.endswith("s") and len(word) > 3 and not word.endswith("ss") else word
 
 
@@ -605,6 +611,10 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
                 (not metric_words or words & metric_words or _under(f, metric)) and _same_kind(ask, f, metric) and \
                 _label_score(ask, f) >= 1.0:
             extra = len((words & ask.words) - metric_words)
+        if extra and ask.with_minority and not (words - _MINORITY_WORDS):
+            extra = 0  # "total equity, including noncontrolling interests" names no "Noncontrolling interests" line
+        if extra and metric is None:  # a line named with no metric: its section, column and concept say more
+            extra += -_context_fit(ask, f)[0]
         if not is_metric and not extra:
             continue
         scored.append((f, extra, is_metric))
@@ -625,7 +635,7 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
         return (named, statements_first and f.value["statement"] is None, -extra, not is_metric, elsewhere,
                 f.value["statement"] is None, ask.with_minority and not _includes_minority(f),
                 other_part, _form_rank(f, metric),
-                _current_or_not(ask, f) if metric is None else (0, False),
+                (*_current_or_not(ask, f), *_context_fit(ask, f)) if metric is None else (0, False, 0, 0),
                 f.value.get("dimensional", False), f.locator.page or 0, f.locator.table or 0, f.locator.cell or (0, 0))
     return [f for f, _, _ in sorted(scored, key=rank)]
 
@@ -640,6 +650,44 @@ def _current_or_not(ask: Ask, fact: Finding) -> tuple[int, bool]:
     return -len(qualifiers & ask.words), "non" in qualifiers and "non" not in ask.words
 
 
+def _context_fit(ask: Ask, fact: Finding) -> tuple[int, int]:
+    """Between lines a question names alike ("Lease liabilities" among deferred tax assets, "Total
+    lease liabilities" of operating and of finance leases), the one whose section, column and tagged
+    concept say more of the question's other words ("finance"), then the one that says fewer words
+    the question does not: a part ("Finance Leases", "Deferred tax assets") is not the whole asked.
+    Two words joined by "and" in a concept ("Operating and Finance") are both parts, so neither
+    narrows when neither is asked."""
+    label = _label_words(fact)
+    concept = _concept_words(fact)
+    context = (_words_of(fact) - label) | (set(concept) - {"and"} - label)
+    unasked = context - ask.words
+    for pair in _joined_pairs(concept):
+        if not pair & ask.words:
+            unasked -= pair
+    return -len(context & ask.words), len(unasked)
+
+
+def _joined_pairs(words: list[str]) -> list[set[str]]:
+    """The words an "and" joins: ("operating", "finance") in operating and finance lease liability."""
+    return [{words[k - 1], words[k + 1]} for k in range(1, len(words) - 1) if words[k] == "and"]
+
+
+def _concept_narrowing(fact: Finding) -> set[str]:
+    """The words of a tagged line's concept that say which part it is: not those an "and" joins (the
+    operating and finance leases together are neither's part)."""
+    words = _concept_words(fact)
+    return set(words) - {"and"} - set().union(*_joined_pairs(words))
+
+
+def _concept_words(fact: Finding) -> list[str]:
+    """A tagged line's concept in words, stemmed ("aapl:OperatingandFinanceLeaseLiability": operating,
+    and, finance, lease, liability); none for a printed line."""
+    name = (fact.value.get("concept") or "").split(":")[-1]
+    name = re.sub(r"(?<=[a-z])and(?=[A-Z])", "And", name)  # "OperatingandFinance", as some filers write it
+    return [_stem(w.lower()) for w in re.findall(r"[A-Z][a-z]*|[a-z]+", name) if w.lower() not in _STOP - {"and"}]
+
+
+_MINORITY_WORDS = {"noncontrolling", "non", "controlling", "minority", "interest"}
 _MINORITY = re.compile(r"\b(non-?controlling|minority) interests?\b")
 _SPLIT_BY_OWNER = ("net income", "total equity")  # totals a statement splits between the company and the minority
 
@@ -810,6 +858,12 @@ def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding
     except _Missing as missing:
         return [_missing_finding(source, ask, facts, missing)]
     head = found[0]
+    if not ask.metrics and not ask.narrower and head.kind == "finance.answer" and not head.value.get("formula") and \
+            len(found) == 2:
+        # a question that names no metric but a line ("finance lease liabilities"): the words before the
+        # line's name narrow it as they narrow a metric's
+        ask.narrower_said = _narrowing_words(ask.said, _named_span(ask.said, found[1]))
+        ask.narrower = {_stem(w) for w in ask.narrower_said.split()} - _concept_narrowing(found[1])
     if ask.narrower and head.kind == "finance.answer" and not head.value.get("formula") and len(found) == 2 and \
             not ask.narrower <= _words_of(found[1]):
         return _narrowed(ask, facts, found)
@@ -845,6 +899,20 @@ def _resolved(ask: Ask, facts: list[Finding]) -> list[Finding]:
     if ask.yes_no:
         return _yes_no_level(ask, facts, metric)
     return _value(ask, facts, metric, ask.periods[0])
+
+
+def _named_span(q: str, fact: Finding) -> tuple[int, int, None] | None:
+    """Where the question names a line: the longest run of its words that are the label's words."""
+    label = {_stem(w) for w in re.findall(r"[a-z&]+", normalise_label(fact.value["label"]))}
+    best, run = None, None
+    for m in re.finditer(r"[a-z&]+", q):
+        if _stem(m.group(0)) in label:
+            run = (run[0] if run else m.start(), m.end())
+            if best is None or run[1] - run[0] > best[1] - best[0]:
+                best = run
+        elif m.group(0) not in ("of", "and", "the"):
+            run = None
+    return (best[0], best[1], None) if best else None
 
 
 def _member(fact: Finding) -> str:
@@ -964,6 +1032,9 @@ def _value(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period
     fact = _need(ask, facts, metric, period)
     value, unit = _scaled(line_amount(fact, metric), fact.unit or "", ask.scale)
     name = _line_name(fact, metric)
+    column = _member(fact).removesuffix("Member").strip()  # "Finance Leases", a segment's member
+    if column and column.lower() != fact.value["label"].lower():
+        name = f"{name} ({column})"
     printed = fact.value["printed"]
     sign = f" (printed {printed}: an outflow)" if _outflow(fact, metric) and fact.value["amount"] < 0 else ""
     text = (f"{_cap(name)} {_for(fact.value['period']['label'])}: {_fmt(value, ask.decimals, fact)} {unit}{sign} — "

@@ -145,8 +145,9 @@ def _contexts(root) -> dict[str, dict]:
     return out
 
 
-def _column(context: dict, repeat: int = 0) -> dict:
-    """A column's period; ``repeat``: the period's second (third, …) column in the table."""
+def _column(context: dict, repeat: int = 0, printed: str = "") -> dict:
+    """A column's period; ``repeat``: the period's second (third, …) column in the table, named by
+    its ``printed`` header ("Finance Leases") where the table prints one."""
     end = date.fromisoformat(context["end"][:10])
     months = None
     if not context["instant"] and context["start"]:
@@ -154,23 +155,37 @@ def _column(context: dict, repeat: int = 0) -> dict:
         months = max(1, round((end - start).days / 30.4))
     members = " ".join(context["members"])
     when = f"as of {end.isoformat()}" if months is None else f"{months} months ended {end.isoformat()}"
-    again = f" (column {repeat + 1} of that period)" if repeat else ""
+    if printed:
+        members = f"{members} {printed}".strip()
+    again = f" (column {repeat + 1} of that period)" if repeat and not printed else ""
     return {"label": f"{when}{' — ' + members if members else ''}{again}", "year": end.year,
             "end": [end.year, end.month, end.day], "months": months, "members": context["members"]}
 
 
 def _table(element, contexts: dict, index: int, heading: str) -> Table | None:
     keys: list[tuple] = []  # the columns: (start, end, members) in the order they first stand
-    rows: list[tuple[str, dict[int, tuple[str, dict]]]] = []
+    rows: list[tuple[str, str, dict[int, tuple[str, dict]]]] = []
     scale, units = "", set()
+    headers: dict[int, str] = {}  # a grid column's printed header above the numbers ("Finance Leases")
+    key_at: dict[tuple, int] = {}  # where each column's first number stands in the grid
+    section = ""
     for tr in element.iter("tr"):
         cells = tr.findall("td") + tr.findall("th")
-        label_cell = next((c for c in cells if (t := _text(c)) and not re.fullmatch(r"[\d$,.()%—–\-\s]+", t)), None)
-        label = _text(label_cell) if label_cell is not None else ""
+        worded = [c for c in cells if (t := _text(c)) and not re.fullmatch(r"[\d$,.()%—–\-\s]+", t)]
+        label_cell = worded[0] if worded else None
         # numbers tagged inside the label ("50,400,000 shares authorized") are not the row's values
         facts = [f for f in tr.iter("ix:nonfraction") if label_cell is None or label_cell not in f.iterancestors()]
+        # a label printed in two columns ("Finance leases | Other current liabilities"): both, in order
+        first_value = min((k for k, c in enumerate(cells) for f in facts if c in f.iterancestors()), default=len(cells))
+        label = " ".join(_text(c) for c in worded if c is label_cell or cells.index(c) < first_value)
         if not facts:
+            texts = [(start, " ".join(" ".join(c.itertext()).split())) for start, c in _grid(cells) if _text(c)]
+            if len(texts) == 1 and texts[0][0] == 0:  # a label alone in the label column: "Deferred tax assets:"
+                section = label.rstrip(":").strip()
+            elif not rows:  # a header line over the numbers
+                headers.update((start, text) for start, text in texts if not _DATE_ONLY.fullmatch(text))
             continue
+        where = {id(c): start for start, c in _grid(cells)}
         values: dict[int, tuple[str, dict]] = {}
         seen: dict[tuple, int] = {}  # a period printed twice in a row (operating and finance leases, an
         for fact in facts:           # amount and its share of sales): a column for each
@@ -182,6 +197,8 @@ def _table(element, contexts: dict, index: int, heading: str) -> Table | None:
             seen[period] = key[-1] + 1
             if key not in keys:
                 keys.append(key)
+                cell = next((a for a in fact.iterancestors("td", "th")), None)
+                key_at[key] = where.get(id(cell), -1)
             column = keys.index(key)
             shown = _text(fact)
             if fact.get("format", "").endswith("fixed-zero") or shown in ("—", "–", "-"):
@@ -195,23 +212,52 @@ def _table(element, contexts: dict, index: int, heading: str) -> Table | None:
                                                "sign": fact.get("sign"), "dimensional": bool(context["members"]),
                                                "unit": unit}))
         if values:
-            rows.append((label, values))
+            rows.append((label, section, values))
+            if label.lower().startswith("total"):
+                section = ""  # a total closes its group
     if not rows:
         return None
     # as statements print them: the whole company first, latest period first, then by dimension
     order = sorted(range(len(keys)), key=lambda k: (bool(keys[k][2]), keys[k][2], keys[k][0] is None,
                                                     _days_before(keys[k][1]), keys[k][0] or "", keys[k][3]))
+    repeated = {key[:3] for key in keys if key[3]}  # periods printed in more than one column
     columns = [_column({"start": keys[k][0], "end": keys[k][1], "instant": keys[k][0] is None,
-                        "members": list(keys[k][2])}, keys[k][3]) for k in order]
+                        "members": list(keys[k][2])}, keys[k][3],
+                       _header_over(headers, key_at.get(keys[k], -1)) if keys[k][:3] in repeated else "")
+               for k in order]
     table_rows = [[""] + [c["label"] for c in columns]]
     cell_facts: list[list[dict | None]] = [[None] * (len(columns) + 1)]
-    for label, values in rows:
+    sections = [""]
+    for label, section, values in rows:
         table_rows.append([label] + [values[k][0] if k in values else "" for k in order])
         cell_facts.append([None] + [values[k][1] if k in values else None for k in order])
+        sections.append(section)
     currency = "USD" if any(u.startswith("usd") for u in units) else ""
     return Table(index, table_rows, None, title=heading, statement=statement_kind(heading),
-                 unit=f"{currency} {scale}".strip(), columns=columns, row_sections=[""] * len(table_rows),
+                 unit=f"{currency} {scale}".strip(), columns=columns, row_sections=sections,
                  heading=heading, cell_facts=cell_facts)
+
+
+_DATE_ONLY = re.compile(r"(?:[A-Za-z]+\.? \d{1,2}, )?(?:19|20)\d{2}|[\W_]*", re.IGNORECASE)
+
+
+def _grid(cells) -> list[tuple[int, object]]:
+    """Each cell with the grid column it starts at (colspans counted)."""
+    out, at = [], 0
+    for c in cells:
+        out.append((at, c))
+        try:
+            at += max(1, int(c.get("colspan", "1")))
+        except ValueError:
+            at += 1
+    return out
+
+
+def _header_over(headers: dict[int, str], at: int) -> str:
+    """The printed header standing over grid column ``at``: the nearest one starting at or left of it
+    (a header spans the number's cell and the "$" cell before it)."""
+    starts = [start for start in headers if start <= at]
+    return headers[max(starts)] if starts and at >= 0 else ""
 
 
 def _days_before(end: str) -> int:

@@ -326,7 +326,7 @@ def _continued_at(lines: list[Line], carried: _Carried) -> int | None:
     a year header, prose or a number outside the columns comes first."""
     first_x = min(c.x0 for c in carried.columns)
     for k, line in enumerate(lines[:CONTINUATION_LINES]):
-        if _year_header(line) is not None:
+        if _year_header(line) is not None or _INTRODUCES_A_TABLE.search(line.text):
             return None
         values = [w for w in line.words if _VALUE.match(w.text) and w.text != "$" and w.x1 > first_x - 4
                   and not re.match(r"^\d{1,2},$", w.text)]  # "31," of "Year Ended December 31," is a date
@@ -393,6 +393,11 @@ def _read_table(lines: list[Line], k: int, columns: list[_Column], above: list[s
     return table, k, carried
 
 
+# a sentence that introduces the next table ("Lease liability maturities as of September 28, 2024, are as
+# follows (in millions):"): its date's numbers are no row's values
+_INTRODUCES_A_TABLE = re.compile(r"\b(?:are|is|were|was) as follows\b|\bthe following table\b", re.IGNORECASE)
+
+
 def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str,
                others: list[tuple[float, float]] = ()):
     """The rows from line ``k`` under the columns (numbers under ``others``, columns of changes or
@@ -407,8 +412,8 @@ def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str,
     section, outer, quiet = "", "", 0
     while k < len(lines):
         line = lines[k]
-        if _year_header(line) is not None:
-            break
+        if _year_header(line) is not None or _INTRODUCES_A_TABLE.search(line.text):
+            break  # the next table's header, or the sentence that introduces it
         if not scale and _scale(line.text) and len(line.text) < 90 and not any(_VALUE.match(w.text) for w in line.words):
             scale = _scale(line.text)
         cells: dict[int, list[Word]] = {}
