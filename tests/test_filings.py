@@ -1051,3 +1051,82 @@ def test_the_sentence_introducing_the_next_table_ends_a_table():
         assert answer.kind != "finance.answer" and "no line for" in answer.text
     total = analyst.answer("What were Apple's lease liabilities at September 24, 2022?", facts)[0]
     assert total.value["value"] == 12411
+
+
+def test_note_lines_are_read_by_their_words_their_table_and_their_kind():
+    """Lines of the notes asked by name (held-out round 9 found fourteen wrong numbers among 82 such
+    answers): the row of a table the question names beside its total, a flow named under a balance
+    metric, a group closed by its own name, a per-share figure never an amount, a label's head before
+    ";", a note's expense for a quarter the cash flows do not print."""
+    def value(name, question):
+        facts = statement_facts(name, load_document(FILINGS / name, name, "html", Limits(max_ocr_pages=0)).data)
+        found = analyst.answer(question, facts)[0]
+        return found.value.get("value"), found.unit
+
+    assert value("html/aapl-10-k-2024-11-01.html", "What was Apple's valuation allowance against its deferred tax "
+                                                   "assets at the end of fiscal 2024?")[0] == 8866
+    assert value("html/googl-10-k-2025-02-05.html", "How much goodwill did Alphabet add through acquisitions in "
+                                                    "2024?")[0] == 2736
+    assert value("html/googl-10-k-2025-02-05.html", "What was Alphabet's finance lease cost in 2024?")[0] == 444
+    assert value("html/xom-10-q-2025-08-04.html", "What were ExxonMobil's dividends paid per common share in the "
+                                                  "second quarter of 2025?") == (0.99, "USD per share")
+    assert value("html/hd-10-k-2025-03-21.html", "What were Home Depot's finance lease obligations at the end of "
+                                                 "fiscal 2024?")[0] == 3021
+    assert value("html/hd-10-k-2025-03-21.html", "What was Home Depot's pre-tax stock-based compensation expense in "
+                                                 "fiscal 2024?")[0] == 444
+    assert value("html/tsla-10-q-2025-07-24.html", "What was Tesla's stock-based compensation expense in the second "
+                                                   "quarter of 2025?")[0] == 635
+    # an instruction on how to answer names no line (Meta prints a tax row "State")
+    assert value("html/meta-10-k-2025-01-30.html", "I need Meta's provision for income taxes for full-year 2024. "
+                                                   "State it in millions of US dollars.")[0] == 8303
+
+
+def test_a_deduction_printed_in_parentheses_is_stated_as_its_size():
+    """Apple's FY2022 10-K (PDF) prints "Less: Valuation allowance (7,530)" under "Total deferred tax
+    assets" and "Accumulated depreciation and amortization (72,340)": asked by name, each is stated as
+    the filing's tags state it, a positive size, and the allowance is not its table's total."""
+    _, facts = _facts("pdf/APPLE_2022_10K.pdf")
+    allowance = analyst.answer("What was Apple's valuation allowance against its deferred tax assets at the end of "
+                               "fiscal 2022?", facts)[0]
+    assert allowance.value["value"] == 7530
+    depreciation = analyst.answer("What was Apple's accumulated depreciation and amortization at September 24, "
+                                  "2022?", facts)[0]
+    assert depreciation.value["value"] == 72340
+
+
+def test_a_table_total_named_beside_a_row_of_it_leaves_the_row_asked():
+    """Chromium's rendering of Apple's FY2024 10-K prints the valuation allowance in the deferred tax
+    table under "Total deferred tax assets", no section above it: the question names the total's words
+    ("against its deferred tax assets") and the row's; the row is asked."""
+    from r1mm.types import Finding
+
+    def line(label: str, amount: float, row: int) -> Finding:
+        period = {"end": "2024-09-28", "months": None, "fiscal_year": 2024, "fiscal_quarter": 4,
+                  "label": "as of 2024-09-28", "printed": "2024"}
+        return Finding("finance.fact", {"amount": amount, "label": label, "section": "", "statement": None,
+                                        "metric": None, "period": period, "printed": f"{amount:,.0f}",
+                                        "concept": None, "dimensional": False},
+                       "USD millions", label, Locator("aapl.pdf", page=56, table=1, cell=(row, 1)))
+
+    facts = [line("Deferred revenue", 3413, 4), line("Total deferred tax assets", 34873, 8),
+             line("Less: Valuation allowance", -8866, 9), line("Total deferred tax assets, net", 26007, 10)]
+    answer = analyst.answer("What was Apple's valuation allowance against its deferred tax assets at the end of "
+                            "fiscal 2024?", facts)[0]
+    assert answer.value["value"] == 8866
+    total = analyst.answer("What were Apple's total deferred tax assets at the end of fiscal 2024?", facts)[0]
+    assert total.value["value"] == 34873
+
+
+def test_a_notes_dated_column_is_a_balance_and_a_total_of_all_groups_stands_in_none():
+    """Home Depot's debt note heads its columns "Carrying Amount February 2, 2025" under a heading that
+    says "fiscal": balances at that date, not a fiscal year's flow (its finance lease obligations were
+    not found at the year's end); "Total lease liabilities" after the "Long-term" group totals the
+    current lines too, so it stands in no group."""
+    from r1mm.ingest.statements import _Column, _period, section_of
+
+    dated = _Column(300, 340, 2025, phrases=["Carrying Amount(1)"], date_text="February 2,")
+    assert _period(dated, None, "Long-term debt, in millions, fiscal 2024")["months"] is None
+    assert _period(dated, None, "For the fiscal years ended February 2, 2025")["months"] == 12
+    assert _period(dated, "income statement", "")["months"] == 12
+    assert section_of("Total lease liabilities", "Long-term") == ""
+    assert section_of("Total current assets", "Current assets:") == "Current assets"

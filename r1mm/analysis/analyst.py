@@ -11,6 +11,7 @@ filing does not have and names the nearest lines.
 """
 from __future__ import annotations
 
+import math
 import re
 from calendar import monthrange
 from dataclasses import dataclass, field
@@ -203,13 +204,13 @@ def parse(question: str) -> Ask:
     unqualified = ask.said = _TRAILING.sub(lambda m: " " * len(m.group(0)), q)
     ask.narrower_said = _narrowing_words(unqualified, next((s for s in spans if ask.metrics and s[2] is ask.metrics[0]),
                                                            None))
-    ask.narrower = {_stem(w) for w in ask.narrower_said.split()}
+    ask.narrower = _narrowing_set(ask.narrower_said)
     ask.beyond = next((what for pattern, what in _BEYOND if pattern.search(q)), ask.beyond)
     ask.trailing = bool(_TRAILING.search(q))
     if ask.trailing:  # "the trailing twelve months ended June 30": the months are the trailing ones, not a year's
         ask.periods = [p for p in ask.periods if p.months != 12 or p.end is None] or \
             [Period(None, end=p.end, said=p.said) for p in ask.periods]
-    ask.per_share = bool(re.search(r"\bper[- ]share\b|\beps\b|\bearnings per\b", q))
+    ask.per_share = bool(re.search(r"\bper[- ](?:common |ordinary |diluted |basic )?share\b|\beps\b|\bearnings per\b", q))
     ask.share_count = bool(re.search(r"\b(number|count) of (\w+ ){0,2}shares\b|\bshares? (outstanding|count)\b|"
                                      r"\bshares\b[^?.]{0,20}\bused\b|\bhow many (\w+ ){0,2}shares\b|"
                                      r"\bweighted[- ]average (\w+ ){0,3}shares\b", q))
@@ -266,6 +267,16 @@ def _narrowing_words(q: str, span: tuple[int, int, Metric] | None) -> str:
     if per:  # "revenue per store": a ratio to something no statement prints
         words.append(f"per-{per.group(1)}")
     return " ".join(w for w in words if w not in _NOT_NARROWING and w not in _STOP)
+
+
+_TERMS = {"current", "non", "noncurrent", "long", "short"}  # the parts of a balance by when it falls due
+
+
+def _narrowing_set(said: str) -> set[str]:
+    """Narrowing words as a line's words are compared: "pre-tax" is pre and tax (a label's words); the
+    mark of a ratio to something no statement prints ("per-store") stays whole."""
+    return {_stem(w) for token in said.split()
+            for w in ([token] if token.startswith("per-") else re.findall(r"[a-z&]+", token))} - _STOP
 
 
 # asked of a filing's statements, these have no cell to read or compute from one filing
@@ -518,15 +529,21 @@ _NAMES_A_STATEMENT = re.compile(r"\b(?:the )?(?:consolidated )?(?:income stateme
                                 r"cash flows?)|cash[- ]flow statements?|balance sheets?|financial statements?)\b")
 
 
+# how to give the answer ("State it in millions of US dollars."): no line's name ("State" income taxes)
+_INSTRUCTION = re.compile(r"(?:^|(?<=[.?!:;]))\s*(?:please\s+)?(?:state|give|express|report|provide|present)\s+(?:it|"
+                          r"the (?:answer|figure|value|amount|result)|your answer)\b[^.?!]*")
+
+
 def _content_words(q: str) -> set[str]:
     """The words that may name a printed line: not the statement the question says to read ("only
-    reads the income statement" names no line with 'income')."""
-    words = re.findall(r"[a-z&]+", _NAMES_A_STATEMENT.sub(" ", q))
+    reads the income statement" names no line with 'income'), nor an instruction on how to answer."""
+    words = re.findall(r"[a-z&]+", _NAMES_A_STATEMENT.sub(" ", _INSTRUCTION.sub(" ", q)))
     return {_stem(w) for w in words if w not in _STOP and len(w) > 1}
 
 
-_SAME_WORD = {"paid": "pay", "payment": "pay", "spent": "spend", "spending": "spend", "expenses": "expense",
-              "repurchase": "repurchase", "bought": "purchase", "earning": "earnings"}
+_SAME_WORD = {"added": "add", "addition": "add", "additions": "add", "paid": "pay", "payment": "pay", "spent": "spend",
+              "spending": "spend", "expenses": "expense", "repurchase": "repurchase", "bought": "purchase",
+              "earning": "earnings"}
 
 
 def _stem(word: str) -> str:
@@ -565,13 +582,16 @@ def period_matches(fact: Finding, period: Period, balance: bool, calendar: bool 
     return period.quarter is None or p["fiscal_quarter"] == period.quarter
 
 
-_QUALIFIER = re.compile(r",? \(?including\b.*$")  # "Exploration expenses, including dry holes": the line is its head
+_OPERATION = re.compile(r"^(?:less|add|plus|deduct)\s*:\s*")  # "Less: Valuation allowance": the line is its name
+# "Exploration expenses, including dry holes", "Finance lease obligations; payable in … through 2055": the line
+# is its head
+_QUALIFIER = re.compile(r",? \(?including\b.*$|;.*$")
 
 
 def _label_score(ask: Ask, fact: Finding) -> float:
     """How completely the question names this printed line (its label without a trailing
     "including …", and its section)."""
-    printed = normalise_label(fact.value["label"])
+    printed = _OPERATION.sub("", normalise_label(fact.value["label"]))
     label = {_stem(w) for w in re.findall(r"[a-z&]+", printed)} - _STOP
     head = {_stem(w) for w in re.findall(r"[a-z&]+", _QUALIFIER.sub("", printed))} - _STOP
     if head and head != label and head <= ask.words:
@@ -600,6 +620,8 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
     metric_words = ({_stem(w) for w in re.findall(r"[a-z&]+", metric.name)} | ask.metric_words.get(metric.name, set())
                     if metric else set())
     scored = []
+    rarity: dict[str, float] = {}  # read when a line named with no metric needs them
+    tables: dict[tuple, set[str]] = {}
     for f in facts:
         is_metric = metric is not None and f.value["metric"] == metric.name
         extra = 0
@@ -608,17 +630,30 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
         # a question that names no metric takes the line it names, whatever metric that line is
         if not named_only and (metric is None or f.value["metric"] in (None, metric.name)) and \
                 (other is None or other is metric or metric is None) and \
-                (not metric_words or words & metric_words or _under(f, metric)) and _same_kind(ask, f, metric) and \
+                (not metric_words or words & metric_words or _under(f, metric) or _tagged_as(f, metric)) and \
+                _same_kind(ask, f, metric) and \
                 _label_score(ask, f) >= 1.0:
             extra = len((words & ask.words) - metric_words)
         if extra and ask.with_minority and not (words - _MINORITY_WORDS):
             extra = 0  # "total equity, including noncontrolling interests" names no "Noncontrolling interests" line
-        if extra and metric is None:  # a line named with no metric: its section, column and concept say more
-            extra += -_context_fit(ask, f)[0]
+        if extra and metric is None:
+            # a line named with no metric: by how much of the question it and its section, column and concept
+            # say, the filing's rarer words counting for more ("valuation allowance" against its deferred tax
+            # assets: not the line "Deferred tax assets")
+            rarity = rarity or _rarity(facts)
+            tables = tables or _table_words(facts)
+            own = (words | _context_words(f)) & ask.words
+            # the other lines of its table, at half weight: "valuation allowance against its deferred tax
+            # assets" is the line of the table that prints the deferred tax assets
+            around = (tables[_table_of(f)] & ask.words) - own
+            extra = sum(rarity.get(w, rarity[""]) for w in own) + 0.5 * sum(rarity.get(w, rarity[""]) for w in around)
         if not is_metric and not extra:
             continue
         scored.append((f, extra, is_metric))
     home = metric.statement if metric else None
+    # a question naming a table's total and a row of it ("the valuation allowance against its deferred tax
+    # assets"): the total names the table, the row is asked
+    rows_named = {_table_of(f) for f, extra, _ in scored if extra and not _is_total(f)} if metric is None else set()
     # tables that split a total between the company and the noncontrolling interests: there a plain
     # "Net income" or "Total equity" includes them; which one is asked, `_owners_part_asked` says
     split = _split_by_owner(facts)
@@ -632,12 +667,22 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
         # in a table split by owner, the company's part or the whole, as asked
         by_owner = is_metric and metric.name in _SPLIT_BY_OWNER and _table_of(f) in split
         other_part = by_owner and _whole(f) != (ask.with_minority or not _owners_part_asked(ask, metric))
-        return (named, statements_first and f.value["statement"] is None, -extra, not is_metric, elsewhere,
+        return (named, statements_first and f.value["statement"] is None, _is_total(f) and _table_of(f) in rows_named,
+                -extra, not is_metric, elsewhere,
                 f.value["statement"] is None, ask.with_minority and not _includes_minority(f),
                 other_part, _form_rank(f, metric),
                 (*_current_or_not(ask, f), *_context_fit(ask, f)) if metric is None else (0, False, 0, 0),
                 f.value.get("dimensional", False), f.locator.page or 0, f.locator.table or 0, f.locator.cell or (0, 0))
     return [f for f, _, _ in sorted(scored, key=rank)]
+
+
+def _tagged_as(fact: Finding, metric: Metric | None) -> bool:
+    """A line whose concept names the metric ("GoodwillAcquiredDuringPeriod": goodwill, "Additions")."""
+    return metric is not None and {_stem(w) for w in re.findall(r"[a-z&]+", metric.name)} <= set(_concept_words(fact))
+
+
+def _is_total(fact: Finding) -> bool:
+    return normalise_label(fact.value["label"]).startswith("total")
 
 
 def _current_or_not(ask: Ask, fact: Finding) -> tuple[int, bool]:
@@ -657,14 +702,39 @@ def _context_fit(ask: Ask, fact: Finding) -> tuple[int, int]:
     the question does not: a part ("Finance Leases", "Deferred tax assets") is not the whole asked.
     Two words joined by "and" in a concept ("Operating and Finance") are both parts, so neither
     narrows when neither is asked."""
-    label = _label_words(fact)
-    concept = _concept_words(fact)
-    context = (_words_of(fact) - label) | (set(concept) - {"and"} - label)
+    context = _context_words(fact)
     unasked = context - ask.words
-    for pair in _joined_pairs(concept):
+    for pair in _joined_pairs(_concept_words(fact)):
         if not pair & ask.words:
             unasked -= pair
     return -len(context & ask.words), len(unasked)
+
+
+def _context_words(fact: Finding) -> set[str]:
+    """What a line's section, column and tagged concept say beyond its label."""
+    label = _label_words(fact)
+    return (_words_of(fact) - label) | (set(_concept_words(fact)) - {"and"} - label)
+
+
+def _table_words(facts: list[Finding]) -> dict[tuple, set[str]]:
+    """Each table's words: those of the labels and sections its lines print."""
+    out: dict[tuple, set[str]] = {}
+    for f in facts:
+        out.setdefault(_table_of(f), set()).update(_words_of(f))
+    return out
+
+
+def _rarity(facts: list[Finding]) -> dict[str, float]:
+    """How rare each word is among the filing's printed labels (inverse document frequency; "" for a
+    word no label prints): the words that tell its lines apart weigh more than those most lines share."""
+    labels = {normalise_label(f.value["label"]) for f in facts}
+    counts: dict[str, int] = {}
+    for label in labels:
+        for w in {_stem(w) for w in re.findall(r"[a-z&]+", label)}:
+            counts[w] = counts.get(w, 0) + 1
+    rarity = {w: 1.0 + math.log((len(labels) + 1) / (n + 1)) for w, n in counts.items()}
+    rarity[""] = 1.0 + math.log(len(labels) + 1)
+    return rarity
 
 
 def _joined_pairs(words: list[str]) -> list[set[str]]:
@@ -763,17 +833,23 @@ def _form_rank(fact: Finding, metric: Metric | None) -> int:
 def _same_kind(ask: Ask, fact: Finding, metric: Metric | None) -> bool:
     """A share count answers only a question about shares; a per-share amount only one about EPS."""
     unit = fact.unit or ""
-    if unit == "%":  # a printed ratio answers only a question after that line, not a change or an amount
-        return metric is None and not ask.change
+    if unit == "%":  # a printed ratio answers only a question after a ratio or a rate, not a change or an amount
+        return metric is None and not ask.change and (ask.ratio or bool(ask.words & _RATE_WORDS))
     if unit.startswith("shares"):
         return (ask.share_count or "share" in ask.words and not ask.per_share) and not (metric and metric.per_share)
+    # an amount answers no question after a per-share figure ("dividends paid per common share"), unless
+    # the figure is computed from it (a formula's operand)
+    direct = ask.per_share and not (ask.formula or ask.definitions or ask.compare)
     if unit.endswith("per share"):
-        return bool(metric.per_share) if metric else ask.per_share and not ask.share_count
-    return not (metric and metric.per_share)
+        return bool(metric.per_share) or direct if metric else ask.per_share and not ask.share_count
+    return not (metric and metric.per_share) and not direct
+
+
+_RATE_WORDS = {"rate", "margin", "yield", "percent", "percentage"}
 
 
 def _label_words(fact: Finding) -> set[str]:
-    return {_stem(w) for w in re.findall(r"[a-z&]+", normalise_label(fact.value["label"]))} - _STOP
+    return {_stem(w) for w in re.findall(r"[a-z&]+", _OPERATION.sub("", normalise_label(fact.value["label"])))} - _STOP
 
 
 def lookup(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period,
@@ -787,8 +863,12 @@ def lookup(ask: Ask, facts: list[Finding], metric: Metric | None, period: Period
     ranked = _ranked(ask, facts, metric, named_only, statements_first)
     for calendar in (False, True):  # "Q2 2023": the company's fiscal quarter, else the calendar's
         for f in ranked:
-            asked = flow if flow is not None and f.value["metric"] == metric.name else period
-            if period_matches(f, asked, balance or (f.value["period"]["months"] is None and asked.months is None),
+            own = metric is not None and f.value["metric"] == metric.name
+            asked = flow if flow is not None and own else period
+            # a line the question names is a balance or a flow by its own column ("goodwill … added in 2024":
+            # the year's additions, though goodwill is a balance)
+            is_balance = balance and (own or f.value["period"]["months"] is None)
+            if period_matches(f, asked, is_balance or (f.value["period"]["months"] is None and asked.months is None),
                               calendar):
                 return f
         if period.quarter is None:
@@ -802,7 +882,14 @@ def line_amount(fact: Finding, metric: Metric | None) -> float:
     value = float(fact.value["amount"])
     if _outflow(fact, metric) or (metric is not None and metric.expense and not fact.value.get("concept")):
         return abs(value)
+    if not fact.value.get("concept") and _DEDUCTION.search(normalise_label(fact.value["label"])):
+        return abs(value)  # "Less: Valuation allowance (8,866)", "Accumulated depreciation (73,448)": its size
     return value
+
+
+# lines printed as deductions from the line above: their amount is their size (as a filing's tags give it)
+_DEDUCTION = re.compile(r"^(?:less|deduct)\b|^accumulated (?:depreciation|amortization|depletion)\b|"
+                        r"\ballowance for\b|^valuation allowance\b|^imputed interest\b")
 
 
 def _outflow(fact: Finding, metric: Metric | None) -> bool:
@@ -862,8 +949,12 @@ def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding
             len(found) == 2:
         # a question that names no metric but a line ("finance lease liabilities"): the words before the
         # line's name narrow it as they narrow a metric's
-        ask.narrower_said = _narrowing_words(ask.said, _named_span(ask.said, found[1]))
-        ask.narrower = {_stem(w) for w in ask.narrower_said.split()} - _concept_narrowing(found[1])
+        said = _narrowing_words(ask.said, _named_span(ask.said, found[1])).split()
+        # "the current portion of …": a current or long-term part asked wherever the question says it
+        said += sorted(ask.words & _TERMS - _words_of(found[1]) - set(said))
+        covered = _concept_narrowing(found[1])  # "finance" in FinanceLeaseLiability
+        ask.narrower_said = " ".join(w for w in said if not _narrowing_set(w) <= covered)
+        ask.narrower = _narrowing_set(ask.narrower_said)
     if ask.narrower and head.kind == "finance.answer" and not head.value.get("formula") and len(found) == 2 and \
             not ask.narrower <= _words_of(found[1]):
         return _narrowed(ask, facts, found)
@@ -940,8 +1031,12 @@ def _narrowed(ask: Ask, facts: list[Finding], found: list[Finding]) -> list[Find
     period = whole.value["period"]
     # tables that print the metric's own line: a breakdown of it ("Net sales by category" with its "Total net sales")
     of_metric = {_table_of(f) for f in facts if metric is not None and metric_of(f.value["label"], None) is metric}
+    # with no metric, a part names what the whole does ("current" finance lease liabilities: not "Total
+    # current liabilities")
+    own = _label_words(whole) if metric is None else set()
     parts = [f for f in facts if f is not whole and _same_column(f.value["period"], period)
-             and ask.narrower <= _words_of(f) and _same_kind(ask, f, metric)
+             and ask.narrower <= _words_of(f) and own <= _words_of(f) | set(_concept_words(f))
+             and _same_kind(ask, f, metric)
              and (_part_of(f, metric, ask) or _table_of(f) in of_metric and _label_score(ask, f) >= 1.0)]
     if not parts:
         what = ask.narrower_said
@@ -1049,8 +1144,9 @@ def _line_name(fact: Finding, metric: Metric | None) -> str:
     label with the section it stands under ("Services (net sales)")."""
     if metric is not None and fact.value["metric"] == metric.name:
         return metric.name
-    label, section = _FOOTNOTE.sub("", fact.value["label"]), _FOOTNOTE.sub("", fact.value["section"])
-    return f"{label} ({section.lower()})" if section and len(section) < 40 else label
+    label, section = _FOOTNOTE.sub("", fact.value["label"]).split(";")[0], _FOOTNOTE.sub("", fact.value["section"])
+    return f"{label} ({section.lower()})" if section and len(section) < 40 and section.lower() != label.lower() \
+        else label
 
 
 def _change(ask: Ask, facts: list[Finding], metric: Metric | None) -> list[Finding]:

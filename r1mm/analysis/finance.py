@@ -275,7 +275,8 @@ def statement_facts(source: str, document: Document) -> list[Finding]:
                         unit = "%"  # "As a percentage of revenues": a ratio, whatever the cells print
                     elif "pershare" in tagged_unit:
                         unit = "USD per share"
-                    elif tagged_unit == "shares" or is_share_count(label, section):
+                    elif tagged_unit == "shares" or (not tagged_unit and is_share_count(label, section)):
+                        # a tagged amount in dollars is no count, whatever its label ("Dividends - common shares")
                         unit = f"shares ({table.unit.split()[-1]})" if table.unit else "shares"
                     else:
                         unit = per_share_unit(label + " " + section, table.unit) or table.unit or ""

@@ -113,7 +113,10 @@ METRICS: tuple[Metric, ...] = (
            (r"\b(share repurchases?|buybacks?|repurchases? of (common )?stock|stock repurchases?|treasury stock "
             r"purchases)\b",), outflow=True, concepts=("PaymentsForRepurchaseOfCommonStock",)),
     Metric("stock-based compensation", CASH, (r"^(share|stock)-based compensation( expense)?$",),
-           (r"\b(share|stock)-based compensation\b",), concepts=("ShareBasedCompensation",)),
+           (r"\b(share|stock)-based compensation\b",),
+           # the cash-flow statement's add-back, then the expense a note allocates (a quarter a 10-Q's
+           # year-to-date cash flows do not print)
+           concepts=("ShareBasedCompensation", "AllocatedShareBasedCompensationExpense")),
     Metric("total assets", BALANCE, (r"^total assets$",), (r"\btotal assets\b",), concepts=("Assets",)),
     Metric("total liabilities", BALANCE, (r"^total liabilities$",), (r"\btotal liabilities\b(?! and)",),
            concepts=("Liabilities",)),

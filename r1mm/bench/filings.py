@@ -339,7 +339,8 @@ def truth_from_tags(q: dict, facts, beside: dict | None = None) -> float | str |
     for name, (concept, period, *where) in q["inputs"].items():
         held = beside[where[0]] if where else facts
         found = [f for f in held.facts if f.concept == concept and f.context.period == period and not f.context.dims]
-        printed = {f.value for f in found if f.statement} or {f.value for f in found}  # not a rounded mention
+        # as a statement prints it, else as a note's table does: not a rounded mention in the prose ("$2.1 billion")
+        printed = {f.value for f in found if f.statement} or {f.value for f in found if f.label} or {f.value for f in found}
         if len(printed) != 1:
             raise ValueError(f"{q['question']!r}: {concept} for {period} has {len(printed)} values in {q['file']}")
         values[name] = float(printed.pop())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from r1mm.errors import IngestError
 from r1mm.ingest.limits import Limits
-from r1mm.ingest.statements import month_number, statement_kind
+from r1mm.ingest.statements import month_number, section_of, statement_kind
 from r1mm.types import Document, Page, Table
 
 _SCALES = {"3": "thousands", "6": "millions", "9": "billions"}
@@ -212,9 +212,9 @@ def _table(element, contexts: dict, index: int, heading: str) -> Table | None:
                                                "sign": fact.get("sign"), "dimensional": bool(context["members"]),
                                                "unit": unit}))
         if values:
-            rows.append((label, section, values))
-            if label.lower().startswith("total"):
-                section = ""  # a total closes its group
+            rows.append((label, section_of(label, section), values))
+            if label.lower().startswith("total") or label.lower() == section.lower():
+                section = ""  # a total closes its group ("Finance lease cost:" … "Finance lease cost")
     if not rows:
         return None
     # as statements print them: the whole company first, latest period first, then by dimension
@@ -238,7 +238,9 @@ def _table(element, contexts: dict, index: int, heading: str) -> Table | None:
                  heading=heading, cell_facts=cell_facts)
 
 
-_DATE_ONLY = re.compile(r"(?:[A-Za-z]+\.? \d{1,2}, )?(?:19|20)\d{2}|[\W_]*", re.IGNORECASE)
+# a header that names a period or a date, not what a column holds ("Three Months Ended June 30,", "2024")
+_DATE_ONLY = re.compile(r"(?:[A-Za-z]+\.? \d{1,2}, )?(?:19|20)\d{2}|[\W_]*|.*\b(?:ended|ending|as of|january|february|"
+                        r"march|april|may|june|july|august|september|october|november|december)\b.*", re.IGNORECASE)
 
 
 def _grid(cells) -> list[tuple[int, object]]:

@@ -184,7 +184,11 @@ def _period(column: _Column, statement: str | None, context: str) -> dict:
     "For the year ended December 31,") for what the column's own phrases leave out."""
     own = " ".join(column.phrases + [column.date_text])
     months = next((n for pattern, n in _DURATION if pattern.search(own)), None)
-    if months is None and statement != "balance sheet":
+    # a note's column headed by a date alone ("Carrying Amount February 2, 2025") is a balance at that date,
+    # unless the heading says the columns are periods ended then ("For the years ended …")
+    dated_note = statement is None and _MONTH_DAY.search(own) and not re.search(r"\bend(ed|ing)\b", context,
+                                                                                 re.IGNORECASE)
+    if months is None and statement != "balance sheet" and not dated_note:
         months = next((n for pattern, n in _DURATION if pattern.search(context)), None)
     if statement == "balance sheet" or re.search(r"\bas of\b|\bbalance at\b", own, re.IGNORECASE):
         months = None
@@ -479,12 +483,24 @@ def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str,
         boxes.append([box_label] + [(min(w.x0 for w in cells[c]), line.top, max(w.x1 for w in cells[c]),
                                      max(w.bottom for w in cells[c])) if c in cells else None
                                     for c in range(len(columns))])
-        sections.append(section.rstrip(":").strip())
-        if label.lower().startswith("total"):  # a total closes its group, and the group it stood in resumes
+        sections.append(section_of(label, section, outer))
+        # a total ("Total …", or the group's own name again: "Finance lease cost") closes its group, and the
+        # group it stood in resumes
+        if label.lower().startswith("total") or label.lower() == section.rstrip(":").strip().lower():
             section, outer = (outer, outer) if outer and section.rstrip(":").strip() != outer.rstrip(":").strip() \
                 else ("", "")
         k += 1
     return rows, boxes, sections, k, scale, k >= len(lines)
+
+
+def section_of(label: str, section: str, outer: str = "") -> str:
+    """A row's section: the group it stands in, but not for a total of something else ("Total lease
+    liabilities" after the "Long-term" group: it totals the current and long-term lines alike)."""
+    inner, outer = section.rstrip(":").strip(), outer.rstrip(":").strip()
+    totalled = set(re.findall(r"[a-z]+", label.lower()[5:]))
+    if label.lower().startswith("total") and inner and not set(re.findall(r"[a-z]+", inner.lower())) & totalled:
+        return outer if set(re.findall(r"[a-z]+", outer.lower())) & totalled else ""
+    return inner
 
 
 GRID_HEADER_ROWS = 8  # rows at the top of a spreadsheet or document table in which its year header is looked for
