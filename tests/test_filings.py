@@ -1130,3 +1130,19 @@ def test_a_notes_dated_column_is_a_balance_and_a_total_of_all_groups_stands_in_n
     assert _period(dated, "income statement", "")["months"] == 12
     assert section_of("Total lease liabilities", "Long-term") == ""
     assert section_of("Total current assets", "Current assets:") == "Current assets"
+
+
+def test_a_total_asked_an_addition_asked_of_a_balance_and_a_periods_costs():
+    """FedEx's 10-K lease note (held-out round 10): "total operating lease liabilities" is the line
+    printed "Total …", not the balance sheet's current part; the lease costs "for the period ended May
+    31" are the fiscal years' flows. Oracle's goodwill table is headed by segments and no year: asked
+    what acquisitions added, the answer states no number rather than the balance it closed at."""
+    _, fedex = _facts("pdf/FEDEX_2023_10K.pdf")
+    total = analyst.answer("What were FedEx's total operating lease liabilities at May 31, 2022?", fedex)[0]
+    assert total.value["value"] == 16930
+    cost = analyst.answer("What was FedEx's total finance lease cost in fiscal 2023?", fedex)[0]
+    assert cost.value["value"] == 54
+    _, oracle = _facts("pdf/ORACLE_2023_10K.pdf")
+    added = analyst.answer("How much goodwill did Oracle add from acquisitions in fiscal 2023?", oracle)[0]
+    assert added.kind != "finance.answer" and "62,261" not in added.text
+    assert analyst.answer("What was Oracle's goodwill, net at May 31, 2023?", oracle)[0].value["value"] == 62261

@@ -143,6 +143,7 @@ class Ask:
     narrower: set[str] = field(default_factory=set)
     narrower_said: str = ""  # those words as the question says them ("data center")
     said: str = ""  # the question in lower case, trailing-twelve-month words blanked: where narrowing words are read
+    total: bool = False  # "total …" said: a line printed "Total …" is named more fully
 
 
     @property
@@ -202,6 +203,7 @@ def parse(question: str) -> Ask:
     ask.mean_of_one = not ask.over_years and not ask.formula and not ask.definitions and _asks_mean(q)
     # "TTM revenue" is no part of revenue: the trailing words blanked (same length, so the spans hold)
     unqualified = ask.said = _TRAILING.sub(lambda m: " " * len(m.group(0)), q)
+    ask.total = bool(re.search(r"\btotal\b", _INSTRUCTION.sub(" ", q)))
     ask.narrower_said = _narrowing_words(unqualified, next((s for s in spans if ask.metrics and s[2] is ask.metrics[0]),
                                                            None))
     ask.narrower = _narrowing_set(ask.narrower_said)
@@ -269,6 +271,7 @@ def _narrowing_words(q: str, span: tuple[int, int, Metric] | None) -> str:
     return " ".join(w for w in words if w not in _NOT_NARROWING and w not in _STOP)
 
 
+_ADDED = {"add", "acquire", "acquired"}  # what a year added to a balance, asked ("add", "acquired in 2023")
 _TERMS = {"current", "non", "noncurrent", "long", "short"}  # the parts of a balance by when it falls due
 
 
@@ -647,13 +650,16 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
             # assets" is the line of the table that prints the deferred tax assets
             around = (tables[_table_of(f)] & ask.words) - own
             extra = sum(rarity.get(w, rarity[""]) for w in own) + 0.5 * sum(rarity.get(w, rarity[""]) for w in around)
+            if ask.total and _is_total(f):
+                extra += 1.0  # "total operating lease liabilities": the line printed "Total …"
         if not is_metric and not extra:
             continue
         scored.append((f, extra, is_metric))
     home = metric.statement if metric else None
     # a question naming a table's total and a row of it ("the valuation allowance against its deferred tax
     # assets"): the total names the table, the row is asked
-    rows_named = {_table_of(f) for f, extra, _ in scored if extra and not _is_total(f)} if metric is None else set()
+    rows_named = {_table_of(f) for f, extra, _ in scored if extra and not _is_total(f)} \
+        if metric is None and not ask.total else set()
     # tables that split a total between the company and the noncontrolling interests: there a plain
     # "Net income" or "Total equity" includes them; which one is asked, `_owners_part_asked` says
     split = _split_by_owner(facts)
@@ -958,6 +964,16 @@ def resolve(ask: Ask, facts: list[Finding], years_back: int = 0) -> list[Finding
     if ask.narrower and head.kind == "finance.answer" and not head.value.get("formula") and len(found) == 2 and \
             not ask.narrower <= _words_of(found[1]):
         return _narrowed(ask, facts, found)
+    line = found[1] if len(found) == 2 else None
+    metric = ask.metrics[0] if ask.metrics else None
+    if line is not None and metric is not None and metric.statement == BALANCE and head.kind == "finance.answer" and \
+            not head.value.get("formula") and line.value["metric"] == metric.name and ask.words & _ADDED:
+        # "how much goodwill did Oracle add from acquisitions": what the year added, not the balance it closed at
+        missing = _Missing(f"what the year added to {metric.name}", ask.periods[0] if ask.periods else None,
+                           f"No figure is stated: the question asks what was added to {metric.name} in the year, and "
+                           f"the line read, “{line.value['label']}”, is the balance at its end; no line of the year's "
+                           f"additions was read (nearest lines: {', '.join(nearest_labels(ask.words, facts))}).")
+        return [_missing_finding(source, ask, facts, missing)]
     if ask.mean_of_one and head.kind == "finance.answer" and not head.value.get("formula") and \
             not any(_MEAN.search(f.value["label"].lower()) for f in found[1:]):
         # "Meta's average revenue": a mean over no years named is no line's value

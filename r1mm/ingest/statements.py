@@ -35,7 +35,9 @@ _DURATION = (
     (re.compile(r"\bH[12]\b", re.IGNORECASE), 6),
     (re.compile(r"\b(six|6)[- ]months?|\b2[67] weeks\b|\bhalf[- ]year", re.IGNORECASE), 6),
     (re.compile(r"\b(nine|9)[- ]months?|\b39 weeks\b", re.IGNORECASE), 9),
-    (re.compile(r"\b(twelve|12)[- ]months?|\byears?\b|\bfiscal\b|\b5[23] weeks\b|\bannual", re.IGNORECASE), 12),
+    # "for the period ended May 31" over a 10-K's year columns: the fiscal years
+    (re.compile(r"\b(twelve|12)[- ]months?|\byears?\b|\bfiscal\b|\b5[23] weeks\b|\bannual|\bperiods? ended\b",
+                re.IGNORECASE), 12),
 )
 _SCALE = re.compile(r"\b(?:in\s+)?(thousands|millions|billions)\b", re.IGNORECASE)
 STATEMENTS = (  # (kind, title pattern), tried in order
