@@ -677,7 +677,7 @@ def _ranked(ask: Ask, facts: list[Finding], metric: Metric | None, named_only: b
                 -extra, not is_metric, elsewhere,
                 f.value["statement"] is None, ask.with_minority and not _includes_minority(f),
                 other_part, _form_rank(f, metric),
-                (*_current_or_not(ask, f), *_context_fit(ask, f)) if metric is None else (0, False, 0, 0),
+                (*_current_or_not(ask, f), _unasked_parts(ask, f)) if metric is None else (0, False, 0),
                 f.value.get("dimensional", False), f.locator.page or 0, f.locator.table or 0, f.locator.cell or (0, 0))
     return [f for f, _, _ in sorted(scored, key=rank)]
 
@@ -701,19 +701,16 @@ def _current_or_not(ask: Ask, fact: Finding) -> tuple[int, bool]:
     return -len(qualifiers & ask.words), "non" in qualifiers and "non" not in ask.words
 
 
-def _context_fit(ask: Ask, fact: Finding) -> tuple[int, int]:
-    """Between lines a question names alike ("Lease liabilities" among deferred tax assets, "Total
-    lease liabilities" of operating and of finance leases), the one whose section, column and tagged
-    concept say more of the question's other words ("finance"), then the one that says fewer words
-    the question does not: a part ("Finance Leases", "Deferred tax assets") is not the whole asked.
-    Two words joined by "and" in a concept ("Operating and Finance") are both parts, so neither
-    narrows when neither is asked."""
-    context = _context_words(fact)
-    unasked = context - ask.words
+def _unasked_parts(ask: Ask, fact: Finding) -> int:
+    """Between lines a question names alike (and whose section, column and concept say as much of it),
+    how many words their section, column and tagged concept say that the question does not: a part
+    ("Finance Leases", "Deferred tax assets") is not the whole asked. Two words joined by "and" in a
+    concept ("Operating and Finance") are both parts, so neither narrows when neither is asked."""
+    unasked = _context_words(fact) - ask.words
     for pair in _joined_pairs(_concept_words(fact)):
         if not pair & ask.words:
             unasked -= pair
-    return -len(context & ask.words), len(unasked)
+    return len(unasked)
 
 
 def _context_words(fact: Finding) -> set[str]:
