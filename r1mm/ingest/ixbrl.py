@@ -17,7 +17,7 @@ from pathlib import Path
 
 from r1mm.errors import IngestError
 from r1mm.ingest.limits import Limits
-from r1mm.ingest.statements import month_number, section_of, statement_kind
+from r1mm.ingest.statements import closes_group, month_number, section_of, statement_kind
 from r1mm.types import Document, Page, Table
 
 _SCALES = {"3": "thousands", "6": "millions", "9": "billions"}
@@ -178,14 +178,15 @@ def _table(element, contexts: dict, index: int, heading: str) -> Table | None:
         # a label printed in two columns ("Finance leases | Other current liabilities"): both, in order
         first_value = min((k for k, c in enumerate(cells) for f in facts if c in f.iterancestors()), default=len(cells))
         label = " ".join(_text(c) for c in worded if c is label_cell or cells.index(c) < first_value)
+        grid = _grid(cells)
         if not facts:
-            texts = [(start, " ".join(" ".join(c.itertext()).split())) for start, c in _grid(cells) if _text(c)]
+            texts = [(start, " ".join(" ".join(c.itertext()).split())) for start, c in grid if _text(c)]
             if len(texts) == 1 and texts[0][0] == 0:  # a label alone in the label column: "Deferred tax assets:"
                 section = label.rstrip(":").strip()
             elif not rows:  # a header line over the numbers
                 headers.update((start, text) for start, text in texts if not _DATE_ONLY.fullmatch(text))
             continue
-        where = {id(c): start for start, c in _grid(cells)}
+        where = {id(c): start for start, c in grid}
         values: dict[int, tuple[str, dict]] = {}
         seen: dict[tuple, int] = {}  # a period printed twice in a row (operating and finance leases, an
         for fact in facts:           # amount and its share of sales): a column for each
@@ -213,8 +214,8 @@ def _table(element, contexts: dict, index: int, heading: str) -> Table | None:
                                                "unit": unit}))
         if values:
             rows.append((label, section_of(label, section), values))
-            if label.lower().startswith("total") or label.lower() == section.lower():
-                section = ""  # a total closes its group ("Finance lease cost:" … "Finance lease cost")
+            if closes_group(label, section):
+                section = ""
     if not rows:
         return None
     # as statements print them: the whole company first, latest period first, then by dimension

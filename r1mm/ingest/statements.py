@@ -488,11 +488,17 @@ def _read_rows(lines: list[Line], k: int, columns: list[_Column], scale: str,
         sections.append(section_of(label, section, outer))
         # a total ("Total …", or the group's own name again: "Finance lease cost") closes its group, and the
         # group it stood in resumes
-        if label.lower().startswith("total") or label.lower() == section.rstrip(":").strip().lower():
+        if closes_group(label, section):
             section, outer = (outer, outer) if outer and section.rstrip(":").strip() != outer.rstrip(":").strip() \
                 else ("", "")
         k += 1
     return rows, boxes, sections, k, scale, k >= len(lines)
+
+
+def closes_group(label: str, section: str) -> bool:
+    """A row that ends its group: a total, or the group's own name again ("Finance lease cost:" … "Finance
+    lease cost")."""
+    return label.lower().startswith("total") or label.lower() == section.rstrip(":").strip().lower()
 
 
 def section_of(label: str, section: str, outer: str = "") -> str:
